@@ -1,0 +1,86 @@
+// Innermost loops of dqt: packed-weight dot products and activation quantization.
+// AVX2 and NEON paths with runtime dispatch, and a portable path that gives the same
+// results on any CPU. Layouts are defined in formats/dqt.md §8; the Swift reference
+// kernels in Sources/DQTKernels/Reference*.swift are the oracle every path is tested against.
+//
+// Conventions: row-major weights; `row_bytes` is the byte stride between rows;
+// rows [r0, r1) are computed so threads can split a matrix; int8 activation
+// buffers hold `dqt_padded_cols(cols)` elements, zeros past `cols`.
+// No function allocates; all are safe to call from several threads on disjoint outputs.
+#ifndef DQT_KERNELS_H
+#define DQT_KERNELS_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    DQT_ISA_PORTABLE = 0,
+    DQT_ISA_AVX2 = 1,
+    DQT_ISA_NEON = 2,
+    DQT_ISA_NEON_DOTPROD = 3,
+} dqt_isa;
+
+/// The best path this CPU supports (cpuid / getauxval).
+dqt_isa dqt_detect_isa(void);
+/// The path kernels use now. Defaults to dqt_detect_isa().
+dqt_isa dqt_active_isa(void);
+/// Select a path (tests compare paths). Returns 0, or -1 if the CPU lacks it.
+int dqt_set_isa(dqt_isa isa);
+const char *dqt_isa_name(dqt_isa isa);
+
+/// Elements an int8 activation buffer for `cols` inputs must hold (zero padded past cols)
+/// so that every kernel may read whole blocks without bounds checks.
+int64_t dqt_padded_cols(int64_t cols);
+
+/// Per-token absmax quantization (formats/dqt.md §6):
+/// alpha = 127 / max(max|x|, 1e-5); q[i] = clamp(round_half_even(x[i]*alpha), -128, 127).
+/// Writes q[0..n), zeros q[n..n_padded). Returns alpha; *sum = Σ q[i] (for the code+1 trick).
+float dqt_quantize_i8(const float *x, int64_t n, int8_t *q, int64_t n_padded, int32_t *sum);
+
+// MARK: matrix-vector (generation): y[r] = mult * Σ_i w[r,i]·q[i], r in [r0, r1)
+
+/// t2: ternary, 2-bit codes (w+1) in 128-weight blocks. qsum = Σ q.
+void dqt_matvec_t2(const uint8_t *w, int64_t row_bytes, int64_t cols,
+                   const int8_t *q, int32_t qsum, float mult,
+                   int64_t r0, int64_t r1, float *y);
+/// t1: ternary, base-3, 5 trits per byte, 160-weight blocks plus tail.
+void dqt_matvec_t1(const uint8_t *w, int64_t row_bytes, int64_t cols,
+                   const int8_t *q, int32_t qsum, float mult,
+                   int64_t r0, int64_t r1, float *y);
+/// i8: signed codes, one per byte, row_bytes = cols.
+void dqt_matvec_i8(const int8_t *w, int64_t cols,
+                   const int8_t *q, float mult,
+                   int64_t r0, int64_t r1, float *y);
+/// i8r head: y[r] = rowscale[r] * mult * Σ w[r,i]·q[i].
+void dqt_matvec_i8r(const int8_t *w, const float *rowscale, int64_t cols,
+                    const int8_t *q, float mult,
+                    int64_t r0, int64_t r1, float *y);
+/// f16 head (float activations): y[r] = Σ half(w[r,i])·x[i].
+void dqt_matvec_f16(const uint16_t *w, int64_t cols, const float *x,
+                    int64_t r0, int64_t r1, float *y);
+/// f32: y[r] = Σ w[r,i]·x[i].
+void dqt_matvec_f32(const float *w, int64_t cols, const float *x,
+                    int64_t r0, int64_t r1, float *y);
+
+// MARK: matrix-matrix (prompt batches): n tokens at once, weights decoded once per block.
+// q is n rows of q_stride int8 (each padded as above), qsum[n], mult[n];
+// y is n rows of y_stride floats: y[t*y_stride + r].
+
+void dqt_matmul_t2(const uint8_t *w, int64_t row_bytes, int64_t cols,
+                   const int8_t *q, int64_t q_stride, const int32_t *qsum, const float *mult, int64_t n,
+                   int64_t r0, int64_t r1, float *y, int64_t y_stride);
+void dqt_matmul_t1(const uint8_t *w, int64_t row_bytes, int64_t cols,
+                   const int8_t *q, int64_t q_stride, const int32_t *qsum, const float *mult, int64_t n,
+                   int64_t r0, int64_t r1, float *y, int64_t y_stride);
+void dqt_matmul_i8(const int8_t *w, int64_t cols,
+                   const int8_t *q, int64_t q_stride, const float *mult, int64_t n,
+                   int64_t r0, int64_t r1, float *y, int64_t y_stride);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
