@@ -1,2 +1,187 @@
-// Placeholder: kernels land in the kernels work (issue 4).
-#include "dqt_kernels.h"
+// Path selection: detect the CPU once, route every dqt_* call through one table.
+#include "internal.h"
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)
+#endif
+#endif
+
+// MARK: - tables
+
+static const dqt_kernel_table portable_table = {
+    DQT_ISA_PORTABLE, dqt_quantize_i8_portable,
+    dqt_matvec_t2_portable, dqt_matvec_t1_portable, dqt_matvec_i8_portable, dqt_matvec_i8r_portable,
+    dqt_matvec_f16_portable, dqt_matvec_bf16_portable, dqt_matvec_f32_portable,
+    dqt_matmul_t2_portable, dqt_matmul_t1_portable, dqt_matmul_i8_portable,
+};
+
+#if defined(__x86_64__)
+static const dqt_kernel_table avx2_table = {
+    DQT_ISA_AVX2, dqt_quantize_i8_avx2,
+    dqt_matvec_t2_avx2, dqt_matvec_t1_avx2, dqt_matvec_i8_avx2, dqt_matvec_i8r_avx2,
+    dqt_matvec_f16_avx2, dqt_matvec_bf16_avx2, dqt_matvec_f32_avx2,
+    dqt_matmul_t2_avx2, dqt_matmul_t1_avx2, dqt_matmul_i8_avx2,
+};
+#endif
+
+#if defined(__aarch64__)
+static const dqt_kernel_table neon_table = {
+    DQT_ISA_NEON, dqt_quantize_i8_neon,
+    dqt_matvec_t2_neon, dqt_matvec_t1_neon, dqt_matvec_i8_neon, dqt_matvec_i8r_neon,
+    dqt_matvec_f16_neon, dqt_matvec_bf16_neon, dqt_matvec_f32_neon,
+    dqt_matmul_t2_neon, dqt_matmul_t1_neon, dqt_matmul_i8_neon,
+};
+static const dqt_kernel_table neon_dotprod_table = {
+    DQT_ISA_NEON_DOTPROD, dqt_quantize_i8_neon,
+    dqt_matvec_t2_neondp, dqt_matvec_t1_neondp, dqt_matvec_i8_neondp, dqt_matvec_i8r_neondp,
+    dqt_matvec_f16_neon, dqt_matvec_bf16_neon, dqt_matvec_f32_neon,
+    dqt_matmul_t2_neondp, dqt_matmul_t1_neondp, dqt_matmul_i8_neondp,
+};
+#endif
+
+// MARK: - detection
+
+#if defined(__x86_64__)
+static int x86_has_avx2_fma_f16c(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    const int fma = (c >> 12) & 1, osxsave = (c >> 27) & 1, avx = (c >> 28) & 1, f16c = (c >> 29) & 1;
+    if (!(fma && osxsave && avx && f16c)) return 0;
+    unsigned xlo, xhi;   // the OS must save ymm state: XCR0 bits 1 (SSE) and 2 (AVX)
+    __asm__ volatile("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
+    (void)xhi;
+    if ((xlo & 6) != 6) return 0;
+    if (__get_cpuid_max(0, 0) < 7) return 0;
+    __cpuid_count(7, 0, a, b, c, d);
+    return (b >> 5) & 1;   // AVX2
+}
+#endif
+
+static int isa_supported(dqt_isa isa) {
+    switch (isa) {
+    case DQT_ISA_PORTABLE: return 1;
+#if defined(__x86_64__)
+    case DQT_ISA_AVX2: return x86_has_avx2_fma_f16c();
+#endif
+#if defined(__aarch64__)
+    case DQT_ISA_NEON: return 1;   // Advanced SIMD is mandatory on aarch64
+    case DQT_ISA_NEON_DOTPROD:
+#if defined(__linux__)
+        return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#elif defined(__APPLE__)
+        return 1;                  // every Apple aarch64 core has dotprod
+#else
+        return 0;
+#endif
+#endif
+    default: return 0;
+    }
+}
+
+dqt_isa dqt_detect_isa(void) {
+    static const dqt_isa order[] = {DQT_ISA_NEON_DOTPROD, DQT_ISA_NEON, DQT_ISA_AVX2};
+    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
+        if (isa_supported(order[i])) return order[i];
+    return DQT_ISA_PORTABLE;
+}
+
+const dqt_kernel_table *dqt_kernels_for_isa(dqt_isa isa) {
+    if (!isa_supported(isa)) return NULL;
+    switch (isa) {
+    case DQT_ISA_PORTABLE: return &portable_table;
+#if defined(__x86_64__)
+    case DQT_ISA_AVX2: return &avx2_table;
+#endif
+#if defined(__aarch64__)
+    case DQT_ISA_NEON: return &neon_table;
+    case DQT_ISA_NEON_DOTPROD: return &neon_dotprod_table;
+#endif
+    default: return NULL;
+    }
+}
+
+const char *dqt_isa_name(dqt_isa isa) {
+    switch (isa) {
+    case DQT_ISA_PORTABLE: return "portable";
+    case DQT_ISA_AVX2: return "avx2";
+    case DQT_ISA_NEON: return "neon";
+    case DQT_ISA_NEON_DOTPROD: return "neon-dotprod";
+    default: return "?";
+    }
+}
+
+// MARK: - active table (detected on first use; racing first uses store the same pointer)
+
+static const dqt_kernel_table *active_table;   // accessed only with __atomic builtins
+
+static inline const dqt_kernel_table *K(void) {
+    const dqt_kernel_table *t = __atomic_load_n(&active_table, __ATOMIC_ACQUIRE);
+    if (__builtin_expect(t == NULL, 0)) {
+        t = dqt_kernels_for_isa(dqt_detect_isa());
+        __atomic_store_n(&active_table, t, __ATOMIC_RELEASE);
+    }
+    return t;
+}
+
+dqt_isa dqt_active_isa(void) { return K()->isa; }
+
+int dqt_set_isa(dqt_isa isa) {
+    const dqt_kernel_table *t = dqt_kernels_for_isa(isa);
+    if (t == NULL) return -1;
+    __atomic_store_n(&active_table, t, __ATOMIC_RELEASE);
+    return 0;
+}
+
+int64_t dqt_padded_cols(int64_t cols) {
+    const int64_t a = dqt_align(cols, DQT_T2_BLOCK), b = dqt_align(cols, DQT_T1_BLOCK);
+    return a > b ? a : b;
+}
+
+// MARK: - public entry points
+
+float dqt_quantize_i8(const float *x, int64_t n, int8_t *q, int64_t n_padded, int32_t *sum) {
+    return K()->quantize_i8(x, n, q, n_padded, sum);
+}
+void dqt_matvec_t2(const uint8_t *w, int64_t row_bytes, int64_t cols, const int8_t *q, int32_t qsum,
+                   float mult, int64_t r0, int64_t r1, float *y) {
+    K()->matvec_t2(w, row_bytes, cols, q, qsum, mult, r0, r1, y);
+}
+void dqt_matvec_t1(const uint8_t *w, int64_t row_bytes, int64_t cols, const int8_t *q, int32_t qsum,
+                   float mult, int64_t r0, int64_t r1, float *y) {
+    K()->matvec_t1(w, row_bytes, cols, q, qsum, mult, r0, r1, y);
+}
+void dqt_matvec_i8(const int8_t *w, int64_t cols, const int8_t *q, float mult, int64_t r0, int64_t r1, float *y) {
+    K()->matvec_i8(w, cols, q, mult, r0, r1, y);
+}
+void dqt_matvec_i8r(const int8_t *w, const float *rowscale, int64_t cols, const int8_t *q, float mult,
+                    int64_t r0, int64_t r1, float *y) {
+    K()->matvec_i8r(w, rowscale, cols, q, mult, r0, r1, y);
+}
+void dqt_matvec_f16(const uint16_t *w, int64_t cols, const float *x, int64_t r0, int64_t r1, float *y) {
+    K()->matvec_f16(w, cols, x, r0, r1, y);
+}
+void dqt_matvec_bf16(const uint16_t *w, int64_t cols, const float *x, int64_t r0, int64_t r1, float *y) {
+    K()->matvec_bf16(w, cols, x, r0, r1, y);
+}
+void dqt_matvec_f32(const float *w, int64_t cols, const float *x, int64_t r0, int64_t r1, float *y) {
+    K()->matvec_f32(w, cols, x, r0, r1, y);
+}
+void dqt_matmul_t2(const uint8_t *w, int64_t row_bytes, int64_t cols, const int8_t *q, int64_t q_stride,
+                   const int32_t *qsum, const float *mult, int64_t n, int64_t r0, int64_t r1,
+                   float *y, int64_t y_stride) {
+    K()->matmul_t2(w, row_bytes, cols, q, q_stride, qsum, mult, n, r0, r1, y, y_stride);
+}
+void dqt_matmul_t1(const uint8_t *w, int64_t row_bytes, int64_t cols, const int8_t *q, int64_t q_stride,
+                   const int32_t *qsum, const float *mult, int64_t n, int64_t r0, int64_t r1,
+                   float *y, int64_t y_stride) {
+    K()->matmul_t1(w, row_bytes, cols, q, q_stride, qsum, mult, n, r0, r1, y, y_stride);
+}
+void dqt_matmul_i8(const int8_t *w, int64_t cols, const int8_t *q, int64_t q_stride, const float *mult,
+                   int64_t n, int64_t r0, int64_t r1, float *y, int64_t y_stride) {
+    K()->matmul_i8(w, cols, q, q_stride, mult, n, r0, r1, y, y_stride);
+}

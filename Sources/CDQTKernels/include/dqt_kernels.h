@@ -7,6 +7,12 @@
 // rows [r0, r1) are computed so threads can split a matrix; int8 activation
 // buffers hold `dqt_padded_cols(cols)` elements, zeros past `cols`.
 // No function allocates; all are safe to call from several threads on disjoint outputs.
+//
+// Exactness: every integer path (t2, t1, i8, i8r) computes the dot product Σ c·q exactly
+// in int32 (valid for cols ≤ 131071, so |Σ| < 2^31 even for i8 codes -128·-128), then
+// y = (float)Σ * mult, rounded to nearest, the same on every path. So all paths give
+// bit-identical outputs for the same inputs. f16/bf16/f32 kernels sum floats in a
+// path-dependent order: results agree to float rounding, not bitwise.
 #ifndef DQT_KERNELS_H
 #define DQT_KERNELS_H
 
@@ -19,29 +25,37 @@ extern "C" {
 
 typedef enum {
     DQT_ISA_PORTABLE = 0,
-    DQT_ISA_AVX2 = 1,
-    DQT_ISA_NEON = 2,
-    DQT_ISA_NEON_DOTPROD = 3,
+    DQT_ISA_AVX2 = 1,          // x86-64 AVX2 + FMA + F16C
+    DQT_ISA_NEON = 2,          // aarch64 Advanced SIMD
+    DQT_ISA_NEON_DOTPROD = 3,  // aarch64 Advanced SIMD + SDOT (ARMv8.2 dotprod)
 } dqt_isa;
 
-/// The best path this CPU supports (cpuid / getauxval).
+#define DQT_ISA_COUNT 4
+
+/// The best path this CPU supports (cpuid + xgetbv / getauxval).
 dqt_isa dqt_detect_isa(void);
 /// The path kernels use now. Defaults to dqt_detect_isa().
 dqt_isa dqt_active_isa(void);
-/// Select a path (tests compare paths). Returns 0, or -1 if the CPU lacks it.
+/// Select a path for the dqt_* functions below (process-wide). Returns 0, or -1 if the
+/// CPU lacks it or it was not compiled in (then the selection is unchanged).
 int dqt_set_isa(dqt_isa isa);
+/// "portable", "avx2", "neon", "neon-dotprod"; "?" for an unknown value.
 const char *dqt_isa_name(dqt_isa isa);
 
 /// Elements an int8 activation buffer for `cols` inputs must hold (zero padded past cols)
-/// so that every kernel may read whole blocks without bounds checks.
+/// so that every kernel may read whole blocks without bounds checks:
+/// max(align(cols, 128), align(cols, 160)). Weight rows are never read past row_bytes.
 int64_t dqt_padded_cols(int64_t cols);
 
 /// Per-token absmax quantization (formats/dqt.md §6):
-/// alpha = 127 / max(max|x|, 1e-5); q[i] = clamp(round_half_even(x[i]*alpha), -128, 127).
-/// Writes q[0..n), zeros q[n..n_padded). Returns alpha; *sum = Σ q[i] (for the code+1 trick).
+/// alpha = 127 / max(max|x|, 1e-5); q[i] = clamp(round_half_even(x[i]*alpha), -128, 127)
+/// (x[i]*alpha is one f32 multiply; the clamp is applied before rounding, so a NaN
+/// product gives -128 on every path). Writes q[0..n), zeros q[n..n_padded).
+/// Returns alpha; *sum = Σ q[i] (for the code+1 trick). Inputs must be finite for the
+/// result to be path-independent.
 float dqt_quantize_i8(const float *x, int64_t n, int8_t *q, int64_t n_padded, int32_t *sum);
 
-// MARK: matrix-vector (generation): y[r] = mult * Σ_i w[r,i]·q[i], r in [r0, r1)
+// MARK: matrix-vector (generation): y[r] = (float)(Σ_i w[r,i]·q[i]) * mult, r in [r0, r1)
 
 /// t2: ternary, 2-bit codes (w+1) in 128-weight blocks. qsum = Σ q.
 void dqt_matvec_t2(const uint8_t *w, int64_t row_bytes, int64_t cols,
@@ -55,20 +69,24 @@ void dqt_matvec_t1(const uint8_t *w, int64_t row_bytes, int64_t cols,
 void dqt_matvec_i8(const int8_t *w, int64_t cols,
                    const int8_t *q, float mult,
                    int64_t r0, int64_t r1, float *y);
-/// i8r head: y[r] = rowscale[r] * mult * Σ w[r,i]·q[i].
+/// i8r head: y[r] = (float)(Σ w[r,i]·q[i]) * (rowscale[r] * mult).
 void dqt_matvec_i8r(const int8_t *w, const float *rowscale, int64_t cols,
                     const int8_t *q, float mult,
                     int64_t r0, int64_t r1, float *y);
-/// f16 head (float activations): y[r] = Σ half(w[r,i])·x[i].
+/// f16 head (float activations): y[r] = Σ half(w[r,i])·x[i]. x needs only `cols` elements.
 void dqt_matvec_f16(const uint16_t *w, int64_t cols, const float *x,
                     int64_t r0, int64_t r1, float *y);
+/// bf16: y[r] = Σ bf16(w[r,i])·x[i] (bf16 = upper half of an f32).
+void dqt_matvec_bf16(const uint16_t *w, int64_t cols, const float *x,
+                     int64_t r0, int64_t r1, float *y);
 /// f32: y[r] = Σ w[r,i]·x[i].
 void dqt_matvec_f32(const float *w, int64_t cols, const float *x,
                     int64_t r0, int64_t r1, float *y);
 
 // MARK: matrix-matrix (prompt batches): n tokens at once, weights decoded once per block.
 // q is n rows of q_stride int8 (each padded as above), qsum[n], mult[n];
-// y is n rows of y_stride floats: y[t*y_stride + r].
+// y is n rows of y_stride floats: y[t*y_stride + r] = (float)(Σ_i w[r,i]·q[t,i]) * mult[t].
+// Results are bit-identical to n calls of the matching matvec.
 
 void dqt_matmul_t2(const uint8_t *w, int64_t row_bytes, int64_t cols,
                    const int8_t *q, int64_t q_stride, const int32_t *qsum, const float *mult, int64_t n,
@@ -79,6 +97,42 @@ void dqt_matmul_t1(const uint8_t *w, int64_t row_bytes, int64_t cols,
 void dqt_matmul_i8(const int8_t *w, int64_t cols,
                    const int8_t *q, int64_t q_stride, const float *mult, int64_t n,
                    int64_t r0, int64_t r1, float *y, int64_t y_stride);
+
+// MARK: explicit paths (tests and benchmarks compare paths without the global selection)
+
+/// One path's kernels; same signatures and semantics as the dqt_* functions above.
+typedef struct dqt_kernel_table {
+    dqt_isa isa;
+    float (*quantize_i8)(const float *x, int64_t n, int8_t *q, int64_t n_padded, int32_t *sum);
+    void (*matvec_t2)(const uint8_t *w, int64_t row_bytes, int64_t cols,
+                      const int8_t *q, int32_t qsum, float mult,
+                      int64_t r0, int64_t r1, float *y);
+    void (*matvec_t1)(const uint8_t *w, int64_t row_bytes, int64_t cols,
+                      const int8_t *q, int32_t qsum, float mult,
+                      int64_t r0, int64_t r1, float *y);
+    void (*matvec_i8)(const int8_t *w, int64_t cols, const int8_t *q, float mult,
+                      int64_t r0, int64_t r1, float *y);
+    void (*matvec_i8r)(const int8_t *w, const float *rowscale, int64_t cols,
+                       const int8_t *q, float mult, int64_t r0, int64_t r1, float *y);
+    void (*matvec_f16)(const uint16_t *w, int64_t cols, const float *x,
+                       int64_t r0, int64_t r1, float *y);
+    void (*matvec_bf16)(const uint16_t *w, int64_t cols, const float *x,
+                        int64_t r0, int64_t r1, float *y);
+    void (*matvec_f32)(const float *w, int64_t cols, const float *x,
+                       int64_t r0, int64_t r1, float *y);
+    void (*matmul_t2)(const uint8_t *w, int64_t row_bytes, int64_t cols,
+                      const int8_t *q, int64_t q_stride, const int32_t *qsum, const float *mult, int64_t n,
+                      int64_t r0, int64_t r1, float *y, int64_t y_stride);
+    void (*matmul_t1)(const uint8_t *w, int64_t row_bytes, int64_t cols,
+                      const int8_t *q, int64_t q_stride, const int32_t *qsum, const float *mult, int64_t n,
+                      int64_t r0, int64_t r1, float *y, int64_t y_stride);
+    void (*matmul_i8)(const int8_t *w, int64_t cols,
+                      const int8_t *q, int64_t q_stride, const float *mult, int64_t n,
+                      int64_t r0, int64_t r1, float *y, int64_t y_stride);
+} dqt_kernel_table;
+
+/// The kernels of one path, or NULL if this CPU lacks it or it is not compiled in.
+const dqt_kernel_table *dqt_kernels_for_isa(dqt_isa isa);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,236 @@
+// Portable kernels: plain C, int32 accumulation, the bit-exact baseline for every CPU.
+// SIMD paths must produce exactly these outputs for the integer kernels.
+#include "internal.h"
+#include <math.h>
+
+// MARK: - quantize
+
+float dqt_quantize_i8_portable(const float *x, int64_t n, int8_t *q, int64_t n_padded, int32_t *sum) {
+    float amax = 0.0f;
+    for (int64_t i = 0; i < n; i++) {
+        float a = fabsf(x[i]);
+        amax = a > amax ? a : amax;
+    }
+    const float alpha = 127.0f / fmaxf(amax, 1e-5f);
+    int32_t s = 0;
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i] * alpha;
+        v = fminf(fmaxf(v, -128.0f), 127.0f);   // fmaxf(NaN, -128) = -128, as the SIMD paths
+        int32_t c = (int32_t)nearbyintf(v);      // default rounding mode: half to even
+        q[i] = (int8_t)c;
+        s += c;
+    }
+    for (int64_t i = n; i < n_padded; i++) q[i] = 0;
+    *sum = s;
+    return alpha;
+}
+
+// MARK: - ternary matvec
+
+// Σ_i code(w[r,i])·q[i] over one t2 row: byte j of block b holds weights 128b + 32i + j in bits 2i+1..2i.
+static int32_t t2_row_dot(const uint8_t *row, int64_t cols, const int8_t *q) {
+    const int64_t nb = (cols + DQT_T2_BLOCK - 1) / DQT_T2_BLOCK;
+    int32_t acc = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = row + 32 * b;
+        const int8_t *qb = q + DQT_T2_BLOCK * b;
+        for (int j = 0; j < 32; j++) {
+            const uint8_t byte = blk[j];
+            acc += (byte & 3) * qb[j] + ((byte >> 2) & 3) * qb[32 + j]
+                 + ((byte >> 4) & 3) * qb[64 + j] + (byte >> 6) * qb[96 + j];
+        }
+    }
+    return acc;
+}
+
+void dqt_matvec_t2_portable(const uint8_t *w, int64_t row_bytes, int64_t cols, const int8_t *q,
+                            int32_t qsum, float mult, int64_t r0, int64_t r1, float *y) {
+    for (int64_t r = r0; r < r1; r++) {
+        const int32_t acc = t2_row_dot(w + r * row_bytes, cols, q);
+        y[r] = (float)(acc - qsum) * mult;   // Σ (c−1)·q = Σ c·q − Σ q
+    }
+}
+
+// Σ_i d_i·q[i] over one t1 row (d = w + 1): full blocks then the tail (formats/dqt.md §8).
+static int32_t t1_row_dot(const uint8_t *row, int64_t cols, const int8_t *q) {
+    const int64_t nf = cols / DQT_T1_BLOCK;
+    const int64_t m = (cols - DQT_T1_BLOCK * nf + 4) / 5;
+    int32_t acc = 0;
+    for (int64_t b = 0; b < nf; b++) {
+        const int8_t *qb = q + DQT_T1_BLOCK * b;
+        for (int j = 0; j < 32; j++) {
+            unsigned v = row[32 * b + j];
+            for (int n = 0; n < 5; n++) {        // d_n = ((byte·3ⁿ mod 256)·3) >> 8
+                acc += (int32_t)((v * 3) >> 8) * qb[32 * n + j];
+                v = (v * 3) & 0xff;
+            }
+        }
+    }
+    const int8_t *qt = q + DQT_T1_BLOCK * nf;
+    for (int64_t j = 0; j < m; j++) {
+        unsigned v = row[32 * nf + j];
+        for (int n = 0; n < 5; n++) {
+            acc += (int32_t)((v * 3) >> 8) * qt[m * n + j];
+            v = (v * 3) & 0xff;
+        }
+    }
+    return acc;
+}
+
+void dqt_matvec_t1_portable(const uint8_t *w, int64_t row_bytes, int64_t cols, const int8_t *q,
+                            int32_t qsum, float mult, int64_t r0, int64_t r1, float *y) {
+    for (int64_t r = r0; r < r1; r++) {
+        const int32_t acc = t1_row_dot(w + r * row_bytes, cols, q);
+        y[r] = (float)(acc - qsum) * mult;
+    }
+}
+
+// MARK: - int8 matvec
+
+static int32_t i8_row_dot(const int8_t *row, int64_t cols, const int8_t *q) {
+    int32_t acc = 0;
+    for (int64_t i = 0; i < cols; i++) acc += row[i] * q[i];
+    return acc;
+}
+
+void dqt_matvec_i8_portable(const int8_t *w, int64_t cols, const int8_t *q, float mult,
+                            int64_t r0, int64_t r1, float *y) {
+    for (int64_t r = r0; r < r1; r++) y[r] = (float)i8_row_dot(w + r * cols, cols, q) * mult;
+}
+
+void dqt_matvec_i8r_portable(const int8_t *w, const float *rowscale, int64_t cols, const int8_t *q,
+                             float mult, int64_t r0, int64_t r1, float *y) {
+    for (int64_t r = r0; r < r1; r++)
+        y[r] = (float)i8_row_dot(w + r * cols, cols, q) * (rowscale[r] * mult);
+}
+
+// MARK: - float matvec (8 partial sums, combined pairwise)
+
+static float sum8(const float s[8]) {
+    return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+}
+
+void dqt_matvec_f16_portable(const uint16_t *w, int64_t cols, const float *x, int64_t r0, int64_t r1, float *y) {
+    for (int64_t r = r0; r < r1; r++) {
+        const uint16_t *row = w + r * cols;
+        float s[8] = {0};
+        int64_t i = 0;
+        for (; i + 8 <= cols; i += 8)
+            for (int k = 0; k < 8; k++) s[k] += dqt_half_to_float(row[i + k]) * x[i + k];
+        for (; i < cols; i++) s[0] += dqt_half_to_float(row[i]) * x[i];
+        y[r] = sum8(s);
+    }
+}
+
+void dqt_matvec_bf16_portable(const uint16_t *w, int64_t cols, const float *x, int64_t r0, int64_t r1, float *y) {
+    for (int64_t r = r0; r < r1; r++) {
+        const uint16_t *row = w + r * cols;
+        float s[8] = {0};
+        int64_t i = 0;
+        for (; i + 8 <= cols; i += 8)
+            for (int k = 0; k < 8; k++) s[k] += dqt_bf16_to_float(row[i + k]) * x[i + k];
+        for (; i < cols; i++) s[0] += dqt_bf16_to_float(row[i]) * x[i];
+        y[r] = sum8(s);
+    }
+}
+
+void dqt_matvec_f32_portable(const float *w, int64_t cols, const float *x, int64_t r0, int64_t r1, float *y) {
+    for (int64_t r = r0; r < r1; r++) {
+        const float *row = w + r * cols;
+        float s[8] = {0};
+        int64_t i = 0;
+        for (; i + 8 <= cols; i += 8)
+            for (int k = 0; k < 8; k++) s[k] += row[i + k] * x[i + k];
+        for (; i < cols; i++) s[0] += row[i] * x[i];
+        y[r] = sum8(s);
+    }
+}
+
+// MARK: - code decoding for matmul
+
+void dqt_decode_t2_codes_portable(const uint8_t *row, int64_t cols, int64_t c0, int64_t len, uint8_t *codes) {
+    const int64_t nb = (cols + DQT_T2_BLOCK - 1) / DQT_T2_BLOCK;
+    for (int64_t i = 0; i < len; i += DQT_T2_BLOCK) {
+        const int64_t b = (c0 + i) / DQT_T2_BLOCK;
+        if (b >= nb) { memset(codes + i, 0, (size_t)(len - i)); break; }
+        const uint8_t *blk = row + 32 * b;
+        for (int j = 0; j < 32; j++)
+            for (int k = 0; k < 4; k++) codes[i + 32 * k + j] = (blk[j] >> (2 * k)) & 3;
+    }
+}
+
+void dqt_decode_t1_codes_portable(const uint8_t *row, int64_t row_bytes, int64_t cols, int64_t c0, int64_t len,
+                                  uint8_t *codes) {
+    (void)row_bytes;
+    const int64_t nf = cols / DQT_T1_BLOCK;
+    const int64_t m = (cols - DQT_T1_BLOCK * nf + 4) / 5;
+    memset(codes, 0, (size_t)len);
+    for (int64_t i = 0; i < len; i += DQT_T1_BLOCK) {
+        const int64_t b = (c0 + i) / DQT_T1_BLOCK;
+        if (b < nf) {
+            for (int j = 0; j < 32; j++) {
+                unsigned v = row[32 * b + j];
+                for (int n = 0; n < 5; n++) { codes[i + 32 * n + j] = (uint8_t)((v * 3) >> 8); v = (v * 3) & 0xff; }
+            }
+        } else {
+            if (b == nf) {   // the tail: byte j holds weights 160·nf + m·n + j
+                for (int64_t j = 0; j < m; j++) {
+                    unsigned v = row[32 * nf + j];
+                    for (int n = 0; n < 5; n++) { codes[i + m * n + j] = (uint8_t)((v * 3) >> 8); v = (v * 3) & 0xff; }
+                }
+            }
+            break;
+        }
+    }
+}
+
+// MARK: - matmul: decode a row chunk once, reuse it for every token
+
+static int32_t codes_dot(const uint8_t *codes, const int8_t *q, int64_t len) {
+    int32_t acc = 0;
+    for (int64_t i = 0; i < len; i++) acc += codes[i] * q[i];
+    return acc;
+}
+
+static void matmul_ternary_portable(int t1, const uint8_t *w, int64_t row_bytes, int64_t cols,
+                                    const int8_t *q, int64_t q_stride, const int32_t *qsum, const float *mult,
+                                    int64_t n, int64_t r0, int64_t r1, float *y, int64_t y_stride) {
+    uint8_t codes[DQT_MM_CHUNK];
+    const int64_t padded = dqt_padded_cols(cols);
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *row = w + r * row_bytes;
+        for (int64_t c0 = 0; c0 < padded; c0 += DQT_MM_CHUNK) {
+            const int64_t len = padded - c0 < DQT_MM_CHUNK ? padded - c0 : DQT_MM_CHUNK;
+            if (t1) dqt_decode_t1_codes_portable(row, row_bytes, cols, c0, len, codes);
+            else dqt_decode_t2_codes_portable(row, cols, c0, len, codes);
+            for (int64_t t = 0; t < n; t++) {
+                int32_t acc = codes_dot(codes, q + t * q_stride + c0, len);
+                if (c0 > 0) acc += dqt_load_i32(y + t * y_stride + r);
+                dqt_store_i32(y + t * y_stride + r, acc);
+            }
+        }
+        for (int64_t t = 0; t < n; t++) {
+            const int32_t acc = dqt_load_i32(y + t * y_stride + r);
+            y[t * y_stride + r] = (float)(acc - qsum[t]) * mult[t];
+        }
+    }
+}
+
+void dqt_matmul_t2_portable(const uint8_t *w, int64_t row_bytes, int64_t cols, const int8_t *q, int64_t q_stride,
+                            const int32_t *qsum, const float *mult, int64_t n, int64_t r0, int64_t r1,
+                            float *y, int64_t y_stride) {
+    matmul_ternary_portable(0, w, row_bytes, cols, q, q_stride, qsum, mult, n, r0, r1, y, y_stride);
+}
+
+void dqt_matmul_t1_portable(const uint8_t *w, int64_t row_bytes, int64_t cols, const int8_t *q, int64_t q_stride,
+                            const int32_t *qsum, const float *mult, int64_t n, int64_t r0, int64_t r1,
+                            float *y, int64_t y_stride) {
+    matmul_ternary_portable(1, w, row_bytes, cols, q, q_stride, qsum, mult, n, r0, r1, y, y_stride);
+}
+
+void dqt_matmul_i8_portable(const int8_t *w, int64_t cols, const int8_t *q, int64_t q_stride,
+                            const float *mult, int64_t n, int64_t r0, int64_t r1, float *y, int64_t y_stride) {
+    for (int64_t r = r0; r < r1; r++)
+        for (int64_t t = 0; t < n; t++)
+            y[t * y_stride + r] = (float)i8_row_dot(w + r * cols, cols, q + t * q_stride) * mult[t];
+}

@@ -1,0 +1,70 @@
+// AVX2 t2 matvec: y[r] = ((Σ c·q) − Σq)·mult with c = w+1 ∈ {0,1,2} the 2-bit codes.
+// One 32-byte block = 128 weights: (block >> 2i) & 3 gives 32 consecutive codes, multiplied
+// with 32 consecutive int8 activations by maddubs (u8 × s8 → pairwise i16 sums, |·| ≤ 512).
+// Sums stay in int16 for 16 blocks (64 maddubs: |Σ| ≤ 32768 fits, −32768 exactly) before
+// widening to int32, and R rows share the activation loads.
+#include "avx2_common.h"
+#if defined(__x86_64__)
+
+#define T2_WIDEN_BLOCKS 16
+
+DQT_AVX2_INLINE void t2_rows(const uint8_t *w, int64_t row_bytes, int64_t nb, const int8_t *q,
+                             int32_t qsum, float mult, int64_t r, int R, float *y) {
+    const __m256i m3 = _mm256_set1_epi8(3), ones = _mm256_set1_epi16(1);
+    const uint8_t *row[4];
+    __m256i acc[4];
+    for (int k = 0; k < R; k++) { row[k] = w + (r + k) * row_bytes; acc[k] = _mm256_setzero_si256(); }
+    for (int64_t b0 = 0; b0 < nb; b0 += T2_WIDEN_BLOCKS) {
+        const int64_t b1 = b0 + T2_WIDEN_BLOCKS < nb ? b0 + T2_WIDEN_BLOCKS : nb;
+        __m256i a16[4];
+        for (int k = 0; k < R; k++) a16[k] = _mm256_setzero_si256();
+        for (int64_t b = b0; b < b1; b++) {
+            const int8_t *qb = q + 128 * b;
+            const __m256i q0 = _mm256_loadu_si256((const __m256i *)qb);
+            const __m256i q1 = _mm256_loadu_si256((const __m256i *)(qb + 32));
+            const __m256i q2 = _mm256_loadu_si256((const __m256i *)(qb + 64));
+            const __m256i q3 = _mm256_loadu_si256((const __m256i *)(qb + 96));
+            for (int k = 0; k < R; k++) {
+                const __m256i x = _mm256_loadu_si256((const __m256i *)(row[k] + 32 * b));
+                const __m256i p0 = _mm256_maddubs_epi16(_mm256_and_si256(x, m3), q0);
+                const __m256i p1 = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(x, 2), m3), q1);
+                const __m256i p2 = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(x, 4), m3), q2);
+                const __m256i p3 = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(x, 6), m3), q3);
+                a16[k] = _mm256_add_epi16(a16[k], _mm256_add_epi16(_mm256_add_epi16(p0, p1), _mm256_add_epi16(p2, p3)));
+            }
+        }
+        for (int k = 0; k < R; k++) acc[k] = _mm256_add_epi32(acc[k], _mm256_madd_epi16(a16[k], ones));
+    }
+    if (R == 4) {
+        const __m128i s = _mm_sub_epi32(dqt_hsum4_i32(acc[0], acc[1], acc[2], acc[3]), _mm_set1_epi32(qsum));
+        _mm_storeu_ps(y + r, _mm_mul_ps(_mm_cvtepi32_ps(s), _mm_set1_ps(mult)));
+    } else {
+        for (int k = 0; k < R; k++) y[r + k] = (float)(dqt_hsum_i32(acc[k]) - qsum) * mult;
+    }
+}
+
+DQT_AVX2 void dqt_matvec_t2_avx2(const uint8_t *w, int64_t row_bytes, int64_t cols, const int8_t *q,
+                                 int32_t qsum, float mult, int64_t r0, int64_t r1, float *y) {
+    const int64_t nb = (cols + DQT_T2_BLOCK - 1) / DQT_T2_BLOCK;
+    int64_t r = r0;
+    for (; r + 4 <= r1; r += 4) t2_rows(w, row_bytes, nb, q, qsum, mult, r, 4, y);
+    for (; r < r1; r++) t2_rows(w, row_bytes, nb, q, qsum, mult, r, 1, y);
+}
+
+// Codes (one byte per weight) of weights [c0, c0+len) of a t2 row, for matmul.
+DQT_AVX2 void dqt_decode_t2_codes_avx2(const uint8_t *row, int64_t cols, int64_t c0, int64_t len, uint8_t *codes) {
+    const __m256i m3 = _mm256_set1_epi8(3);
+    const int64_t nb = (cols + DQT_T2_BLOCK - 1) / DQT_T2_BLOCK;
+    int64_t i = 0;
+    for (; i < len; i += DQT_T2_BLOCK) {
+        const int64_t b = (c0 + i) / DQT_T2_BLOCK;
+        if (b >= nb) break;
+        const __m256i x = _mm256_loadu_si256((const __m256i *)(row + 32 * b));
+        _mm256_storeu_si256((__m256i *)(codes + i), _mm256_and_si256(x, m3));
+        _mm256_storeu_si256((__m256i *)(codes + i + 32), _mm256_and_si256(_mm256_srli_epi16(x, 2), m3));
+        _mm256_storeu_si256((__m256i *)(codes + i + 64), _mm256_and_si256(_mm256_srli_epi16(x, 4), m3));
+        _mm256_storeu_si256((__m256i *)(codes + i + 96), _mm256_and_si256(_mm256_srli_epi16(x, 6), m3));
+    }
+    if (i < len) memset(codes + i, 0, (size_t)(len - i));
+}
+#endif
