@@ -1,1 +1,157 @@
-// DQTModel
+// The library API: load a .dqt file by mapping it, run tokens, sample, generate.
+//
+//     let model = try DQTModel(path: "model.dqt")
+//     let ids = try model.encode("ROMEO:")
+//     try model.generate(prompt: ids, maxTokens: 64, sampler: .greedy) { token in
+//         print(model.tokenText(token)); return true
+//     }
+import DQTFormat
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+public final class DQTModel: @unchecked Sendable {
+    public let file: DQTFile
+    public var spec: ModelSpec { file.spec }
+    public let weights: ModelWeights
+    /// Tokens the KV cache holds.
+    public let contextLength: Int
+    public let threads: Int
+    /// Seconds spent in `init` (mapping, validation, checksums, plan).
+    public let loadSeconds: Double
+    let transformer: Transformer
+    /// Tokens currently in the KV cache.
+    public private(set) var position = 0
+
+    public init(path: String, options: RuntimeOptions = RuntimeOptions()) throws {
+        let start = monotonicSeconds()
+        file = try DQTFile(path: path, options: LoadOptions(verifyChecksums: options.verifyChecksums))
+        let spec = file.spec
+        let ctx = options.contextLength == 0 ? min(spec.maxContext, 2048) : options.contextLength
+        guard ctx >= 1, ctx <= spec.maxContext else {
+            throw RuntimeError.badArgument("context length \(ctx) is outside 1…\(spec.maxContext) (the model's max_context)")
+        }
+        let online = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        let n = options.threads == 0 ? max(online, 1) : options.threads
+        guard n >= 1, n <= 256 else { throw RuntimeError.badArgument("thread count \(n) is outside 1…256") }
+        guard options.batchSize >= 1, options.batchSize <= 512 else {
+            throw RuntimeError.badArgument("batch size \(options.batchSize) is outside 1…512")
+        }
+        contextLength = ctx
+        threads = n
+        weights = ModelWeights(file: file)
+        transformer = try Transformer(spec: spec, weights: weights, context: ctx, batch: min(options.batchSize, ctx), threads: n)
+        loadSeconds = monotonicSeconds() - start
+    }
+
+    /// Bytes of the single runtime allocation (activations, KV cache, sampler scratch).
+    public var planBytes: Int { transformer.plan.totalBytes }
+    public var kvCacheBytes: Int { transformer.plan.kvCacheBytes }
+    public var planEntries: [PlanEntry] { transformer.plan.entries }
+    /// Bytes of decoded LZ4 sections held in memory.
+    public var arenaBytes: Int { file.arenaBytes }
+
+    /// Forgets the sequence (the KV cache is overwritten from position 0).
+    public func reset() { position = 0 }
+
+    /// Runs `tokens` through the model at the current position, in blocks of the batch
+    /// size. If `logits` is given, it receives the logits of every token ([n, V]);
+    /// otherwise only the last token's logits are computed, into `lastLogits`.
+    public func feed(_ tokens: UnsafeBufferPointer<Int32>, allLogits: UnsafeMutablePointer<Float>? = nil) throws {
+        guard position + tokens.count <= contextLength else {
+            throw RuntimeError.contextFull("\(position + tokens.count) tokens exceed the context of \(contextLength) (use a larger -c)")
+        }
+        let V = spec.vocabSize
+        for t in tokens where t < 0 || Int(t) >= V {
+            throw RuntimeError.badArgument("token id \(t) is outside the vocabulary (0…\(V - 1))")
+        }
+        var done = 0
+        while done < tokens.count {
+            let n = min(transformer.batch, tokens.count - done)
+            transformer.forward(tokens: tokens.baseAddress! + done, n: n, pos: position)
+            if let allLogits {
+                for t in 0..<n { transformer.logits(row: t, into: allLogits + (done + t) * V) }
+            } else if done + n == tokens.count {
+                transformer.logits(row: n - 1, into: transformer.b.logits)
+            }
+            for t in 0..<n { transformer.b.tokens[position + t] = tokens[done + t] }
+            position += n
+            done += n
+        }
+    }
+
+    public func feed(_ tokens: [Int32]) throws {
+        try tokens.withUnsafeBufferPointer { try feed($0) }
+    }
+
+    /// Logits after the last `feed` (V floats, valid until the next call).
+    public var lastLogits: UnsafeMutableBufferPointer<Float> {
+        UnsafeMutableBufferPointer(start: transformer.b.logits, count: spec.vocabSize)
+    }
+
+    /// Generates up to `maxTokens` after `prompt`, calling `onToken` for each new token
+    /// (return false to stop). Stops at EOS/EOT. Returns the number generated.
+    /// After the prompt is fed, the token loop allocates nothing.
+    @discardableResult
+    public func generate(prompt: [Int32], maxTokens: Int, sampler settings: SamplerSettings,
+                         timing: UnsafeMutablePointer<GenerationTiming>? = nil,
+                         onToken: (Int32) -> Bool) throws -> Int {
+        reset()
+        guard !prompt.isEmpty else { throw RuntimeError.badArgument("the prompt has no tokens") }
+        var sampler = Sampler(settings: settings, probs: transformer.b.probs, indices: transformer.b.indices,
+                              recent: transformer.b.recent, window: MemoryPlan.recentWindow)
+        let t0 = monotonicSeconds()
+        try feed(prompt)
+        for t in prompt { sampler.accept(t) }
+        let t1 = monotonicSeconds()
+        timing?.pointee.promptTokens = prompt.count
+        timing?.pointee.promptSeconds = t1 - t0
+        let budget = min(maxTokens, contextLength - position)
+        var generated = 0
+        var token = sampler.sample(transformer.b.logits, spec.vocabSize)
+        let allocationsBefore = AllocationProbe.count()
+        while generated < budget {
+            if isEnd(token) { break }
+            generated += 1
+            if !onToken(token) { break }
+            if generated == budget { break }
+            sampler.accept(token)
+            transformer.b.tokens[position] = token
+            withUnsafePointer(to: token) { p in
+                transformer.forward(tokens: p, n: 1, pos: position)
+            }
+            position += 1
+            transformer.logits(row: 0, into: transformer.b.logits)
+            token = sampler.sample(transformer.b.logits, spec.vocabSize)
+        }
+        let allocationsAfter = AllocationProbe.count()
+        if let before = allocationsBefore, let after = allocationsAfter { timing?.pointee.tokenLoopAllocations = after - before }
+        timing?.pointee.generatedTokens = generated
+        timing?.pointee.generationSeconds = monotonicSeconds() - t1
+        return generated
+    }
+
+    public func isEnd(_ token: Int32) -> Bool {
+        let t = UInt32(bitPattern: token)
+        return t == spec.eosID || (spec.eotID != ModelSpec.noToken && t == spec.eotID)
+    }
+}
+
+public struct GenerationTiming: Sendable {
+    public var promptTokens = 0
+    public var promptSeconds = 0.0
+    public var generatedTokens = 0
+    public var generationSeconds = 0.0
+    /// malloc-family calls inside the token loop, when an allocation counter is preloaded
+    /// (tools/alloc_counter.c via LD_PRELOAD); nil otherwise.
+    public var tokenLoopAllocations: Int?
+    public init() {}
+}
+
+@inline(__always) public func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}

@@ -1,1 +1,83 @@
-print("not yet")
+// dqt-convert CKPT model.dqt — a Hugging Face checkpoint directory into one .dqt file.
+// dqt-convert --inspect model.dqt — describe a .dqt file.
+import ArgumentParser
+import DQTFormat
+import DQTImport
+import Foundation
+
+@main
+struct Convert: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dqt-convert",
+        abstract: "Convert a Hugging Face checkpoint (config.json, safetensors, tokenizer) into a .dqt file.",
+        discussion: """
+        Supported: DQT / 1bitLLM BitnetForCausalLM, Hugging Face BitNetForCausalLM (packed), LlamaForCausalLM.
+        Examples:
+          dqt-convert ./my-checkpoint model.dqt
+          dqt-convert ./my-checkpoint model-small.dqt --pack size --embed int8
+          dqt-convert --inspect model.dqt
+        """)
+
+    @Argument(help: "Checkpoint directory (or, with --inspect, the .dqt file).")
+    var input: String
+
+    @Argument(help: "Output .dqt file.")
+    var output: String?
+
+    @Flag(help: "Describe a .dqt file instead of converting.")
+    var inspect = false
+
+    @Option(help: "Linear weights: auto (keep what the checkpoint is), ternary, or int8.")
+    var weights: ConvertOptions.Weights = .auto
+
+    @Option(help: "Ternary packing: speed (t2, 2 bits/weight) or size (t1, 1.6 bits/weight).")
+    var pack: ConvertOptions.Pack = .speed
+
+    @Option(help: "Embedding and output head: f16, int8 (per-row scales) or f32.")
+    var embed: ConvertOptions.Embed = .f16
+
+    @Flag(help: "Store every section raw (no LZ4).")
+    var noCompress = false
+
+    @Flag(help: "Do not mark tensors trainable (allows LZ4 on norms; dqt-tune will refuse the file).")
+    var frozen = false
+
+    @Flag(help: "Print only warnings and errors.")
+    var quiet = false
+
+    func validate() throws {
+        if inspect {
+            guard output == nil else { throw ValidationError("--inspect takes one .dqt file") }
+        } else {
+            guard output != nil else { throw ValidationError("missing the output .dqt path") }
+        }
+    }
+
+    func run() throws {
+        if inspect {
+            do { print(try Inspector.report(path: input), terminator: "") } catch {
+                FileHandle.standardError.write(Data(("dqt-convert: error: " + describe(error) + "\n").utf8))
+                throw ExitCode(1)
+            }
+            return
+        }
+        let options = ConvertOptions(weights: weights, pack: pack, embed: embed, compress: !noCompress, trainable: !frozen)
+        do {
+            _ = try Converter.convert(checkpoint: input, output: output!, options: options) { line in
+                if !quiet || line.hasPrefix("warning") { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+            }
+        } catch {
+            FileHandle.standardError.write(Data(("dqt-convert: error: " + describe(error) + "\n").utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
+extension ConvertOptions.Weights: ExpressibleByArgument {}
+extension ConvertOptions.Pack: ExpressibleByArgument {}
+extension ConvertOptions.Embed: ExpressibleByArgument {}
+
+func describe(_ error: Error) -> String {
+    if let e = error as? CustomStringConvertible { return e.description }
+    return String(describing: error)
+}

@@ -1,0 +1,130 @@
+// The memory plan: a sizes table for every buffer generation will ever touch, computed
+// at load, one allocation, typed slices handed out. After this, generating tokens
+// allocates nothing (the allocation-counting test holds us to it).
+import CDQTKernels
+import DQTFormat
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+public struct RuntimeOptions: Sendable {
+    /// Context length (tokens); 0 means min(model max_context, 2048).
+    public var contextLength = 0
+    /// Threads for matrix products, including the caller; 0 means all online CPUs.
+    public var threads = 0
+    /// Tokens per prompt batch (matrix–matrix kernels).
+    public var batchSize = 32
+    public var verifyChecksums = true
+
+    public init(contextLength: Int = 0, threads: Int = 0, batchSize: Int = 32, verifyChecksums: Bool = true) {
+        self.contextLength = contextLength
+        self.threads = threads
+        self.batchSize = batchSize
+        self.verifyChecksums = verifyChecksums
+    }
+}
+
+/// One named buffer of the plan: its element count and byte offset in the allocation.
+public struct PlanEntry: Sendable {
+    public var name: String
+    public var bytes: Int
+    public var offset: Int
+}
+
+/// All runtime buffers. Shapes use B = batch, C = context, d = hidden, f = ffn,
+/// a = n_heads·head_dim, kv = n_kv_heads·head_dim, V = vocab, T = threads, P = padded width.
+struct Buffers {
+    var x: UnsafeMutablePointer<Float>        // [B, d] residual stream
+    var xb: UnsafeMutablePointer<Float>       // [B, d] normed input of a block
+    var q: UnsafeMutablePointer<Float>        // [B, a]
+    var k: UnsafeMutablePointer<Float>        // [B, kv]
+    var v: UnsafeMutablePointer<Float>        // [B, kv]
+    var att: UnsafeMutablePointer<Float>      // [B, a] attention output
+    var hb: UnsafeMutablePointer<Float>       // [B, f] gate, then the gated product
+    var hb2: UnsafeMutablePointer<Float>      // [B, f] up
+    var out: UnsafeMutablePointer<Float>      // [B, max(d, a)] linear output before the residual add
+    var xq: UnsafeMutablePointer<Int8>        // [B, P] int8 activations, P = padded(max(d, f, a))
+    var qsum: UnsafeMutablePointer<Int32>     // [B] Σ of each row of xq
+    var alpha: UnsafeMutablePointer<Float>    // [B] quantization scale of each row
+    var mult: UnsafeMutablePointer<Float>     // [B] per-token multiplier for a kernel call
+    var scores: UnsafeMutablePointer<Float>   // [T, C] attention scores, one row per thread
+    var logits: UnsafeMutablePointer<Float>   // [V]
+    var keyCache: UnsafeMutablePointer<Float> // [layers, C, kv]
+    var valueCache: UnsafeMutablePointer<Float> // [layers, C, kv]
+    var ropeCos: UnsafeMutablePointer<Float>  // [C, head_dim/2]
+    var ropeSin: UnsafeMutablePointer<Float>  // [C, head_dim/2]
+    var probs: UnsafeMutablePointer<Float>    // [V] sampler
+    var indices: UnsafeMutablePointer<Int32>  // [V] sampler
+    var recent: UnsafeMutablePointer<Int32>   // [64] repetition-penalty window
+    var tokens: UnsafeMutablePointer<Int32>   // [C] the sequence so far
+    var paddedWidth: Int
+}
+
+final class MemoryPlan {
+    let entries: [PlanEntry]
+    let totalBytes: Int
+    let base: UnsafeMutableRawPointer
+    let buffers: Buffers
+
+    static let recentWindow = 64
+
+    init(spec: ModelSpec, context: Int, batch: Int, threads: Int) throws {
+        let d = spec.hiddenSize, f = spec.ffnSize, a = spec.attnDim, kv = spec.kvDim, V = spec.vocabSize
+        let C = context, B = batch, L = spec.layers
+        let P = Int(dqt_padded_cols(Int64(max(d, f, a))))
+        let sizes: [(String, Int)] = [
+            ("x", B * d * 4), ("xb", B * d * 4), ("q", B * a * 4), ("k", B * kv * 4), ("v", B * kv * 4),
+            ("att", B * a * 4), ("hb", B * f * 4), ("hb2", B * f * 4), ("out", B * max(d, a) * 4),
+            ("xq", B * P), ("qsum", B * 4), ("alpha", B * 4), ("mult", B * 4),
+            ("scores", threads * C * 4), ("logits", V * 4),
+            ("key_cache", L * C * kv * 4), ("value_cache", L * C * kv * 4),
+            ("rope_cos", C * spec.headDim / 2 * 4), ("rope_sin", C * spec.headDim / 2 * 4),
+            ("probs", V * 4), ("indices", V * 4), ("recent", MemoryPlan.recentWindow * 4), ("tokens", C * 4),
+        ]
+        var entries: [PlanEntry] = []
+        var offset = 0
+        for (name, bytes) in sizes {
+            entries.append(PlanEntry(name: name, bytes: bytes, offset: offset))
+            offset += (bytes + 63) & ~63
+        }
+        totalBytes = offset
+        var p: UnsafeMutableRawPointer? = nil
+        guard posix_memalign(&p, 64, max(offset, 64)) == 0, let p else {
+            throw RuntimeError.outOfMemory("cannot allocate the \(offset)-byte runtime plan (context \(C); try a smaller -c)")
+        }
+        memset(p, 0, offset)
+        base = p
+        self.entries = entries
+        func slot<T>(_ i: Int, _: T.Type) -> UnsafeMutablePointer<T> {
+            (p + entries[i].offset).bindMemory(to: T.self, capacity: max(entries[i].bytes / MemoryLayout<T>.stride, 1))
+        }
+        buffers = Buffers(
+            x: slot(0, Float.self), xb: slot(1, Float.self), q: slot(2, Float.self), k: slot(3, Float.self),
+            v: slot(4, Float.self), att: slot(5, Float.self), hb: slot(6, Float.self), hb2: slot(7, Float.self),
+            out: slot(8, Float.self), xq: slot(9, Int8.self), qsum: slot(10, Int32.self), alpha: slot(11, Float.self),
+            mult: slot(12, Float.self), scores: slot(13, Float.self), logits: slot(14, Float.self),
+            keyCache: slot(15, Float.self), valueCache: slot(16, Float.self), ropeCos: slot(17, Float.self),
+            ropeSin: slot(18, Float.self), probs: slot(19, Float.self), indices: slot(20, Int32.self),
+            recent: slot(21, Int32.self), tokens: slot(22, Int32.self), paddedWidth: P)
+    }
+
+    deinit { free(base) }
+
+    /// Bytes of the KV cache part of the plan.
+    var kvCacheBytes: Int { entries.filter { $0.name.hasSuffix("_cache") }.reduce(0) { $0 + $1.bytes } }
+}
+
+public enum RuntimeError: Error, CustomStringConvertible {
+    case outOfMemory(String)
+    case badArgument(String)
+    case contextFull(String)
+    case tokenizer(String)
+
+    public var description: String {
+        switch self {
+        case .outOfMemory(let s), .badArgument(let s), .contextFull(let s), .tokenizer(let s): s
+        }
+    }
+}

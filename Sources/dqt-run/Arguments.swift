@@ -1,0 +1,142 @@
+// Command-line flags of dqt-run, parsed by hand: swift-argument-parser links
+// FoundationEssentials, and the runtime path stays Foundation-free. Flag names follow
+// llama.cpp's where they mean the same thing.
+import DQTModel
+
+struct Arguments {
+    var model = ""
+    var prompt: String?
+    var promptFile: String?
+    var promptTokens: [Int32]?
+    var maxTokens = 128
+    var context = 0
+    var threads = 0
+    var batch = 32
+    var sampler = SamplerSettings()
+    var stats = false
+    var verify = true
+    var addBos = true
+    var perplexityFile: String?
+    var help = false
+
+    static let usage = """
+    usage: dqt-run MODEL.dqt [PROMPT] [options]
+
+    Generate text with a ternary (or 8-bit) model, streaming tokens to stdout.
+
+    options:
+      -p, --prompt TEXT         prompt (or give it after the model path)
+      -f, --file FILE           read the prompt from FILE
+          --tokens IDS          prompt as comma-separated token ids (no tokenizer)
+      -n, --n-predict N         tokens to generate (default 128)
+      -c, --ctx-size N          context length (default: model max, at most 2048)
+      -t, --threads N           threads (default: all online CPUs)
+      -b, --batch-size N        prompt tokens per batch (default 32)
+          --temp T              temperature; 0 = greedy (default 0.8)
+          --top-k N             top-k sampling, 0 = off (default 40)
+          --top-p P             top-p sampling, 1 = off (default 0.95)
+          --repeat-penalty P    penalize repeated tokens, 1 = off (default 1.0)
+          --repeat-last-n N     window for the repeat penalty (default 64)
+      -s, --seed N              random seed (default 0)
+          --no-bos              do not prepend the BOS token
+          --perplexity FILE     print the loss and perplexity of FILE's text instead of generating
+          --stats               print load time, prompt and generation speed, peak RSS to stderr
+          --no-verify           skip checksum verification at load
+      -h, --help                this text
+    """
+
+    struct Problem: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    static func parse(_ argv: [String]) throws -> Arguments {
+        var a = Arguments()
+        var positionals: [String] = []
+        var i = 0
+        func value(_ flag: String) throws -> String {
+            i += 1
+            guard i < argv.count else { throw Problem(description: "\(flag) needs a value") }
+            return argv[i]
+        }
+        func int(_ flag: String, _ range: ClosedRange<Int>) throws -> Int {
+            let v = try value(flag)
+            guard let n = Int(v), range.contains(n) else {
+                throw Problem(description: "\(flag) takes an integer in \(range.lowerBound)…\(range.upperBound), got \"\(v)\"")
+            }
+            return n
+        }
+        func float(_ flag: String, _ range: ClosedRange<Float>) throws -> Float {
+            let v = try value(flag)
+            guard let x = Float(v), range.contains(x) else {
+                throw Problem(description: "\(flag) takes a number in \(range.lowerBound)…\(range.upperBound), got \"\(v)\"")
+            }
+            return x
+        }
+        while i < argv.count {
+            let arg = argv[i]
+            switch arg {
+            case "-h", "--help": a.help = true
+            case "-m", "--model": a.model = try value(arg)
+            case "-p", "--prompt": a.prompt = try value(arg)
+            case "-f", "--file": a.promptFile = try value(arg)
+            case "--tokens":
+                let v = try value(arg)
+                var ids: [Int32] = []
+                for part in v.split(separator: ",") {
+                    guard let id = Int32(part.trimmingSpaces), id >= 0 else {
+                        throw Problem(description: "--tokens takes comma-separated non-negative ids, got \"\(part)\"")
+                    }
+                    ids.append(id)
+                }
+                a.promptTokens = ids
+            case "-n", "--n-predict": a.maxTokens = try int(arg, 0...1_000_000)
+            case "-c", "--ctx-size": a.context = try int(arg, 1...1 << 20)
+            case "-t", "--threads": a.threads = try int(arg, 1...256)
+            case "-b", "--batch-size": a.batch = try int(arg, 1...512)
+            case "--temp": a.sampler.temperature = try float(arg, 0...100)
+            case "--top-k": a.sampler.topK = try int(arg, 0...1 << 24)
+            case "--top-p": a.sampler.topP = try float(arg, 0...1)
+            case "--repeat-penalty": a.sampler.repeatPenalty = try float(arg, 0.01...100)
+            case "--repeat-last-n": a.sampler.repeatLastN = try int(arg, 0...64)
+            case "-s", "--seed":
+                let v = try value(arg)
+                guard let s = UInt64(v) else { throw Problem(description: "--seed takes a non-negative integer, got \"\(v)\"") }
+                a.sampler.seed = s
+            case "--no-bos": a.addBos = false
+            case "--perplexity": a.perplexityFile = try value(arg)
+            case "--stats": a.stats = true
+            case "--no-verify": a.verify = false
+            default:
+                if arg.hasPrefix("-") && arg.count > 1 { throw Problem(description: "unknown option \(arg) (see --help)") }
+                positionals.append(arg)
+            }
+            i += 1
+        }
+        if a.help { return a }
+        if a.model.isEmpty {
+            guard !positionals.isEmpty else { throw Problem(description: "missing the model path (see --help)") }
+            a.model = positionals.removeFirst()
+        }
+        if !positionals.isEmpty {
+            guard a.prompt == nil, positionals.count == 1 else {
+                throw Problem(description: "unexpected arguments: \(positionals.joined(separator: " ")) (quote the prompt)")
+            }
+            a.prompt = positionals[0]
+        }
+        let sources = [a.prompt != nil, a.promptFile != nil, a.promptTokens != nil, a.perplexityFile != nil].filter { $0 }.count
+        guard sources == 1 else {
+            throw Problem(description: sources == 0 ? "give a prompt (text, -f FILE, --tokens or --perplexity FILE)"
+                                                    : "give only one of: prompt text, -f, --tokens, --perplexity")
+        }
+        return a
+    }
+}
+
+extension Substring {
+    var trimmingSpaces: Substring {
+        var s = self
+        while s.first == " " { s = s.dropFirst() }
+        while s.last == " " { s = s.dropLast() }
+        return s
+    }
+}
