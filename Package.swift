@@ -38,6 +38,8 @@ let package = Package(
         ),
         // dqt-run parses its own flags: swift-argument-parser links FoundationEssentials.
         .executableTarget(name: "dqt-run", dependencies: ["DQTModel"]),
+        // Kernel microbenchmark (release builds only; not a test): swift run -c release dqt-bench-kernels
+        .executableTarget(name: "dqt-bench-kernels", dependencies: ["DQTKernels"]),
         .executableTarget(
             name: "dqt-tune",
             dependencies: ["DQTTrain", "DQTImport", .product(name: "ArgumentParser", package: "swift-argument-parser")]

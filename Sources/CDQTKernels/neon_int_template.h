@@ -1,0 +1,300 @@
+// NEON integer kernels, compiled twice: int_neon.c (DQT_DP 0: vmull/vmlal + vpadal) and
+// int_neondp.c (DQT_DP 1: SDOT, ARMv8.2 dotprod). SFX names the functions.
+// Same algorithms as the AVX2 files: codes c = w+1 ∈ {0,1,2} times int8 activations,
+// exact int32 sums, then (Σ − qsum)·mult. t1 trits are produced negated (see neon_common.h).
+#include "neon_common.h"
+
+#define CAT2(a, b) a##_##b
+#define CAT(a, b) CAT2(a, b)
+#define FN(name) CAT(name, SFX)
+
+// acc += Σ a·b for 16 int8 pairs with |a·b| small (ternary codes: |a| ≤ 2 → |a·b| ≤ 256).
+static inline int32x4_t FN(dot_small)(int32x4_t acc, int8x16_t a, int8x16_t b) {
+#if DQT_DP
+    return vdotq_s32(acc, a, b);
+#else
+    return vpadalq_s16(acc, vmlal_high_s8(vmull_s8(vget_low_s8(a), vget_low_s8(b)), a, b));
+#endif
+}
+// acc += Σ a·b for any int8 (−128·−128 = 16384: pair sums would overflow int16, so widen each).
+static inline int32x4_t FN(dot_full)(int32x4_t acc, int8x16_t a, int8x16_t b) {
+#if DQT_DP
+    return vdotq_s32(acc, a, b);
+#else
+    acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(a), vget_low_s8(b)));
+    return vpadalq_s16(acc, vmull_high_s8(a, b));
+#endif
+}
+
+// MARK: - t2 matvec: 4 rows share the eight 16-byte activation loads of a block
+
+#if DQT_DP
+#define T2_ACC(acc, c, qv) acc = vdotq_s32(acc, c, qv)
+#else   // int16 chain within a block (16 products of ≤ 256 per lane), one vpadal per block
+#define T2_ACC(acc, c, qv) p = vmlal_high_s8(vmlal_s8(p, vget_low_s8(c), vget_low_s8(qv)), c, qv)
+#endif
+
+static inline __attribute__((always_inline)) void FN(t2_rows)(const uint8_t *w, int64_t row_bytes, int64_t nb,
+                                                             const int8_t *q, int32_t qsum, float mult,
+                                                             int64_t r, int R, float *y) {
+    const uint8x16_t m3 = vdupq_n_u8(3);
+    const uint8_t *row[4];
+    int32x4_t acc[4];
+    for (int k = 0; k < R; k++) { row[k] = w + (r + k) * row_bytes; acc[k] = vdupq_n_s32(0); }
+    for (int64_t b = 0; b < nb; b++) {
+        int8x16_t qv[8];
+        for (int i = 0; i < 8; i++) qv[i] = vld1q_s8(q + 128 * b + 16 * i);
+        for (int k = 0; k < R; k++) {
+            const uint8x16_t x0 = vld1q_u8(row[k] + 32 * b), x1 = vld1q_u8(row[k] + 32 * b + 16);
+#if DQT_DP
+            int32x4_t a = acc[k];
+#define p a
+#else
+            int16x8_t p = vdupq_n_s16(0);
+#endif
+            T2_ACC(p, vreinterpretq_s8_u8(vandq_u8(x0, m3)), qv[0]);
+            T2_ACC(p, vreinterpretq_s8_u8(vandq_u8(x1, m3)), qv[1]);
+            T2_ACC(p, vreinterpretq_s8_u8(vandq_u8(vshrq_n_u8(x0, 2), m3)), qv[2]);
+            T2_ACC(p, vreinterpretq_s8_u8(vandq_u8(vshrq_n_u8(x1, 2), m3)), qv[3]);
+            T2_ACC(p, vreinterpretq_s8_u8(vandq_u8(vshrq_n_u8(x0, 4), m3)), qv[4]);
+            T2_ACC(p, vreinterpretq_s8_u8(vandq_u8(vshrq_n_u8(x1, 4), m3)), qv[5]);
+            T2_ACC(p, vreinterpretq_s8_u8(vshrq_n_u8(x0, 6)), qv[6]);
+            T2_ACC(p, vreinterpretq_s8_u8(vshrq_n_u8(x1, 6)), qv[7]);
+#if DQT_DP
+#undef p
+            acc[k] = a;
+#else
+            acc[k] = vpadalq_s16(acc[k], p);
+#endif
+        }
+    }
+    for (int k = 0; k < R; k++) y[r + k] = (float)(vaddvq_s32(acc[k]) - qsum) * mult;
+}
+
+void FN(dqt_matvec_t2)(const uint8_t *w, int64_t row_bytes, int64_t cols, const int8_t *q,
+                       int32_t qsum, float mult, int64_t r0, int64_t r1, float *y) {
+    const int64_t nb = (cols + DQT_T2_BLOCK - 1) / DQT_T2_BLOCK;
+    int64_t r = r0;
+    for (; r + 4 <= r1; r += 4) FN(t2_rows)(w, row_bytes, nb, q, qsum, mult, r, 4, y);
+    for (; r < r1; r++) FN(t2_rows)(w, row_bytes, nb, q, qsum, mult, r, 1, y);
+}
+
+// MARK: - t1 matvec: trits decoded with byte multiplies by 3 and two compares
+
+// acc −= ... : adds Σ (−d)·q over one 32-byte group; qn[2n], qn[2n+1] are trit n's activations.
+static inline int32x4_t FN(t1_group)(int32x4_t acc, uint8x16_t v0, uint8x16_t v1, const int8x16_t qn[10]) {
+    const uint8x16_t three = vdupq_n_u8(3);
+#if DQT_DP
+    for (int n = 0; n < 5; n++) {
+        acc = vdotq_s32(acc, dqt_t1_negtrit(v0), qn[2 * n]);
+        acc = vdotq_s32(acc, dqt_t1_negtrit(v1), qn[2 * n + 1]);
+        v0 = vmulq_u8(v0, three);
+        v1 = vmulq_u8(v1, three);
+    }
+    return acc;
+#else
+    int16x8_t p = vdupq_n_s16(0);   // 20 products of ≤ 256 per lane
+    for (int n = 0; n < 5; n++) {
+        const int8x16_t c0 = dqt_t1_negtrit(v0), c1 = dqt_t1_negtrit(v1);
+        p = vmlal_high_s8(vmlal_s8(p, vget_low_s8(c0), vget_low_s8(qn[2 * n])), c0, qn[2 * n]);
+        p = vmlal_high_s8(vmlal_s8(p, vget_low_s8(c1), vget_low_s8(qn[2 * n + 1])), c1, qn[2 * n + 1]);
+        v0 = vmulq_u8(v0, three);
+        v1 = vmulq_u8(v1, three);
+    }
+    return vpadalq_s16(acc, p);
+#endif
+}
+
+static inline __attribute__((always_inline)) void FN(t1_rows)(const uint8_t *w, int64_t row_bytes, int64_t cols,
+                                                             const int8_t *q, int32_t qsum, float mult,
+                                                             int64_t r, int R, float *y) {
+    const int64_t nf = cols / DQT_T1_BLOCK;
+    const int64_t m = (cols - DQT_T1_BLOCK * nf + 4) / 5;
+    const uint8_t *row[2];
+    int32x4_t acc[2];   // Σ (−d)·q
+    for (int k = 0; k < R; k++) { row[k] = w + (r + k) * row_bytes; acc[k] = vdupq_n_s32(0); }
+    for (int64_t b = 0; b < nf; b++) {
+        int8x16_t qn[10];
+        for (int i = 0; i < 10; i++) qn[i] = vld1q_s8(q + DQT_T1_BLOCK * b + 16 * i);
+        for (int k = 0; k < R; k++)
+            acc[k] = FN(t1_group)(acc[k], vld1q_u8(row[k] + 32 * b), vld1q_u8(row[k] + 32 * b + 16), qn);
+    }
+    if (m > 0) {   // tail: byte j < m holds weights 160·nf + m·n + j; zero bytes decode to d = 0
+        int8x16_t qn[10];
+        const int8_t *qt = q + DQT_T1_BLOCK * nf;
+        for (int n = 0; n < 5; n++) { qn[2 * n] = vld1q_s8(qt + m * n); qn[2 * n + 1] = vld1q_s8(qt + m * n + 16); }
+        for (int k = 0; k < R; k++) {
+            uint8_t tail[32] = {0};
+            memcpy(tail, row[k] + 32 * nf, (size_t)m);
+            acc[k] = FN(t1_group)(acc[k], vld1q_u8(tail), vld1q_u8(tail + 16), qn);
+        }
+    }
+    for (int k = 0; k < R; k++) y[r + k] = (float)(-vaddvq_s32(acc[k]) - qsum) * mult;
+}
+
+void FN(dqt_matvec_t1)(const uint8_t *w, int64_t row_bytes, int64_t cols, const int8_t *q,
+                       int32_t qsum, float mult, int64_t r0, int64_t r1, float *y) {
+    int64_t r = r0;
+    for (; r + 2 <= r1; r += 2) FN(t1_rows)(w, row_bytes, cols, q, qsum, mult, r, 2, y);
+    for (; r < r1; r++) FN(t1_rows)(w, row_bytes, cols, q, qsum, mult, r, 1, y);
+}
+
+// MARK: - i8 / i8r matvec
+
+static inline __attribute__((always_inline)) void FN(i8_rows)(const int8_t *w, int64_t cols, const int8_t *q,
+                                                             int64_t r, int R, int32_t out[4]) {
+    const int8_t *row[4];
+    int32x4_t acc[4];
+    for (int k = 0; k < R; k++) { row[k] = w + (r + k) * cols; acc[k] = vdupq_n_s32(0); }
+    int64_t i = 0;
+    for (; i + 16 <= cols; i += 16) {
+        const int8x16_t qv = vld1q_s8(q + i);
+        for (int k = 0; k < R; k++) acc[k] = FN(dot_full)(acc[k], vld1q_s8(row[k] + i), qv);
+    }
+    for (int k = 0; k < R; k++) {
+        int32_t s = vaddvq_s32(acc[k]);
+        for (int64_t j = i; j < cols; j++) s += row[k][j] * q[j];   // never read past the row
+        out[k] = s;
+    }
+}
+
+void FN(dqt_matvec_i8)(const int8_t *w, int64_t cols, const int8_t *q, float mult,
+                       int64_t r0, int64_t r1, float *y) {
+    int32_t s[4];
+    int64_t r = r0;
+    for (; r + 4 <= r1; r += 4) {
+        FN(i8_rows)(w, cols, q, r, 4, s);
+        for (int k = 0; k < 4; k++) y[r + k] = (float)s[k] * mult;
+    }
+    for (; r < r1; r++) { FN(i8_rows)(w, cols, q, r, 1, s); y[r] = (float)s[0] * mult; }
+}
+
+void FN(dqt_matvec_i8r)(const int8_t *w, const float *rowscale, int64_t cols, const int8_t *q,
+                        float mult, int64_t r0, int64_t r1, float *y) {
+    int32_t s[4];
+    int64_t r = r0;
+    for (; r + 4 <= r1; r += 4) {
+        FN(i8_rows)(w, cols, q, r, 4, s);
+        for (int k = 0; k < 4; k++) y[r + k] = (float)s[k] * (rowscale[r + k] * mult);
+    }
+    for (; r < r1; r++) { FN(i8_rows)(w, cols, q, r, 1, s); y[r] = (float)s[0] * (rowscale[r] * mult); }
+}
+
+// MARK: - matmul: decode 2 rows per 2560-column chunk, reuse for tiles of 4 tokens
+
+// out[rr*4 + k] = Σ_{i<len} codes_rr[i]·q_k[i]; len a multiple of 32.
+static void FN(codes_tile)(const uint8_t *cw0, const uint8_t *cw1, const int8_t *const qp[4], int64_t len,
+                           int32_t out[8]) {
+    int32x4_t acc[8];
+    for (int k = 0; k < 8; k++) acc[k] = vdupq_n_s32(0);
+    const int64_t steps = len / 16;
+#if DQT_DP
+    for (int64_t s = 0; s < steps; s++) {
+        const int8x16_t w0 = vreinterpretq_s8_u8(vld1q_u8(cw0 + 16 * s));
+        const int8x16_t w1 = vreinterpretq_s8_u8(vld1q_u8(cw1 + 16 * s));
+        for (int t = 0; t < 4; t++) {
+            const int8x16_t qv = vld1q_s8(qp[t] + 16 * s);
+            acc[t] = vdotq_s32(acc[t], w0, qv);
+            acc[4 + t] = vdotq_s32(acc[4 + t], w1, qv);
+        }
+    }
+#else
+    for (int64_t s0 = 0; s0 < steps; s0 += 64) {   // int16: 2 products of ≤ 256 per lane per step
+        const int64_t s1 = s0 + 64 < steps ? s0 + 64 : steps;
+        int16x8_t a[8];
+        for (int k = 0; k < 8; k++) a[k] = vdupq_n_s16(0);
+        for (int64_t s = s0; s < s1; s++) {
+            const int8x16_t w0 = vreinterpretq_s8_u8(vld1q_u8(cw0 + 16 * s));
+            const int8x16_t w1 = vreinterpretq_s8_u8(vld1q_u8(cw1 + 16 * s));
+            for (int t = 0; t < 4; t++) {
+                const int8x16_t qv = vld1q_s8(qp[t] + 16 * s);
+                a[t] = vmlal_high_s8(vmlal_s8(a[t], vget_low_s8(w0), vget_low_s8(qv)), w0, qv);
+                a[4 + t] = vmlal_high_s8(vmlal_s8(a[4 + t], vget_low_s8(w1), vget_low_s8(qv)), w1, qv);
+            }
+        }
+        for (int k = 0; k < 8; k++) acc[k] = vpadalq_s16(acc[k], a[k]);
+    }
+#endif
+    for (int k = 0; k < 8; k++) out[k] = vaddvq_s32(acc[k]);
+}
+
+static void FN(matmul_ternary)(int t1, const uint8_t *w, int64_t row_bytes, int64_t cols,
+                               const int8_t *q, int64_t q_stride, const int32_t *qsum, const float *mult,
+                               int64_t n, int64_t r0, int64_t r1, float *y, int64_t y_stride) {
+    _Alignas(16) uint8_t codes[2][DQT_MM_CHUNK];
+    const int64_t padded = dqt_padded_cols(cols);
+    for (int64_t r = r0; r < r1; r += 2) {
+        const int R = r1 - r < 2 ? (int)(r1 - r) : 2;
+        for (int64_t c0 = 0; c0 < padded; c0 += DQT_MM_CHUNK) {
+            const int64_t len = padded - c0 < DQT_MM_CHUNK ? padded - c0 : DQT_MM_CHUNK;
+            for (int rr = 0; rr < R; rr++) {
+                const uint8_t *row = w + (r + rr) * row_bytes;
+                if (t1) dqt_decode_t1_codes_neon(row, row_bytes, cols, c0, len, codes[rr]);
+                else dqt_decode_t2_codes_neon(row, cols, c0, len, codes[rr]);
+            }
+            const uint8_t *cw1 = R == 2 ? codes[1] : codes[0];
+            for (int64_t t = 0; t < n; t += 4) {
+                const int T = n - t < 4 ? (int)(n - t) : 4;
+                const int8_t *qp[4];
+                for (int k = 0; k < 4; k++) qp[k] = q + (t + (k < T ? k : T - 1)) * q_stride + c0;
+                int32_t out[8];
+                FN(codes_tile)(codes[0], cw1, qp, len, out);
+                for (int k = 0; k < T; k++)
+                    for (int rr = 0; rr < R; rr++) {
+                        float *p = y + (t + k) * y_stride + r + rr;
+                        int32_t v = out[rr * 4 + k];
+                        if (c0 > 0) v += dqt_load_i32(p);
+                        dqt_store_i32(p, v);
+                    }
+            }
+        }
+        for (int64_t t = 0; t < n; t++)
+            for (int rr = 0; rr < R; rr++) {
+                float *p = y + t * y_stride + r + rr;
+                *p = (float)(dqt_load_i32(p) - qsum[t]) * mult[t];
+            }
+    }
+}
+
+void FN(dqt_matmul_t2)(const uint8_t *w, int64_t row_bytes, int64_t cols, const int8_t *q, int64_t q_stride,
+                       const int32_t *qsum, const float *mult, int64_t n, int64_t r0, int64_t r1,
+                       float *y, int64_t y_stride) {
+    FN(matmul_ternary)(0, w, row_bytes, cols, q, q_stride, qsum, mult, n, r0, r1, y, y_stride);
+}
+
+void FN(dqt_matmul_t1)(const uint8_t *w, int64_t row_bytes, int64_t cols, const int8_t *q, int64_t q_stride,
+                       const int32_t *qsum, const float *mult, int64_t n, int64_t r0, int64_t r1,
+                       float *y, int64_t y_stride) {
+    FN(matmul_ternary)(1, w, row_bytes, cols, q, q_stride, qsum, mult, n, r0, r1, y, y_stride);
+}
+
+void FN(dqt_matmul_i8)(const int8_t *w, int64_t cols, const int8_t *q, int64_t q_stride,
+                       const float *mult, int64_t n, int64_t r0, int64_t r1, float *y, int64_t y_stride) {
+    for (int64_t r = r0; r < r1; r += 2) {
+        const int R = r1 - r < 2 ? (int)(r1 - r) : 2;
+        const int8_t *w0 = w + r * cols, *w1 = R == 2 ? w0 + cols : w0;
+        for (int64_t t = 0; t < n; t += 4) {
+            const int T = n - t < 4 ? (int)(n - t) : 4;
+            const int8_t *qp[4];
+            for (int k = 0; k < 4; k++) qp[k] = q + (t + (k < T ? k : T - 1)) * q_stride;
+            int32x4_t acc[8];
+            for (int k = 0; k < 8; k++) acc[k] = vdupq_n_s32(0);
+            int64_t i = 0;
+            for (; i + 16 <= cols; i += 16) {
+                const int8x16_t a = vld1q_s8(w0 + i), b = vld1q_s8(w1 + i);
+                for (int k = 0; k < 4; k++) {
+                    const int8x16_t qv = vld1q_s8(qp[k] + i);
+                    acc[k] = FN(dot_full)(acc[k], a, qv);
+                    acc[4 + k] = FN(dot_full)(acc[4 + k], b, qv);
+                }
+            }
+            int32_t out[8];
+            for (int k = 0; k < 8; k++) out[k] = vaddvq_s32(acc[k]);
+            for (; i < cols; i++)
+                for (int k = 0; k < 4; k++) { out[k] += w0[i] * qp[k][i]; out[4 + k] += w1[i] * qp[k][i]; }
+            for (int k = 0; k < T; k++)
+                for (int rr = 0; rr < R; rr++)
+                    y[(t + k) * y_stride + r + rr] = (float)out[rr * 4 + k] * mult[t + k];
+        }
+    }
+}

@@ -1,0 +1,214 @@
+// Thin Swift API over the C kernels (Sources/CDQTKernels/include/dqt_kernels.h): no
+// allocation, no copies, raw pointers in and out. Shapes: weights rows × cols row-major,
+// `rows` is the range of output rows to compute (threads split a matrix by rows).
+// Int8 activation buffers hold Kernels.paddedCols(cols) elements, zero past cols.
+
+public import CDQTKernels
+
+/// A SIMD path of the C kernels.
+public enum KernelISA: Int32, Sendable, CaseIterable, CustomStringConvertible {
+    case portable = 0
+    case avx2 = 1
+    case neon = 2
+    case neonDotprod = 3
+
+    public var description: String { String(cString: dqt_isa_name(dqt_isa(rawValue: UInt32(rawValue)))) }
+    @usableFromInline var c: dqt_isa { dqt_isa(rawValue: UInt32(rawValue)) }
+}
+
+public enum Kernels {
+    /// The best path this CPU supports.
+    public static var detectedISA: KernelISA { KernelISA(rawValue: Int32(dqt_detect_isa().rawValue))! }
+    /// The path the `Kernels` functions use now (process-wide).
+    public static var isa: KernelISA { KernelISA(rawValue: Int32(dqt_active_isa().rawValue))! }
+    /// Selects the process-wide path; false (and no change) if this CPU lacks it.
+    @discardableResult
+    public static func setISA(_ isa: KernelISA) -> Bool { dqt_set_isa(isa.c) == 0 }
+    /// Paths this CPU supports, portable first.
+    public static var supportedISAs: [KernelISA] { KernelISA.allCases.filter { dqt_kernels_for_isa($0.c) != nil } }
+
+    /// Elements an int8 activation buffer for `cols` inputs holds: max(align(cols,128), align(cols,160)).
+    @inlinable public static func paddedCols(_ cols: Int) -> Int { Int(dqt_padded_cols(Int64(cols))) }
+
+    /// Absmax int8 quantization of x[0..<count] into q[0..<paddedCount] (zeros past count).
+    /// Returns alpha (q ≈ x·alpha) and Σq.
+    @inlinable @inline(__always)
+    public static func quantizeI8(_ x: UnsafePointer<Float>, count: Int, into q: UnsafeMutablePointer<Int8>,
+                                  paddedCount: Int) -> (alpha: Float, sum: Int32) {
+        var s: Int32 = 0
+        let a = dqt_quantize_i8(x, Int64(count), q, Int64(paddedCount), &s)
+        return (a, s)
+    }
+
+    // MARK: - matvec: y[r] = Float(Σ_i w[r,i]·q[i]) · mult for r in rows
+
+    @inlinable @inline(__always)
+    public static func matvecT2(_ w: UnsafeRawPointer, rowBytes: Int, cols: Int, q: UnsafePointer<Int8>, qsum: Int32,
+                                mult: Float, rows: Range<Int>, y: UnsafeMutablePointer<Float>) {
+        dqt_matvec_t2(w.assumingMemoryBound(to: UInt8.self), Int64(rowBytes), Int64(cols), q, qsum, mult,
+                      Int64(rows.lowerBound), Int64(rows.upperBound), y)
+    }
+
+    @inlinable @inline(__always)
+    public static func matvecT1(_ w: UnsafeRawPointer, rowBytes: Int, cols: Int, q: UnsafePointer<Int8>, qsum: Int32,
+                                mult: Float, rows: Range<Int>, y: UnsafeMutablePointer<Float>) {
+        dqt_matvec_t1(w.assumingMemoryBound(to: UInt8.self), Int64(rowBytes), Int64(cols), q, qsum, mult,
+                      Int64(rows.lowerBound), Int64(rows.upperBound), y)
+    }
+
+    @inlinable @inline(__always)
+    public static func matvecI8(_ w: UnsafeRawPointer, cols: Int, q: UnsafePointer<Int8>, mult: Float,
+                                rows: Range<Int>, y: UnsafeMutablePointer<Float>) {
+        dqt_matvec_i8(w.assumingMemoryBound(to: Int8.self), Int64(cols), q, mult,
+                      Int64(rows.lowerBound), Int64(rows.upperBound), y)
+    }
+
+    /// y[r] = Float(Σ c·q) · (rowScales[r] · mult).
+    @inlinable @inline(__always)
+    public static func matvecI8R(_ w: UnsafeRawPointer, rowScales: UnsafePointer<Float>, cols: Int, q: UnsafePointer<Int8>,
+                                 mult: Float, rows: Range<Int>, y: UnsafeMutablePointer<Float>) {
+        dqt_matvec_i8r(w.assumingMemoryBound(to: Int8.self), rowScales, Int64(cols), q, mult,
+                       Int64(rows.lowerBound), Int64(rows.upperBound), y)
+    }
+
+    /// y[r] = Σ half(w[r,i])·x[i].
+    @inlinable @inline(__always)
+    public static func matvecF16(_ w: UnsafeRawPointer, cols: Int, x: UnsafePointer<Float>, rows: Range<Int>,
+                                 y: UnsafeMutablePointer<Float>) {
+        dqt_matvec_f16(w.assumingMemoryBound(to: UInt16.self), Int64(cols), x,
+                       Int64(rows.lowerBound), Int64(rows.upperBound), y)
+    }
+
+    @inlinable @inline(__always)
+    public static func matvecBF16(_ w: UnsafeRawPointer, cols: Int, x: UnsafePointer<Float>, rows: Range<Int>,
+                                  y: UnsafeMutablePointer<Float>) {
+        dqt_matvec_bf16(w.assumingMemoryBound(to: UInt16.self), Int64(cols), x,
+                        Int64(rows.lowerBound), Int64(rows.upperBound), y)
+    }
+
+    @inlinable @inline(__always)
+    public static func matvecF32(_ w: UnsafeRawPointer, cols: Int, x: UnsafePointer<Float>, rows: Range<Int>,
+                                 y: UnsafeMutablePointer<Float>) {
+        dqt_matvec_f32(w.assumingMemoryBound(to: Float.self), Int64(cols), x,
+                       Int64(rows.lowerBound), Int64(rows.upperBound), y)
+    }
+
+    // MARK: - matmul: n tokens; q[t*qStride ...], y[t*yStride + r]
+
+    @inlinable @inline(__always)
+    public static func matmulT2(_ w: UnsafeRawPointer, rowBytes: Int, cols: Int, q: UnsafePointer<Int8>, qStride: Int,
+                                qsum: UnsafePointer<Int32>, mult: UnsafePointer<Float>, tokens: Int,
+                                rows: Range<Int>, y: UnsafeMutablePointer<Float>, yStride: Int) {
+        dqt_matmul_t2(w.assumingMemoryBound(to: UInt8.self), Int64(rowBytes), Int64(cols), q, Int64(qStride), qsum, mult,
+                      Int64(tokens), Int64(rows.lowerBound), Int64(rows.upperBound), y, Int64(yStride))
+    }
+
+    @inlinable @inline(__always)
+    public static func matmulT1(_ w: UnsafeRawPointer, rowBytes: Int, cols: Int, q: UnsafePointer<Int8>, qStride: Int,
+                                qsum: UnsafePointer<Int32>, mult: UnsafePointer<Float>, tokens: Int,
+                                rows: Range<Int>, y: UnsafeMutablePointer<Float>, yStride: Int) {
+        dqt_matmul_t1(w.assumingMemoryBound(to: UInt8.self), Int64(rowBytes), Int64(cols), q, Int64(qStride), qsum, mult,
+                      Int64(tokens), Int64(rows.lowerBound), Int64(rows.upperBound), y, Int64(yStride))
+    }
+
+    @inlinable @inline(__always)
+    public static func matmulI8(_ w: UnsafeRawPointer, cols: Int, q: UnsafePointer<Int8>, qStride: Int,
+                                mult: UnsafePointer<Float>, tokens: Int,
+                                rows: Range<Int>, y: UnsafeMutablePointer<Float>, yStride: Int) {
+        dqt_matmul_i8(w.assumingMemoryBound(to: Int8.self), Int64(cols), q, Int64(qStride), mult,
+                      Int64(tokens), Int64(rows.lowerBound), Int64(rows.upperBound), y, Int64(yStride))
+    }
+}
+
+/// The kernels of one explicit path, independent of the process-wide selection (tests and
+/// benchmarks compare paths with it). Same arguments and semantics as `Kernels`.
+public struct KernelPath: @unchecked Sendable, CustomStringConvertible {   // copies a constant C table
+    public let isa: KernelISA
+    public var description: String { isa.description }
+    @usableFromInline let t: dqt_kernel_table
+
+    /// nil if this CPU lacks the path.
+    public init?(_ isa: KernelISA) {
+        guard let p = dqt_kernels_for_isa(isa.c) else { return nil }
+        self.isa = isa
+        self.t = p.pointee
+    }
+
+    @inlinable
+    public func quantizeI8(_ x: UnsafePointer<Float>, count: Int, into q: UnsafeMutablePointer<Int8>,
+                           paddedCount: Int) -> (alpha: Float, sum: Int32) {
+        var s: Int32 = 0
+        let a = t.quantize_i8(x, Int64(count), q, Int64(paddedCount), &s)
+        return (a, s)
+    }
+
+    @inlinable
+    public func matvecT2(_ w: UnsafeRawPointer, rowBytes: Int, cols: Int, q: UnsafePointer<Int8>, qsum: Int32,
+                         mult: Float, rows: Range<Int>, y: UnsafeMutablePointer<Float>) {
+        t.matvec_t2(w.assumingMemoryBound(to: UInt8.self), Int64(rowBytes), Int64(cols), q, qsum, mult,
+                    Int64(rows.lowerBound), Int64(rows.upperBound), y)
+    }
+
+    @inlinable
+    public func matvecT1(_ w: UnsafeRawPointer, rowBytes: Int, cols: Int, q: UnsafePointer<Int8>, qsum: Int32,
+                         mult: Float, rows: Range<Int>, y: UnsafeMutablePointer<Float>) {
+        t.matvec_t1(w.assumingMemoryBound(to: UInt8.self), Int64(rowBytes), Int64(cols), q, qsum, mult,
+                    Int64(rows.lowerBound), Int64(rows.upperBound), y)
+    }
+
+    @inlinable
+    public func matvecI8(_ w: UnsafeRawPointer, cols: Int, q: UnsafePointer<Int8>, mult: Float,
+                         rows: Range<Int>, y: UnsafeMutablePointer<Float>) {
+        t.matvec_i8(w.assumingMemoryBound(to: Int8.self), Int64(cols), q, mult,
+                    Int64(rows.lowerBound), Int64(rows.upperBound), y)
+    }
+
+    @inlinable
+    public func matvecI8R(_ w: UnsafeRawPointer, rowScales: UnsafePointer<Float>, cols: Int, q: UnsafePointer<Int8>,
+                          mult: Float, rows: Range<Int>, y: UnsafeMutablePointer<Float>) {
+        t.matvec_i8r(w.assumingMemoryBound(to: Int8.self), rowScales, Int64(cols), q, mult,
+                     Int64(rows.lowerBound), Int64(rows.upperBound), y)
+    }
+
+    @inlinable
+    public func matvecF16(_ w: UnsafeRawPointer, cols: Int, x: UnsafePointer<Float>, rows: Range<Int>,
+                          y: UnsafeMutablePointer<Float>) {
+        t.matvec_f16(w.assumingMemoryBound(to: UInt16.self), Int64(cols), x, Int64(rows.lowerBound), Int64(rows.upperBound), y)
+    }
+
+    @inlinable
+    public func matvecBF16(_ w: UnsafeRawPointer, cols: Int, x: UnsafePointer<Float>, rows: Range<Int>,
+                           y: UnsafeMutablePointer<Float>) {
+        t.matvec_bf16(w.assumingMemoryBound(to: UInt16.self), Int64(cols), x, Int64(rows.lowerBound), Int64(rows.upperBound), y)
+    }
+
+    @inlinable
+    public func matvecF32(_ w: UnsafeRawPointer, cols: Int, x: UnsafePointer<Float>, rows: Range<Int>,
+                          y: UnsafeMutablePointer<Float>) {
+        t.matvec_f32(w.assumingMemoryBound(to: Float.self), Int64(cols), x, Int64(rows.lowerBound), Int64(rows.upperBound), y)
+    }
+
+    @inlinable
+    public func matmulT2(_ w: UnsafeRawPointer, rowBytes: Int, cols: Int, q: UnsafePointer<Int8>, qStride: Int,
+                         qsum: UnsafePointer<Int32>, mult: UnsafePointer<Float>, tokens: Int,
+                         rows: Range<Int>, y: UnsafeMutablePointer<Float>, yStride: Int) {
+        t.matmul_t2(w.assumingMemoryBound(to: UInt8.self), Int64(rowBytes), Int64(cols), q, Int64(qStride), qsum, mult,
+                    Int64(tokens), Int64(rows.lowerBound), Int64(rows.upperBound), y, Int64(yStride))
+    }
+
+    @inlinable
+    public func matmulT1(_ w: UnsafeRawPointer, rowBytes: Int, cols: Int, q: UnsafePointer<Int8>, qStride: Int,
+                         qsum: UnsafePointer<Int32>, mult: UnsafePointer<Float>, tokens: Int,
+                         rows: Range<Int>, y: UnsafeMutablePointer<Float>, yStride: Int) {
+        t.matmul_t1(w.assumingMemoryBound(to: UInt8.self), Int64(rowBytes), Int64(cols), q, Int64(qStride), qsum, mult,
+                    Int64(tokens), Int64(rows.lowerBound), Int64(rows.upperBound), y, Int64(yStride))
+    }
+
+    @inlinable
+    public func matmulI8(_ w: UnsafeRawPointer, cols: Int, q: UnsafePointer<Int8>, qStride: Int,
+                         mult: UnsafePointer<Float>, tokens: Int,
+                         rows: Range<Int>, y: UnsafeMutablePointer<Float>, yStride: Int) {
+        t.matmul_i8(w.assumingMemoryBound(to: Int8.self), Int64(cols), q, Int64(qStride), mult,
+                    Int64(tokens), Int64(rows.lowerBound), Int64(rows.upperBound), y, Int64(yStride))
+    }
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Cross-compiles the C kernels with tools/kernels_path_test.c for aarch64 and runs the
+# driver under qemu: NEON and NEON-dotprod results must equal the portable path's, bit for
+# bit for the integer kernels. Exits non-zero on any mismatch or missing tool.
+# Needs: apt-get install -y gcc-aarch64-linux-gnu qemu-user-static
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CC=${CC:-aarch64-linux-gnu-gcc}
+QEMU=${QEMU:-qemu-aarch64-static}
+for tool in "$CC" "$QEMU"; do
+    command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install -y gcc-aarch64-linux-gnu qemu-user-static)" >&2; exit 2; }
+done
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+"$CC" -O2 -static -Wall -Wextra -Werror -ISources/CDQTKernels/include \
+    tools/kernels_path_test.c Sources/CDQTKernels/*.c -lm -o "$out/kernels_path_test"
+status=0
+# cortex-a53: ARMv8.0, no dotprod (tests detection and the plain NEON path);
+# max: every feature qemu emulates, dotprod included (tests both NEON paths).
+for cpu in cortex-a53 max; do
+    echo "== qemu -cpu $cpu"
+    "$QEMU" -cpu "$cpu" "$out/kernels_path_test" | tee "$out/log" || status=1
+    want=neon; [ "$cpu" = max ] && want=neon-dotprod
+    grep -q "^$want .* 0 mismatches" "$out/log" || { echo "path $want was not tested on -cpu $cpu"; status=1; }
+done
+if [ "$status" -ne 0 ]; then echo "aarch64 kernel test FAILED"; else echo "aarch64 kernel test passed"; fi
+exit $status
