@@ -94,8 +94,10 @@ extension Tokenizer {
                 }
                 if textStart < s { out.append(.text(textStart, s)) }
                 out.append(.token(a.id))
+                // Like tokenizers (an Aho-Corasick iterator), the scan resumes at the end of the
+                // match itself, not of its rstrip extension; the next match may start inside it.
                 textStart = e
-                pos = e
+                pos += a.n
             }
             if textStart < end { out.append(.text(textStart, end)) }
         }
