@@ -39,6 +39,10 @@ LLAMA3_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{
                   r" ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
 
 
+PREFIX_SPACE_DOCS = ["multilingual", "special_tokens", "whitespace", "code_c", "crlf_lines", "leading_space",
+                     "only_spaces", "newline_only", "single_char", "empty"]
+
+
 def training_texts(docs):
     """Lines used to train the fixture tokenizers: the corpus plus more generated prose."""
     import random
@@ -246,6 +250,16 @@ def main():
     tok = make_gpt2_style(lines)
     write(os.path.join(FIX, "gpt2-style", "tokenizer.json"), tok.to_str(pretty=True))
     write_goldens(goldens_hf("gpt2-style", ref, tok, docs))
+
+    # (a') the same with ByteLevel add_prefix_space=true (a space before every text segment),
+    # checked on a subset of the corpus to keep the goldens small.
+    from tokenizers import Tokenizer
+    j = json.loads(tok.to_str())
+    j["pre_tokenizer"]["add_prefix_space"] = True
+    tok_ps = Tokenizer.from_str(json.dumps(j))
+    write(os.path.join(FIX, "gpt2-style-prefix-space", "tokenizer.json"), tok_ps.to_str(pretty=True))
+    subset = {k: docs[k] for k in PREFIX_SPACE_DOCS}
+    write_goldens(goldens_hf("gpt2-style-prefix-space", ref, tok_ps, subset))
 
     tok = make_llama3_style(lines)
     write(os.path.join(FIX, "llama3-style", "tokenizer.json"), tok.to_str(pretty=True))

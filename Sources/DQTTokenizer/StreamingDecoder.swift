@@ -141,3 +141,21 @@ public struct StreamingDecoder: @unchecked Sendable {
         w += 3
     }
 }
+
+extension Tokenizer {
+    /// Whole-sequence decode (allocates; for prompts, logs and tests — the token loop uses
+    /// `StreamingDecoder`). Same rules as the streaming decoder, an incomplete tail becomes U+FFFD.
+    public func decode(_ ids: [Int32], includeSpecial: Bool = false, atSequenceStart: Bool = true) -> String {
+        var dec = StreamingDecoder(self, includeSpecial: includeSpecial, atSequenceStart: atSequenceStart)
+        let out = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: dec.requiredCapacity)
+        defer { out.deallocate() }
+        var bytes: [UInt8] = []
+        for id in ids {
+            let n = dec.decode(id, into: out)
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: out[0..<n]))
+        }
+        let n = dec.finish(into: out)
+        bytes.append(contentsOf: UnsafeBufferPointer(rebasing: out[0..<n]))
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}

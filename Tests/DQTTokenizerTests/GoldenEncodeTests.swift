@@ -5,14 +5,18 @@ import DQTTokenizer
 import Foundation
 import Testing
 
-let goldenTokenizers = ["gpt2-style", "llama3-style", "sentencepiece-bpe", "sentencepiece-bpe-hf", "gpt2-real"]
+let goldenTokenizers = ["gpt2-style", "llama3-style", "sentencepiece-bpe", "sentencepiece-bpe-hf", "gpt2-real",
+                        "gpt2-style-prefix-space"]
+/// Goldens that cover only part of the corpus (see tools/make_tokenizer_fixtures.py).
+let subsetGoldens: Set<String> = ["gpt2-style-prefix-space"]
 
 @Suite struct GoldenEncodeTests {
     @Test(arguments: goldenTokenizers)
     func encodeMatchesReference(_ name: String) throws {
         let t = try loadFixtureTokenizer(name)
         let g = try loadGolden(name)
-        #expect(g.docs.count >= 20)
+        let corpusDocs = try FileManager.default.contentsOfDirectory(atPath: fixturesDir + "/corpus").count
+        #expect(subsetGoldens.contains(name) ? g.docs.count >= 5 : g.docs.count == corpusDocs)
         var total = 0
         for doc in g.docs {
             let plain = t.tokenizer.encode(doc.text, addSpecialTokens: false)
@@ -23,7 +27,7 @@ let goldenTokenizers = ["gpt2-style", "llama3-style", "sentencepiece-bpe", "sent
             #expect(full == g.prefix + doc.ids + g.suffix, "\(name)/\(doc.name) with special tokens")
             total += doc.textBytes.count
         }
-        #expect(total >= 100_000)
+        #expect(subsetGoldens.contains(name) || total >= 100_000)
     }
 
     @Test(arguments: goldenTokenizers)

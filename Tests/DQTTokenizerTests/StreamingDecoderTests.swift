@@ -97,3 +97,18 @@ func makeTokenizer(_ d: TokenizerData) throws -> (PayloadBox, Tokenizer) {
         #expect(dec.decode(Int32(d.tokens.count - 1), into: out) == 3 * 4097)
     }
 }
+
+@Suite struct WholeDecodeTests {
+    @Test func decodeSkipsSpecialTokensByDefault() throws {
+        let t = try loadFixtureTokenizer("llama3-style")
+        let text = "<|start_header_id|>user<|end_header_id|>\n\nHi there!<|eot_id|>"
+        let ids = t.tokenizer.encode(text)
+        #expect(ids.first == t.tokenizer.bosID)
+        #expect(t.tokenizer.decode(ids) == "user\n\nHi there!")
+        #expect(t.tokenizer.decode(ids, includeSpecial: true) == "<|begin_of_text|>" + text)
+        // parseSpecial: false keeps the markers as text.
+        let plain = t.tokenizer.encode(text, addSpecialTokens: false, parseSpecial: false)
+        #expect(!plain.contains { t.tokenizer.tokenType($0) == .control })
+        #expect(t.tokenizer.decode(plain) == text)
+    }
+}
