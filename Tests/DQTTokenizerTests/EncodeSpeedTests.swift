@@ -1,0 +1,23 @@
+// Encoding speed over the whole corpus (informative; the bound is loose so debug builds pass).
+// Release numbers: swift test -c release --scratch-path .build-tokenizer --filter EncodeSpeedTests
+
+import DQTTokenizer
+import Foundation
+import Testing
+
+@Suite struct EncodeSpeedTests {
+    @Test(arguments: ["gpt2-style", "llama3-style", "sentencepiece-bpe", "gpt2-real"])
+    func encodeWholeCorpus(_ name: String) throws {
+        let t = try loadFixtureTokenizer(name)
+        let g = try loadGolden(name)
+        let bytes = g.docs.reduce(0) { $0 + $1.textBytes.count }
+        var tokens = 0
+        let clock = ContinuousClock()
+        let elapsed = clock.measure {
+            for doc in g.docs { tokens += t.tokenizer.encode(doc.text, addSpecialTokens: false).count }
+        }
+        let s = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        print("encode \(name): \(bytes) bytes -> \(tokens) tokens in \(String(format: "%.3f", s * 1000)) ms (\(String(format: "%.2f", Double(bytes) / s / 1e6)) MB/s)")
+        #expect(s < 20, "encoding \(bytes) bytes took \(s) s")
+    }
+}
