@@ -142,14 +142,14 @@ public enum Converter {
             switch options.embed {
             case .f16: return TensorPayload(encoding: .f16, trainable: options.trainable, bytes: Pack.f16(v))
             case .f32: return TensorPayload(encoding: .f32, trainable: options.trainable, bytes: Pack.f32(v))
-            case .int8: return TensorPayload(encoding: .i8r, trainable: options.trainable, bytes: Pack.i8r(v, rows: slot.rows, cols: slot.cols))
+            case .int8: return TensorPayload(encoding: .i8r, trainable: options.trainable, bytes: try Pack.i8r(v, rows: slot.rows, cols: slot.cols))
             }
         case .linear:
             let g = try gridCodes(slot, source: try arch.linear(slot, from: ckpt), family: arch.family, options: options)
             if g.isTernary && options.weights != .int8 {
-                let bytes = options.pack == .speed ? Pack.t2(g.codes, rows: slot.rows, cols: slot.cols)
-                                                   : Pack.t1(g.codes, rows: slot.rows, cols: slot.cols)
-                return TensorPayload(encoding: options.pack == .speed ? .t2 : .t1, qmin: -1, qmax: 1, scale: g.scale,
+                let encoding: TensorEncoding = options.pack == .speed ? .t2 : .t1
+                let bytes = try Pack.ternary(g.codes, rows: slot.rows, cols: slot.cols, encoding: encoding)
+                return TensorPayload(encoding: encoding, qmin: -1, qmax: 1, scale: g.scale,
                                      trainable: options.trainable, bytes: bytes)
             }
             return TensorPayload(encoding: .i8, qmin: g.qmin, qmax: g.qmax, scale: g.scale, trainable: options.trainable,

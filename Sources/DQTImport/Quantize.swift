@@ -77,6 +77,21 @@ public enum Quantize {
         return GridCodes(codes: codes, scale: delta, qmin: -128, qmax: 127)
     }
 
+    /// Per-row absmax int8 for embeddings/heads: rowscale = max|row| / 127 (0 for a zero row).
+    public static func absmaxInt8Rows(_ v: [Float], rows: Int, cols: Int) -> (codes: [Int8], scales: [Float]) {
+        var codes = [Int8](repeating: 0, count: rows * cols)
+        var scales = [Float](repeating: 0, count: rows)
+        for r in 0..<rows {
+            var m: Float = 0
+            for c in 0..<cols { m = max(m, abs(v[r * cols + c])) }
+            let s = m / 127
+            scales[r] = s
+            guard s > 0 else { continue }
+            for c in 0..<cols { codes[r * cols + c] = Int8(max(-128, min(127, (v[r * cols + c] / s).rounded(.toNearestOrEven)))) }
+        }
+        return (codes, scales)
+    }
+
     /// Re-expresses codes of an n-bit grid on a wider one (same scale, same values).
     public static func widen(_ g: GridCodes, qmin: Int8, qmax: Int8) -> GridCodes {
         GridCodes(codes: g.codes, scale: g.scale, qmin: min(g.qmin, qmin), qmax: max(g.qmax, qmax))

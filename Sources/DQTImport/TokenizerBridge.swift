@@ -1,10 +1,11 @@
 // The tokenizer as the converter stores it: the TOKENIZER section payload
 // (formats/dqt-tokenizer.md) plus what the model spec needs from it.
 import DQTFormat
+import DQTTokenizer
 
 public struct ImportedTokenizer: Sendable {
     public var payload: [UInt8]
-    /// One line for metadata and --inspect, e.g. "byte-level BPE (llama3), 128256 tokens".
+    /// One line for metadata and --inspect, e.g. "byte-level BPE (gpt2), 4096 tokens, 3900 merges".
     public var summary: String
     public var vocabSize: Int
     public var bosID: Int?
@@ -13,7 +14,22 @@ public struct ImportedTokenizer: Sendable {
     public var eotID: Int?
 }
 
-/// Reads `tokenizer.json` or `tokenizer.model` from a checkpoint directory.
+/// Reads `tokenizer.json` or `tokenizer.model` from a checkpoint directory and
+/// serializes it; the payload is parsed back once to prove the runtime can read it.
 public func importTokenizerSection(directory: String) throws -> ImportedTokenizer {
-    throw ImportError(path: directory, field: "tokenizer", "tokenizer import is not wired yet (tokenizer branch pending merge)")
+    let data = try importTokenizer(checkpointDirectory: directory)
+    let payload = try serializeTokenizer(data)
+    _ = try payload.withUnsafeBytes { try Tokenizer(payload: $0) }
+    let kind: String
+    switch (data.model, data.preTokenizer) {
+    case (.byteLevelBPE, .llama3): kind = "byte-level BPE (llama3 pre-tokenizer)"
+    case (.byteLevelBPE, .gpt2): kind = "byte-level BPE (gpt2 pre-tokenizer)"
+    case (.byteLevelBPE, _): kind = "byte-level BPE"
+    case (.characterBPE, _): kind = "SentencePiece-style BPE\(data.byteFallback ? " with byte fallback" : "")"
+    }
+    let eot = tokenID(of: "<|eot_id|>", in: data)
+    return ImportedTokenizer(
+        payload: payload,
+        summary: "\(kind), \(data.tokens.count) tokens, \(data.merges.count) merges, \(data.addedTokens.count) added",
+        vocabSize: data.tokens.count, bosID: data.bosID.map(Int.init), eosID: data.eosID.map(Int.init), eotID: eot.map(Int.init))
 }

@@ -6,6 +6,7 @@
 //         print(model.tokenText(token)); return true
 //     }
 import DQTFormat
+import DQTTokenizer
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -16,6 +17,7 @@ public final class DQTModel: @unchecked Sendable {
     public let file: DQTFile
     public var spec: ModelSpec { file.spec }
     public let weights: ModelWeights
+    public let tokenizer: Tokenizer
     /// Tokens the KV cache holds.
     public let contextLength: Int
     public let threads: Int
@@ -41,6 +43,12 @@ public final class DQTModel: @unchecked Sendable {
         }
         contextLength = ctx
         threads = n
+        do { tokenizer = try Tokenizer(payload: file.tokenizerPayload) } catch {
+            throw RuntimeError.tokenizer("\(path): TOKENIZER section: \(error)")
+        }
+        guard tokenizer.vocabSize <= spec.vocabSize else {
+            throw RuntimeError.tokenizer("\(path): the tokenizer has \(tokenizer.vocabSize) tokens, more than the model's vocabulary \(spec.vocabSize)")
+        }
         weights = ModelWeights(file: file)
         transformer = try Transformer(spec: spec, weights: weights, context: ctx, batch: min(options.batchSize, ctx), threads: n)
         loadSeconds = monotonicSeconds() - start
@@ -131,6 +139,11 @@ public final class DQTModel: @unchecked Sendable {
         timing?.pointee.generatedTokens = generated
         timing?.pointee.generationSeconds = monotonicSeconds() - t1
         return generated
+    }
+
+    /// Token ids of `text`, with the tokenizer's BOS/template tokens when `addSpecial`.
+    public func encode(_ text: String, addSpecial: Bool = true) -> [Int32] {
+        tokenizer.encode(text, addSpecialTokens: addSpecial)
     }
 
     public func isEnd(_ token: Int32) -> Bool {

@@ -94,7 +94,9 @@ public final class ThreadPool: @unchecked Sendable {
     }
 
     private func workerLoop(_ index: Int) {
-        var seen = generation.load(ordering: .acquiring)
+        // Generation 0 is "no job yet": a worker that starts late must still run job 1,
+        // so it must not read the current value here.
+        var seen = 0
         while true {
             var spins = 0
             while generation.load(ordering: .acquiring) == seen {

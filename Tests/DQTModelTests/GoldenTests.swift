@@ -18,7 +18,6 @@ struct GoldenCase: CustomStringConvertible, Sendable {
 let goldenCases: [GoldenCase] = [
     GoldenCase(fixture: "dqt-ternary", options: ConvertOptions(pack: .speed, embed: .f32)),
     GoldenCase(fixture: "dqt-ternary", options: ConvertOptions(pack: .size, embed: .f32)),
-    GoldenCase(fixture: "dqt-ternary", options: ConvertOptions(pack: .speed, embed: .f16)),
     GoldenCase(fixture: "dqt-int8", options: ConvertOptions(embed: .f32)),
     GoldenCase(fixture: "hf-bitnet", options: ConvertOptions(pack: .speed, embed: .f32)),
     GoldenCase(fixture: "hf-bitnet", options: ConvertOptions(pack: .size, embed: .f32)),
