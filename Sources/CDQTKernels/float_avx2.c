@@ -15,8 +15,10 @@ DQT_AVX2 void NAME(const T *w, int64_t cols, const float *x, int64_t r0, int64_t
     for (; r + 4 <= r1; r += 4) {                                                                \
         const T *row0 = w + r * cols, *row1 = row0 + cols, *row2 = row1 + cols, *row3 = row2 + cols; \
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                              \
+        const uintptr_t pf = dqt_pf_base(row0, 4 * cols * (int64_t)sizeof(T));                \
         int64_t i = 0;                                                                           \
         for (; i + 8 <= cols; i += 8) {                                                          \
+            dqt_prefetch(pf + (uintptr_t)(4 * i * (int64_t)sizeof(T)), 4 * 8 * (int64_t)sizeof(T)); \
             const __m256 xv = _mm256_loadu_ps(x + i);                                            \
             a0 = _mm256_fmadd_ps(LOAD8(row0 + i), xv, a0);                                       \
             a1 = _mm256_fmadd_ps(LOAD8(row1 + i), xv, a1);                                       \

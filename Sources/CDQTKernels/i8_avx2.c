@@ -8,8 +8,10 @@ DQT_AVX2_INLINE void i8_rows(const int8_t *w, int64_t cols, const int8_t *q, int
     const int8_t *row[4];
     __m256i acc[4];
     for (int k = 0; k < R; k++) { row[k] = w + (r + k) * cols; acc[k] = _mm256_setzero_si256(); }
+    const uintptr_t pf = dqt_pf_base(row[0], R * cols);
     int64_t i = 0;
     for (; i + 32 <= cols; i += 32) {
+        dqt_prefetch(pf + (uintptr_t)(R * i), R * 32);
         const __m256i qa = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(q + i)));
         const __m256i qb = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(q + i + 16)));
         for (int k = 0; k < R; k++) {

@@ -1,6 +1,6 @@
 // AVX2 matmul for prompt batches: Y[t, r] = (Σ_i w[r,i]·q[t,i] − qsum[t])·mult[t].
-// Ternary: two rows are decoded once per 2560-column chunk into code bytes (w+1), then every
-// tile of four tokens reuses them: 8 accumulators (2 rows × 4 tokens) share each code and
+// Ternary: two rows are decoded once per 2560-column chunk (and per group of 64 tokens) into
+// code bytes (w+1), then every tile of four tokens reuses them: 8 accumulators (2 rows × 4 tokens) share each code and
 // activation load. maddubs sums (|·| ≤ 512) stay in int16 for 64 steps of 32 columns.
 // A missing second row / fewer than four tokens reuse the last one and drop the results.
 #include "avx2_common.h"
@@ -35,42 +35,50 @@ DQT_AVX2_INLINE void codes_tile(const uint8_t *cw0, const uint8_t *cw1, const in
     _mm_storeu_si128((__m128i *)(out + 4), dqt_hsum4_i32(acc[4], acc[5], acc[6], acc[7]));
 }
 
+// Results of a block of 16 rows × up to 64 tokens are summed in a local int32 buffer and written
+// to y once per block, a 64-byte line per token: writing y per row pair touched 128 lines at a
+// large stride for every two rows (L1 set conflicts) and cost ~20% on 4096-row matrices.
+#define MM_BLOCK_ROWS 16
+#define MM_GROUP_TOKENS 64
+
 static DQT_AVX2 void matmul_ternary_avx2(int t1, const uint8_t *w, int64_t row_bytes, int64_t cols,
                                          const int8_t *q, int64_t q_stride, const int32_t *qsum,
                                          const float *mult, int64_t n, int64_t r0, int64_t r1,
                                          float *y, int64_t y_stride) {
     _Alignas(32) uint8_t codes[MM_ROWS][DQT_MM_CHUNK];
+    int32_t acc[MM_GROUP_TOKENS][MM_BLOCK_ROWS];
     const int64_t padded = dqt_padded_cols(cols);
-    for (int64_t r = r0; r < r1; r += MM_ROWS) {
-        const int R = r1 - r < MM_ROWS ? (int)(r1 - r) : MM_ROWS;
-        for (int64_t c0 = 0; c0 < padded; c0 += DQT_MM_CHUNK) {
-            const int64_t len = padded - c0 < DQT_MM_CHUNK ? padded - c0 : DQT_MM_CHUNK;
-            for (int rr = 0; rr < R; rr++) {
-                const uint8_t *row = w + (r + rr) * row_bytes;
-                if (t1) dqt_decode_t1_codes_avx2(row, row_bytes, cols, c0, len, codes[rr]);
-                else dqt_decode_t2_codes_avx2(row, cols, c0, len, codes[rr]);
-            }
-            const uint8_t *cw1 = R == 2 ? codes[1] : codes[0];
-            for (int64_t t = 0; t < n; t += MM_TOKENS) {
-                const int T = n - t < MM_TOKENS ? (int)(n - t) : MM_TOKENS;
-                const int8_t *qp[MM_TOKENS];
-                for (int k = 0; k < MM_TOKENS; k++) qp[k] = q + (t + (k < T ? k : T - 1)) * q_stride + c0;
-                int32_t out[MM_ROWS * MM_TOKENS];
-                codes_tile(codes[0], cw1, qp, len, out);
-                for (int k = 0; k < T; k++)
-                    for (int rr = 0; rr < R; rr++) {
-                        float *p = y + (t + k) * y_stride + r + rr;
-                        int32_t v = out[rr * MM_TOKENS + k];
-                        if (c0 > 0) v += dqt_load_i32(p);   // partial sum of earlier chunks
-                        dqt_store_i32(p, v);
+    for (int64_t t0 = 0; t0 < n; t0 += MM_GROUP_TOKENS) {
+        const int64_t tn = n - t0 < MM_GROUP_TOKENS ? n - t0 : MM_GROUP_TOKENS;
+        for (int64_t rb = r0; rb < r1; rb += MM_BLOCK_ROWS) {
+            const int nr = r1 - rb < MM_BLOCK_ROWS ? (int)(r1 - rb) : MM_BLOCK_ROWS;
+            memset(acc, 0, sizeof acc);
+            for (int64_t c0 = 0; c0 < padded; c0 += DQT_MM_CHUNK) {
+                const int64_t len = padded - c0 < DQT_MM_CHUNK ? padded - c0 : DQT_MM_CHUNK;
+                for (int p = 0; p < nr; p += MM_ROWS) {
+                    const int R = nr - p < MM_ROWS ? nr - p : MM_ROWS;
+                    for (int rr = 0; rr < R; rr++) {   // decoded once per chunk and token group
+                        const uint8_t *row = w + (rb + p + rr) * row_bytes;
+                        if (t1) dqt_decode_t1_codes_avx2(row, row_bytes, cols, c0, len, codes[rr]);
+                        else dqt_decode_t2_codes_avx2(row, cols, c0, len, codes[rr]);
                     }
+                    const uint8_t *cw1 = R == 2 ? codes[1] : codes[0];
+                    for (int64_t t = 0; t < tn; t += MM_TOKENS) {
+                        const int T = tn - t < MM_TOKENS ? (int)(tn - t) : MM_TOKENS;
+                        const int8_t *qp[MM_TOKENS];
+                        for (int k = 0; k < MM_TOKENS; k++) qp[k] = q + (t0 + t + (k < T ? k : T - 1)) * q_stride + c0;
+                        int32_t out[MM_ROWS * MM_TOKENS];
+                        codes_tile(codes[0], cw1, qp, len, out);
+                        for (int k = 0; k < T; k++)
+                            for (int rr = 0; rr < R; rr++) acc[t + k][p + rr] += out[rr * MM_TOKENS + k];
+                    }
+                }
+            }
+            for (int64_t t = 0; t < tn; t++) {
+                float *yt = y + (t0 + t) * y_stride + rb;
+                for (int i = 0; i < nr; i++) yt[i] = (float)(acc[t][i] - qsum[t0 + t]) * mult[t0 + t];
             }
         }
-        for (int64_t t = 0; t < n; t++)
-            for (int rr = 0; rr < R; rr++) {
-                float *p = y + t * y_stride + r + rr;
-                *p = (float)(dqt_load_i32(p) - qsum[t]) * mult[t];
-            }
     }
 }
 
@@ -89,33 +97,43 @@ DQT_AVX2 void dqt_matmul_t1_avx2(const uint8_t *w, int64_t row_bytes, int64_t co
 // i8: codes may be −128, so operands are widened to i16 and multiplied with madd (exact).
 DQT_AVX2 void dqt_matmul_i8_avx2(const int8_t *w, int64_t cols, const int8_t *q, int64_t q_stride,
                                  const float *mult, int64_t n, int64_t r0, int64_t r1, float *y, int64_t y_stride) {
-    for (int64_t r = r0; r < r1; r += MM_ROWS) {
-        const int R = r1 - r < MM_ROWS ? (int)(r1 - r) : MM_ROWS;
-        const int8_t *w0 = w + r * cols, *w1 = R == 2 ? w0 + cols : w0;
-        for (int64_t t = 0; t < n; t += MM_TOKENS) {
-            const int T = n - t < MM_TOKENS ? (int)(n - t) : MM_TOKENS;
-            const int8_t *qp[MM_TOKENS];
-            for (int k = 0; k < MM_TOKENS; k++) qp[k] = q + (t + (k < T ? k : T - 1)) * q_stride;
-            __m256i acc[8];
-            for (int k = 0; k < 8; k++) acc[k] = _mm256_setzero_si256();
-            int64_t i = 0;
-            for (; i + 16 <= cols; i += 16) {
-                const __m256i a = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w0 + i)));
-                const __m256i b = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w1 + i)));
-                for (int k = 0; k < MM_TOKENS; k++) {
-                    const __m256i qv = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(qp[k] + i)));
-                    acc[k] = _mm256_add_epi32(acc[k], _mm256_madd_epi16(a, qv));
-                    acc[4 + k] = _mm256_add_epi32(acc[4 + k], _mm256_madd_epi16(b, qv));
+    int32_t acc[MM_GROUP_TOKENS][MM_BLOCK_ROWS];
+    for (int64_t t0 = 0; t0 < n; t0 += MM_GROUP_TOKENS) {
+        const int64_t tn = n - t0 < MM_GROUP_TOKENS ? n - t0 : MM_GROUP_TOKENS;
+        for (int64_t rb = r0; rb < r1; rb += MM_BLOCK_ROWS) {
+            const int nr = r1 - rb < MM_BLOCK_ROWS ? (int)(r1 - rb) : MM_BLOCK_ROWS;
+            for (int p = 0; p < nr; p += MM_ROWS) {
+                const int R = nr - p < MM_ROWS ? nr - p : MM_ROWS;
+                const int8_t *w0 = w + (rb + p) * cols, *w1 = R == 2 ? w0 + cols : w0;
+                for (int64_t t = 0; t < tn; t += MM_TOKENS) {
+                    const int T = tn - t < MM_TOKENS ? (int)(tn - t) : MM_TOKENS;
+                    const int8_t *qp[MM_TOKENS];
+                    for (int k = 0; k < MM_TOKENS; k++) qp[k] = q + (t0 + t + (k < T ? k : T - 1)) * q_stride;
+                    __m256i a8[8];
+                    for (int k = 0; k < 8; k++) a8[k] = _mm256_setzero_si256();
+                    int64_t i = 0;
+                    for (; i + 16 <= cols; i += 16) {
+                        const __m256i a = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w0 + i)));
+                        const __m256i b = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w1 + i)));
+                        for (int k = 0; k < MM_TOKENS; k++) {
+                            const __m256i qv = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(qp[k] + i)));
+                            a8[k] = _mm256_add_epi32(a8[k], _mm256_madd_epi16(a, qv));
+                            a8[4 + k] = _mm256_add_epi32(a8[4 + k], _mm256_madd_epi16(b, qv));
+                        }
+                    }
+                    int32_t out[8];
+                    _mm_storeu_si128((__m128i *)out, dqt_hsum4_i32(a8[0], a8[1], a8[2], a8[3]));
+                    _mm_storeu_si128((__m128i *)(out + 4), dqt_hsum4_i32(a8[4], a8[5], a8[6], a8[7]));
+                    for (; i < cols; i++)   // weights are never read past the row
+                        for (int k = 0; k < MM_TOKENS; k++) { out[k] += w0[i] * qp[k][i]; out[4 + k] += w1[i] * qp[k][i]; }
+                    for (int k = 0; k < T; k++)
+                        for (int rr = 0; rr < R; rr++) acc[t + k][p + rr] = out[rr * MM_TOKENS + k];
                 }
             }
-            int32_t out[8];
-            _mm_storeu_si128((__m128i *)out, dqt_hsum4_i32(acc[0], acc[1], acc[2], acc[3]));
-            _mm_storeu_si128((__m128i *)(out + 4), dqt_hsum4_i32(acc[4], acc[5], acc[6], acc[7]));
-            for (; i < cols; i++)   // weights are never read past the row
-                for (int k = 0; k < MM_TOKENS; k++) { out[k] += w0[i] * qp[k][i]; out[4 + k] += w1[i] * qp[k][i]; }
-            for (int k = 0; k < T; k++)
-                for (int rr = 0; rr < R; rr++)
-                    y[(t + k) * y_stride + r + rr] = (float)out[rr * MM_TOKENS + k] * mult[t + k];
+            for (int64_t t = 0; t < tn; t++) {
+                float *yt = y + (t0 + t) * y_stride + rb;
+                for (int i = 0; i < nr; i++) yt[i] = (float)acc[t][i] * mult[t0 + t];
+            }
         }
     }
 }

@@ -218,41 +218,45 @@ static void FN(codes_tile)(const uint8_t *cw0, const uint8_t *cw1, const int8_t 
     for (int k = 0; k < 8; k++) out[k] = vaddvq_s32(acc[k]);
 }
 
+// Results of 16 rows × up to 64 tokens are summed locally and written once per block (one
+// 64-byte line per token), as in matmul_avx2.c.
 static void FN(matmul_ternary)(int t1, const uint8_t *w, int64_t row_bytes, int64_t cols,
                                const int8_t *q, int64_t q_stride, const int32_t *qsum, const float *mult,
                                int64_t n, int64_t r0, int64_t r1, float *y, int64_t y_stride) {
     _Alignas(16) uint8_t codes[2][DQT_MM_CHUNK];
+    int32_t acc[64][16];
     const int64_t padded = dqt_padded_cols(cols);
-    for (int64_t r = r0; r < r1; r += 2) {
-        const int R = r1 - r < 2 ? (int)(r1 - r) : 2;
-        for (int64_t c0 = 0; c0 < padded; c0 += DQT_MM_CHUNK) {
-            const int64_t len = padded - c0 < DQT_MM_CHUNK ? padded - c0 : DQT_MM_CHUNK;
-            for (int rr = 0; rr < R; rr++) {
-                const uint8_t *row = w + (r + rr) * row_bytes;
-                if (t1) dqt_decode_t1_codes_neon(row, row_bytes, cols, c0, len, codes[rr]);
-                else dqt_decode_t2_codes_neon(row, cols, c0, len, codes[rr]);
-            }
-            const uint8_t *cw1 = R == 2 ? codes[1] : codes[0];
-            for (int64_t t = 0; t < n; t += 4) {
-                const int T = n - t < 4 ? (int)(n - t) : 4;
-                const int8_t *qp[4];
-                for (int k = 0; k < 4; k++) qp[k] = q + (t + (k < T ? k : T - 1)) * q_stride + c0;
-                int32_t out[8];
-                FN(codes_tile)(codes[0], cw1, qp, len, out);
-                for (int k = 0; k < T; k++)
+    for (int64_t t0 = 0; t0 < n; t0 += 64) {
+        const int64_t tn = n - t0 < 64 ? n - t0 : 64;
+        for (int64_t rb = r0; rb < r1; rb += 16) {
+            const int nr = r1 - rb < 16 ? (int)(r1 - rb) : 16;
+            memset(acc, 0, sizeof acc);
+            for (int64_t c0 = 0; c0 < padded; c0 += DQT_MM_CHUNK) {
+                const int64_t len = padded - c0 < DQT_MM_CHUNK ? padded - c0 : DQT_MM_CHUNK;
+                for (int p = 0; p < nr; p += 2) {
+                    const int R = nr - p < 2 ? nr - p : 2;
                     for (int rr = 0; rr < R; rr++) {
-                        float *p = y + (t + k) * y_stride + r + rr;
-                        int32_t v = out[rr * 4 + k];
-                        if (c0 > 0) v += dqt_load_i32(p);
-                        dqt_store_i32(p, v);
+                        const uint8_t *row = w + (rb + p + rr) * row_bytes;
+                        if (t1) dqt_decode_t1_codes_neon(row, row_bytes, cols, c0, len, codes[rr]);
+                        else dqt_decode_t2_codes_neon(row, cols, c0, len, codes[rr]);
                     }
+                    const uint8_t *cw1 = R == 2 ? codes[1] : codes[0];
+                    for (int64_t t = 0; t < tn; t += 4) {
+                        const int T = tn - t < 4 ? (int)(tn - t) : 4;
+                        const int8_t *qp[4];
+                        for (int k = 0; k < 4; k++) qp[k] = q + (t0 + t + (k < T ? k : T - 1)) * q_stride + c0;
+                        int32_t out[8];
+                        FN(codes_tile)(codes[0], cw1, qp, len, out);
+                        for (int k = 0; k < T; k++)
+                            for (int rr = 0; rr < R; rr++) acc[t + k][p + rr] += out[rr * 4 + k];
+                    }
+                }
+            }
+            for (int64_t t = 0; t < tn; t++) {
+                float *yt = y + (t0 + t) * y_stride + rb;
+                for (int i = 0; i < nr; i++) yt[i] = (float)(acc[t][i] - qsum[t0 + t]) * mult[t0 + t];
             }
         }
-        for (int64_t t = 0; t < n; t++)
-            for (int rr = 0; rr < R; rr++) {
-                float *p = y + t * y_stride + r + rr;
-                *p = (float)(dqt_load_i32(p) - qsum[t]) * mult[t];
-            }
     }
 }
 
@@ -270,31 +274,41 @@ void FN(dqt_matmul_t1)(const uint8_t *w, int64_t row_bytes, int64_t cols, const 
 
 void FN(dqt_matmul_i8)(const int8_t *w, int64_t cols, const int8_t *q, int64_t q_stride,
                        const float *mult, int64_t n, int64_t r0, int64_t r1, float *y, int64_t y_stride) {
-    for (int64_t r = r0; r < r1; r += 2) {
-        const int R = r1 - r < 2 ? (int)(r1 - r) : 2;
-        const int8_t *w0 = w + r * cols, *w1 = R == 2 ? w0 + cols : w0;
-        for (int64_t t = 0; t < n; t += 4) {
-            const int T = n - t < 4 ? (int)(n - t) : 4;
-            const int8_t *qp[4];
-            for (int k = 0; k < 4; k++) qp[k] = q + (t + (k < T ? k : T - 1)) * q_stride;
-            int32x4_t acc[8];
-            for (int k = 0; k < 8; k++) acc[k] = vdupq_n_s32(0);
-            int64_t i = 0;
-            for (; i + 16 <= cols; i += 16) {
-                const int8x16_t a = vld1q_s8(w0 + i), b = vld1q_s8(w1 + i);
-                for (int k = 0; k < 4; k++) {
-                    const int8x16_t qv = vld1q_s8(qp[k] + i);
-                    acc[k] = FN(dot_full)(acc[k], a, qv);
-                    acc[4 + k] = FN(dot_full)(acc[4 + k], b, qv);
+    int32_t acc[64][16];
+    for (int64_t t0 = 0; t0 < n; t0 += 64) {
+        const int64_t tn = n - t0 < 64 ? n - t0 : 64;
+        for (int64_t rb = r0; rb < r1; rb += 16) {
+            const int nr = r1 - rb < 16 ? (int)(r1 - rb) : 16;
+            for (int p = 0; p < nr; p += 2) {
+                const int R = nr - p < 2 ? nr - p : 2;
+                const int8_t *w0 = w + (rb + p) * cols, *w1 = R == 2 ? w0 + cols : w0;
+                for (int64_t t = 0; t < tn; t += 4) {
+                    const int T = tn - t < 4 ? (int)(tn - t) : 4;
+                    const int8_t *qp[4];
+                    for (int k = 0; k < 4; k++) qp[k] = q + (t0 + t + (k < T ? k : T - 1)) * q_stride;
+                    int32x4_t a8[8];
+                    for (int k = 0; k < 8; k++) a8[k] = vdupq_n_s32(0);
+                    int64_t i = 0;
+                    for (; i + 16 <= cols; i += 16) {
+                        const int8x16_t a = vld1q_s8(w0 + i), b = vld1q_s8(w1 + i);
+                        for (int k = 0; k < 4; k++) {
+                            const int8x16_t qv = vld1q_s8(qp[k] + i);
+                            a8[k] = FN(dot_full)(a8[k], a, qv);
+                            a8[4 + k] = FN(dot_full)(a8[4 + k], b, qv);
+                        }
+                    }
+                    int32_t out[8];
+                    for (int k = 0; k < 8; k++) out[k] = vaddvq_s32(a8[k]);
+                    for (; i < cols; i++)
+                        for (int k = 0; k < 4; k++) { out[k] += w0[i] * qp[k][i]; out[4 + k] += w1[i] * qp[k][i]; }
+                    for (int k = 0; k < T; k++)
+                        for (int rr = 0; rr < R; rr++) acc[t + k][p + rr] = out[rr * 4 + k];
                 }
             }
-            int32_t out[8];
-            for (int k = 0; k < 8; k++) out[k] = vaddvq_s32(acc[k]);
-            for (; i < cols; i++)
-                for (int k = 0; k < 4; k++) { out[k] += w0[i] * qp[k][i]; out[4 + k] += w1[i] * qp[k][i]; }
-            for (int k = 0; k < T; k++)
-                for (int rr = 0; rr < R; rr++)
-                    y[(t + k) * y_stride + r + rr] = (float)out[rr * 4 + k] * mult[t + k];
+            for (int64_t t = 0; t < tn; t++) {
+                float *yt = y + (t0 + t) * y_stride + rb;
+                for (int i = 0; i < nr; i++) yt[i] = (float)acc[t][i] * mult[t0 + t];
+            }
         }
     }
 }

@@ -1,35 +1,37 @@
 // AVX2 t1 matvec. A 32-byte block holds 160 weights: byte j, trit n = weight 32n + j.
 // Trits are decoded without division: v₀ = byte, v_{n+1} = 3·v_n mod 256 (two byte adds),
-// d_n = (3·v_n) >> 8 = [v_n ≥ 86] + [v_n ≥ 171] (saturating subtract + min).
+// d_n = (3·v_n) >> 8 = [v_n ≥ 86] + [v_n ≥ 171] (two signed compares, see avx2_common.h).
 // Five maddubs per block (|Σ| ≤ 2560 in int16) are widened to int32 once per block.
 #include "avx2_common.h"
 #if defined(__x86_64__)
 
 // Σ d·q over one 32-byte group whose trit n multiplies the 32 activations at qn[n].
-DQT_AVX2_INLINE __m256i t1_group(__m256i v, const __m256i qn[5], __m256i c85, __m256i c170, __m256i one) {
-    __m256i s = _mm256_maddubs_epi16(dqt_t1_trit(v, c85, c170, one), qn[0]);
+DQT_AVX2_INLINE __m256i t1_group(__m256i bytes, const __m256i qn[5]) {
+    __m256i v = dqt_t1_offset(bytes);
+    __m256i s = _mm256_maddubs_epi16(dqt_t1_trit(v), qn[0]);
     for (int n = 1; n < 5; n++) {
         v = dqt_times3_u8(v);
-        s = _mm256_add_epi16(s, _mm256_maddubs_epi16(dqt_t1_trit(v, c85, c170, one), qn[n]));
+        s = _mm256_add_epi16(s, _mm256_maddubs_epi16(dqt_t1_trit(v), qn[n]));
     }
     return s;
 }
 
 DQT_AVX2_INLINE void t1_rows(const uint8_t *w, int64_t row_bytes, int64_t cols, const int8_t *q,
                              int32_t qsum, float mult, int64_t r, int R, float *y) {
-    const __m256i c85 = _mm256_set1_epi8(85), c170 = _mm256_set1_epi8((char)170);
-    const __m256i one = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+    const __m256i ones16 = _mm256_set1_epi16(1);
     const int64_t nf = cols / DQT_T1_BLOCK;
     const int64_t m = (cols - DQT_T1_BLOCK * nf + 4) / 5;
     const uint8_t *row[2];
     __m256i acc[2];
     for (int k = 0; k < R; k++) { row[k] = w + (r + k) * row_bytes; acc[k] = _mm256_setzero_si256(); }
+    const uintptr_t pf = dqt_pf_base(row[0], R * row_bytes);
     for (int64_t b = 0; b < nf; b++) {
+        dqt_prefetch(pf + (uintptr_t)(R * 32 * b), R * 32);
         __m256i qn[5];
         for (int n = 0; n < 5; n++) qn[n] = _mm256_loadu_si256((const __m256i *)(q + DQT_T1_BLOCK * b + 32 * n));
         for (int k = 0; k < R; k++) {
             const __m256i v = _mm256_loadu_si256((const __m256i *)(row[k] + 32 * b));
-            acc[k] = _mm256_add_epi32(acc[k], _mm256_madd_epi16(t1_group(v, qn, c85, c170, one), ones16));
+            acc[k] = _mm256_add_epi32(acc[k], _mm256_madd_epi16(t1_group(v, qn), ones16));
         }
     }
     if (m > 0) {
@@ -43,7 +45,7 @@ DQT_AVX2_INLINE void t1_rows(const uint8_t *w, int64_t row_bytes, int64_t cols, 
             uint8_t tail[32] = {0};
             memcpy(tail, row[k] + 32 * nf, (size_t)m);
             const __m256i v = _mm256_loadu_si256((const __m256i *)tail);
-            acc[k] = _mm256_add_epi32(acc[k], _mm256_madd_epi16(t1_group(v, qn, c85, c170, one), ones16));
+            acc[k] = _mm256_add_epi32(acc[k], _mm256_madd_epi16(t1_group(v, qn), ones16));
         }
     }
     for (int k = 0; k < R; k++) y[r + k] = (float)(dqt_hsum_i32(acc[k]) - qsum) * mult;
@@ -59,15 +61,14 @@ DQT_AVX2 void dqt_matvec_t1_avx2(const uint8_t *w, int64_t row_bytes, int64_t co
 // Codes of weights [c0, c0+len) of a t1 row, for matmul (full blocks here, tail via portable).
 DQT_AVX2 void dqt_decode_t1_codes_avx2(const uint8_t *row, int64_t row_bytes, int64_t cols, int64_t c0, int64_t len,
                                        uint8_t *codes) {
-    const __m256i c85 = _mm256_set1_epi8(85), c170 = _mm256_set1_epi8((char)170), one = _mm256_set1_epi8(1);
     const int64_t nf = cols / DQT_T1_BLOCK;
     int64_t i = 0;
     for (; i < len; i += DQT_T1_BLOCK) {
         const int64_t b = (c0 + i) / DQT_T1_BLOCK;
         if (b >= nf) break;
-        __m256i v = _mm256_loadu_si256((const __m256i *)(row + 32 * b));
+        __m256i v = dqt_t1_offset(_mm256_loadu_si256((const __m256i *)(row + 32 * b)));
         for (int n = 0; n < 5; n++) {
-            _mm256_storeu_si256((__m256i *)(codes + i + 32 * n), dqt_t1_trit(v, c85, c170, one));
+            _mm256_storeu_si256((__m256i *)(codes + i + 32 * n), dqt_t1_trit(v));
             v = dqt_times3_u8(v);
         }
     }

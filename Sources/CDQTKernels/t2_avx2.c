@@ -2,7 +2,8 @@
 // One 32-byte block = 128 weights: (block >> 2i) & 3 gives 32 consecutive codes, multiplied
 // with 32 consecutive int8 activations by maddubs (u8 × s8 → pairwise i16 sums, |·| ≤ 512).
 // Sums stay in int16 for 16 blocks (64 maddubs: |Σ| ≤ 32768 fits, −32768 exactly) before
-// widening to int32, and R rows share the activation loads.
+// widening to int32, and R rows share the activation loads. The next row groups are
+// prefetched linearly (see dqt_prefetch in avx2_common.h).
 #include "avx2_common.h"
 #if defined(__x86_64__)
 
@@ -14,6 +15,7 @@ DQT_AVX2_INLINE void t2_rows(const uint8_t *w, int64_t row_bytes, int64_t nb, co
     const uint8_t *row[4];
     __m256i acc[4];
     for (int k = 0; k < R; k++) { row[k] = w + (r + k) * row_bytes; acc[k] = _mm256_setzero_si256(); }
+    const uintptr_t pf = dqt_pf_base(row[0], R * row_bytes);
     for (int64_t b0 = 0; b0 < nb; b0 += T2_WIDEN_BLOCKS) {
         const int64_t b1 = b0 + T2_WIDEN_BLOCKS < nb ? b0 + T2_WIDEN_BLOCKS : nb;
         __m256i a16[4];
@@ -24,6 +26,7 @@ DQT_AVX2_INLINE void t2_rows(const uint8_t *w, int64_t row_bytes, int64_t nb, co
             const __m256i q1 = _mm256_loadu_si256((const __m256i *)(qb + 32));
             const __m256i q2 = _mm256_loadu_si256((const __m256i *)(qb + 64));
             const __m256i q3 = _mm256_loadu_si256((const __m256i *)(qb + 96));
+            dqt_prefetch(pf + (uintptr_t)(R * 32 * b), R * 32);
             for (int k = 0; k < R; k++) {
                 const __m256i x = _mm256_loadu_si256((const __m256i *)(row[k] + 32 * b));
                 const __m256i p0 = _mm256_maddubs_epi16(_mm256_and_si256(x, m3), q0);

@@ -4,7 +4,7 @@
 // sweep (every layer matrix once + the head) as an upper bound for generation speed.
 // Every working set is ≥ 192 MB (6× the 32 MB L3), so weights stream from DRAM as in generation.
 //
-//   swift run -c release --scratch-path .build-kernels dqt-bench-kernels [--quick] [--isa portable|avx2|neon|neon-dotprod]
+//   swift run -c release --scratch-path .build-kernels dqt-bench-kernels [--quick] [--cpu-time] [--isa portable|avx2|neon|neon-dotprod]
 
 import DQTKernels
 import Synchronization
@@ -22,22 +22,42 @@ func now() -> Double {
     return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }
 
+func threadCPUTime() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
+/// --cpu-time: time each call by the CPU time of the slower thread instead of the wall clock, so
+/// that time spent descheduled (other jobs on the shared cores) is not counted.
+nonisolated(unsafe) var useCPUTime = false
+
 final class Pool: @unchecked Sendable {
     let generation = Atomic<Int>(0)
     let done = Atomic<Int>(0)
+    let workerSeconds = Atomic<UInt64>(0)   // bit pattern of the helper's CPU seconds for the last job
     nonisolated(unsafe) var job: (Int) -> Void = { _ in }
     var started = false
 
-    /// Runs job(0) here and job(1) on the helper thread when threads == 2; returns when both finish.
-    func run(threads: Int, _ body: @escaping (Int) -> Void) {
-        if threads == 1 { body(0); return }
+    /// Runs job(0) here and job(1) on the helper thread when threads == 2; returns when both
+    /// finish, with the elapsed seconds (wall clock, or the slower thread's CPU time with --cpu-time).
+    @discardableResult
+    func run(threads: Int, _ body: @escaping (Int) -> Void) -> Double {
+        let w0 = now(), c0 = threadCPUTime()
+        if threads == 1 {
+            body(0)
+            return useCPUTime ? threadCPUTime() - c0 : now() - w0
+        }
         if !started { start() }
         job = body
         let g = generation.load(ordering: .relaxed) + 1
         generation.store(g, ordering: .releasing)
         body(0)
+        let mine = threadCPUTime() - c0
         var spins = 0
         while done.load(ordering: .acquiring) != g { spins += 1; if spins > 1000 { sched_yield() } }
+        if !useCPUTime { return now() - w0 }
+        return max(mine, Double(bitPattern: workerSeconds.load(ordering: .relaxed)))
     }
 
     private func start() {
@@ -51,7 +71,9 @@ final class Pool: @unchecked Sendable {
                 var spins = 0
                 while pool.generation.load(ordering: .acquiring) == seen { spins += 1; if spins > 1000 { sched_yield() } }
                 seen += 1
+                let c0 = threadCPUTime()
                 pool.job(1)
+                pool.workerSeconds.store((threadCPUTime() - c0).bitPattern, ordering: .relaxed)
                 pool.done.store(seen, ordering: .releasing)
             }
         }, ctx)
@@ -139,9 +161,9 @@ func matvec(_ m: Matrix, _ rows: Range<Int>) {
 func timePass(_ ms: [Matrix], threads: Int, reps: Int) -> Double {
     var best = Double.infinity
     for _ in 0..<reps {
-        let t0 = now()
-        for m in ms { pool.run(threads: threads) { k in matvec(m, split(m.rows, k, threads)) } }
-        best = min(best, now() - t0)
+        var t = 0.0
+        for m in ms { t += pool.run(threads: threads) { k in matvec(m, split(m.rows, k, threads)) } }
+        best = min(best, t)
     }
     return best
 }
@@ -157,12 +179,11 @@ func triad(threads: Int, reps: Int) -> Double {
     let s: Float = 3
     var best = Double.infinity
     for _ in 0..<reps {
-        let t0 = now()
-        pool.run(threads: threads) { k in
+        let t = pool.run(threads: threads) { k in
             let lo = threads == 1 ? 0 : k * (n / 2), hi = threads == 1 ? n : (k + 1) * (n / 2)
             for i in lo..<hi { a[i] = b[i] + s * c[i] }
         }
-        best = min(best, now() - t0)
+        best = min(best, t)
     }
     if a[12345] != b[12345] + 3 { print("triad check failed") }
     return Double(3 * 4 * n) / best / 1e9
@@ -176,12 +197,13 @@ let args = CommandLine.arguments
 while argi < args.count {
     switch args[argi] {
     case "--quick": quick = true
+    case "--cpu-time": useCPUTime = true
     case "--isa":
         argi += 1
         guard argi < args.count, let isa = KernelISA.allCases.first(where: { $0.description == args[argi] }), Kernels.setISA(isa) else {
             print("unknown or unsupported isa; supported: \(Kernels.supportedISAs)"); exit(2)
         }
-    default: print("usage: dqt-bench-kernels [--quick] [--isa NAME]"); exit(2)
+    default: print("usage: dqt-bench-kernels [--quick] [--cpu-time] [--isa NAME]"); exit(2)
     }
     argi += 1
 }
@@ -195,7 +217,8 @@ func fmt(_ v: Double, _ d: Int = 1) -> String {
     return "\(r)"
 }
 
-print("dqt-bench-kernels: isa \(Kernels.isa) (detected \(Kernels.detectedISA)), working sets ≥ \(target >> 20) MB, best of \(reps)")
+print("dqt-bench-kernels: isa \(Kernels.isa) (detected \(Kernels.detectedISA)), working sets ≥ \(target >> 20) MB, best of \(reps), " +
+      (useCPUTime ? "timed by thread CPU time (slower thread)" : "timed by wall clock"))
 var load = [Double](repeating: 0, count: 3)
 if getloadavg(&load, 3) == 3 { print("load average before: \(fmt(load[0], 2)) (other processes on the 2 cores make 2-thread numbers noisy)") }
 let triad1 = triad(threads: 1, reps: reps), triad2 = triad(threads: 2, reps: reps)
@@ -259,8 +282,7 @@ for f in [Format.t2, .t1, .i8] {
         for threads in [1, 2] {
             var best = Double.infinity
             for _ in 0..<max(2, reps / 2) {
-                let t0 = now()
-                pool.run(threads: threads) { k in
+                let t = pool.run(threads: threads) { k in
                     let r = split(rows, k, threads)
                     switch f {
                     case .t2: Kernels.matmulT2(m.w, rowBytes: rowBytes(.t2, cols), cols: cols, q: qbuf, qStride: qs, qsum: qsum, mult: mult,
@@ -270,12 +292,12 @@ for f in [Format.t2, .t1, .i8] {
                     default: Kernels.matmulI8(m.w, cols: cols, q: qbuf, qStride: qs, mult: mult, tokens: n, rows: r, y: ybuf, yStride: rows)
                     }
                 }
-                best = min(best, now() - t0)
+                best = min(best, t)
             }
             // The same work as 128 matvecs (weights stay cache-resident here: a generous baseline).
-            let t0 = now()
+            var tv = 0.0
             for t in 0..<n {
-                pool.run(threads: threads) { k in
+                tv += pool.run(threads: threads) { k in
                     let r = split(rows, k, threads)
                     switch f {
                     case .t2: Kernels.matvecT2(m.w, rowBytes: rowBytes(.t2, cols), cols: cols, q: qbuf + t * qs, qsum: 0, mult: 1e-3, rows: r, y: ybuf)
@@ -284,7 +306,6 @@ for f in [Format.t2, .t1, .i8] {
                     }
                 }
             }
-            let tv = now() - t0
             let macs = Double(rows * cols * n)
             line += "  \(threads)t \(fmt(macs / best / 1e9)) GMAC/s (×\(fmt(tv / best, 2)) matvec)"
         }
