@@ -26,6 +26,8 @@ public struct StreamingDecoder: @unchecked Sendable {
     private var pendingCount = 0
     private var need = 0
     private var stripPending: Bool
+    /// bos id or −1 (a plain Int32 compare: no generic Optional code on the per-token path).
+    private let bos: Int32
 
     /// Bytes `decode` and `finish` may write in one call: every byte of a token (plus 3 pending)
     /// can turn into a 3-byte U+FFFD.
@@ -37,6 +39,7 @@ public struct StreamingDecoder: @unchecked Sendable {
         self.tokenizer = tokenizer
         self.includeSpecial = includeSpecial
         self.stripPending = atSequenceStart && tokenizer.stripLeadingSpace
+        self.bos = tokenizer.bosID ?? -1
     }
 
     /// Forgets pending bytes (without emitting them) and sets the start-of-sequence state.
@@ -53,7 +56,7 @@ public struct StreamingDecoder: @unchecked Sendable {
         guard token >= 0 && Int(token) < t.vocabSize else { return 0 }
         let type = t.rawType(token)
         var w = 0
-        let isBOS = t.bosID == token
+        let isBOS = bos == token
         let skip = (type == TokenizerData.TokenType.control.rawValue || type == TokenizerData.TokenType.unknown.rawValue)
             && !includeSpecial
         if !skip {
