@@ -112,5 +112,9 @@ func makeTokenizer(_ d: TokenizerData) throws -> (PayloadBox, Tokenizer) {
         let plain = t.tokenizer.encode(text, addSpecialTokens: false, parseSpecial: false)
         #expect(!plain.contains { t.tokenizer.tokenType($0) == .control })
         #expect(t.tokenizer.decode(plain) == text)
+        let eot = try #require(t.tokenizer.addedTokenID("<|eot_id|>"))
+        #expect(Array(t.tokenizer.tokenBytes(eot)) == Array("<|eot_id|>".utf8))
+        #expect(t.tokenizer.addedTokenID("<|eot_id") == nil)
+        #expect(t.tokenizer.addedTokenID("") == nil)
     }
 }
