@@ -43,6 +43,10 @@ PREFIX_SPACE_DOCS = ["multilingual", "special_tokens", "whitespace", "code_c", "
                      "only_spaces", "newline_only", "single_char", "empty"]
 
 
+SMALL_DOCS = ["early_modern_english", "multilingual", "special_tokens", "whitespace", "code_c", "contractions",
+              "leading_space", "only_spaces", "newline_only", "single_char", "empty"]
+
+
 def training_texts(docs):
     """Lines used to train the fixture tokenizers: the corpus plus more generated prose."""
     import random
@@ -138,10 +142,54 @@ def make_sentencepiece_hf(model_path, out_dir):
         shutil.copyfile(model_path, os.path.join(tmp, "tokenizer.model"))
         write(os.path.join(tmp, "tokenizer_config.json"), json.dumps(SP_HF_CONFIG))
         tok = LlamaTokenizer.from_pretrained(tmp)
-    os.makedirs(out_dir, exist_ok=True)
-    tok.backend_tokenizer.save(os.path.join(out_dir, "tokenizer.json"))
-    write(os.path.join(out_dir, "tokenizer_config.json"), json.dumps(SP_HF_CONFIG, indent=2) + "\n")
+    if out_dir is not None:
+        os.makedirs(out_dir, exist_ok=True)
+        tok.backend_tokenizer.save(os.path.join(out_dir, "tokenizer.json"))
+        write(os.path.join(out_dir, "tokenizer_config.json"), json.dumps(SP_HF_CONFIG, indent=2) + "\n")
     return tok
+
+
+# MARK: - (f) a small SentencePiece model for the other code paths, and HF variants of it
+
+def make_sentencepiece_small(lines, out_dir):
+    """Vocab 1000, no byte fallback (unknown -> <unk>), remove_extra_whitespaces (collapsing),
+    and three pieces turned UNUSED after training (SentencePiece then resegments them)."""
+    import io
+    import sentencepiece as spm
+    from sentencepiece import sentencepiece_model_pb2 as pb
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(lines), model_writer=model, model_type="bpe", vocab_size=1000,
+        byte_fallback=False, normalization_rule_name="identity", remove_extra_whitespaces=True,
+        add_dummy_prefix=True, character_coverage=0.98, user_defined_symbols=["<sep>"],
+        num_threads=1, minloglevel=2)
+    proto = pb.ModelProto()
+    proto.ParseFromString(model.getvalue())
+    for piece in ("▁the", "in", "er"):
+        for p in proto.pieces:
+            if p.piece == piece:
+                p.type = pb.ModelProto.SentencePiece.UNUSED
+    data = proto.SerializeToString()
+    write(os.path.join(out_dir, "tokenizer.model"), data, "wb")
+    return spm.SentencePieceProcessor(model_proto=data)
+
+
+def hf_variants_of_small(model_path):
+    """tokenizer.json variants of the small model: Metaspace always+split, and the legacy
+    Llama-2 normalizer Sequence[Prepend("▁"), Replace(" ", "▁")] with no pre-tokenizer."""
+    from tokenizers import Tokenizer
+    base = make_sentencepiece_hf(model_path, None)
+    j = json.loads(base.backend_tokenizer.to_str())
+    out = {}
+    a = json.loads(json.dumps(j))
+    a["pre_tokenizer"] = {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": True}
+    out["spm-small-hf-metaspace-split"] = Tokenizer.from_str(json.dumps(a))
+    b = json.loads(json.dumps(j))
+    b["pre_tokenizer"] = None
+    b["normalizer"] = {"type": "Sequence", "normalizers": [
+        {"type": "Prepend", "prepend": "▁"}, {"type": "Replace", "pattern": {"String": " "}, "content": "▁"}]}
+    out["spm-small-hf-legacy"] = Tokenizer.from_str(json.dumps(b))
+    return out
 
 
 # MARK: - (e) real GPT-2
@@ -276,6 +324,15 @@ def main():
     import transformers
     write_goldens(goldens_transformers("sentencepiece-bpe-hf", "transformers " + transformers.__version__
                                        + " LlamaTokenizer (" + ref + ")", hf, docs))
+
+    small_dir = os.path.join(FIX, "spm-small")
+    small = make_sentencepiece_small(lines, small_dir)
+    subset = {k: docs[k] for k in SMALL_DOCS}
+    write_goldens(goldens_sp("spm-small", small, subset))
+    for name, t in hf_variants_of_small(os.path.join(small_dir, "tokenizer.model")).items():
+        write(os.path.join(FIX, name, "tokenizer.json"), t.to_str(pretty=True))
+        write(os.path.join(FIX, name, "tokenizer_config.json"), json.dumps(SP_HF_CONFIG, indent=2) + "\n")
+        write_goldens(goldens_hf(name, ref, t, subset))
 
     real = make_gpt2_real(os.path.join(FIX, "gpt2-real"))
     if real is not None:

@@ -86,7 +86,10 @@ struct TokHFConfig {
         }
         if let b = try id(bos, "bos_token") { data.bosID = b }
         if let e = try id(eos, "eos_token") { data.eosID = e }
-        if let u = try id(unk, "unk_token"), data.unkID == nil { data.unkID = u }
+        // unk_token is only checked: the encoder's unk is the model's own (tokenizer.json
+        // model.unk_token, the SentencePiece UNKNOWN piece); HF drops unknown characters when
+        // the model has none, whatever tokenizer_config.json says.
+        _ = try id(unk, "unk_token")
         if let p = try id(pad, "pad_token") { data.padID = p }
         if let a = addBos {
             if a {

@@ -141,6 +141,7 @@ public func importSentencePieceModel(path: String) throws -> TokenizerData {
     data.eosID = try optID(eosID, "trainer_spec.eos_id")
     data.padID = try optID(padID, "trainer_spec.pad_id")
     data.byteFallback = byteFallback
+    data.fuseUnk = true   // SentencePiece merges a run of unknown pieces into one <unk>
     data.escapeSpaces = escapeWS
     data.collapseSpaces = removeExtraWS
     data.spacePrefix = addDummyPrefix ? .text : .none

@@ -13,9 +13,10 @@
 // Rust's String::from_utf8_lossy, which the tokenizers ByteLevel decoder uses; the tokenizers
 // ByteFallback decoder instead writes one U+FFFD per byte of an invalid byte-token run). Control
 // and unknown tokens emit nothing unless `includeSpecial`; ids outside the vocabulary emit
-// nothing. With the tokenizer's STRIP_LEADING_SPACE flag (SentencePiece dummy prefix) the first
-// byte of the first token that emits anything after the start (`atSequenceStart`) or after a
-// BOS token is dropped if it is a space.
+// nothing. With the tokenizer's STRIP_LEADING_SPACE flag (SentencePiece dummy prefix), a decoder
+// created or reset `atSequenceStart` drops the first byte of the first token that emits anything,
+// if it is a space — as tokenizers' Strip decoder does on the whole decoded string (so
+// "<s>" shown as text keeps the space after it, and a BOS in mid-sequence changes nothing).
 
 public struct StreamingDecoder: @unchecked Sendable {
     public let tokenizer: Tokenizer
@@ -53,7 +54,6 @@ public struct StreamingDecoder: @unchecked Sendable {
         guard token >= 0 && Int(token) < t.vocabSize else { return 0 }
         let type = t.rawType(token)
         var w = 0
-        let isBOS = t.bosID == token
         let skip = (type == TokenizerData.TokenType.control.rawValue || type == TokenizerData.TokenType.unknown.rawValue)
             && !includeSpecial
         if !skip {
@@ -73,7 +73,6 @@ public struct StreamingDecoder: @unchecked Sendable {
                 feed(b, out, &w)
             }
         }
-        if isBOS && t.stripLeadingSpace { stripPending = true }
         return w
     }
 

@@ -369,6 +369,24 @@ public struct Tokenizer: @unchecked Sendable {
         }
     }
 
+    /// The id of the added token whose match string is `content` (e.g. "<|eot_id|>"), by binary
+    /// search of the sorted ADDED_TOKENS table.
+    public func addedTokenID(_ content: String) -> Int32? {
+        var s = content
+        return s.withUTF8 { b -> Int32? in
+            guard let p = b.baseAddress, b.count > 0 else { return nil }
+            var lo = 0, hi = addedCount
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                let a = added(mid)
+                let c = compareBytes(a.p, a.n, p, b.count)
+                if c == 0 { return a.id }
+                if c < 0 { lo = mid + 1 } else { hi = mid }
+            }
+            return nil
+        }
+    }
+
     /// The merge of `left` + `right`: (rank, result), through MERGE_HASH.
     @inline(__always) func merge(_ left: Int32, _ right: Int32) -> (rank: UInt32, result: Int32)? {
         let l = UInt32(bitPattern: left), r = UInt32(bitPattern: right)

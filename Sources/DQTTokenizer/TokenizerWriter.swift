@@ -181,7 +181,9 @@ public func serializeTokenizer(_ data: TokenizerData) throws -> [UInt8] {
     endTable(start)
     // 5 MERGE_HASH
     beginTable(); start = w.bytes.count
-    let mergeCap = hashCapacity(mergeEntries.count)
+    // Load ≤ 3/4 here (the largest table: 16 bytes an entry, ~280K merges for Llama 3 -> 8 MiB).
+    var mergeCap = 2
+    while 4 * mergeEntries.count >= 3 * mergeCap { mergeCap <<= 1 }
     var entries = [(UInt32, UInt32, UInt32, UInt32)](repeating: (TokFormat.none, TokFormat.none, TokFormat.none, TokFormat.none), count: mergeCap)
     for e in mergeEntries {
         var s = Int(pairHash(e.0, e.1)) & (mergeCap - 1)

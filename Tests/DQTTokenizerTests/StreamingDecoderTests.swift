@@ -74,13 +74,15 @@ func makeTokenizer(_ d: TokenizerData) throws -> (PayloadBox, Tokenizer) {
         let ids = tok.encode("ab a")                         // [BOS, ▁ab, ▁a]
         #expect(ids == [1, 11, 9])
         var bad: Int? = nil
-        #expect(streamDecode(tok, ids, includeSpecial: false, atSequenceStart: false, badChunk: &bad) == Array("ab a".utf8))
+        #expect(streamDecode(tok, ids, includeSpecial: false, atSequenceStart: true, badChunk: &bad) == Array("ab a".utf8))
+        // Shown as text, "<s>" takes the place of the stripped space (tokenizers' Strip decoder).
+        #expect(streamDecode(tok, ids, includeSpecial: true, atSequenceStart: true, badChunk: &bad) == Array("<s> ab a".utf8))
         // Without BOS and not at the sequence start (generated tokens): the space stays.
         #expect(streamDecode(tok, [11, 9], includeSpecial: false, atSequenceStart: false, badChunk: &bad) == Array(" ab a".utf8))
         #expect(streamDecode(tok, [11, 9], includeSpecial: false, atSequenceStart: true, badChunk: &bad) == Array("ab a".utf8))
         // Byte tokens are raw bytes, never ▁-translated; special tokens shown on request.
         #expect(streamDecode(tok, [1, 9, 3, 2], includeSpecial: true, atSequenceStart: false, badChunk: &bad)
-                == Array("<s>a\n</s>".utf8))
+                == Array("<s> a\n</s>".utf8))
         #expect(bad == nil)
     }
 
@@ -110,5 +112,9 @@ func makeTokenizer(_ d: TokenizerData) throws -> (PayloadBox, Tokenizer) {
         let plain = t.tokenizer.encode(text, addSpecialTokens: false, parseSpecial: false)
         #expect(!plain.contains { t.tokenizer.tokenType($0) == .control })
         #expect(t.tokenizer.decode(plain) == text)
+        let eot = try #require(t.tokenizer.addedTokenID("<|eot_id|>"))
+        #expect(Array(t.tokenizer.tokenBytes(eot)) == Array("<|eot_id|>".utf8))
+        #expect(t.tokenizer.addedTokenID("<|eot_id") == nil)
+        #expect(t.tokenizer.addedTokenID("") == nil)
     }
 }
