@@ -1,1 +1,142 @@
-print("not yet")
+// dqt-run MODEL.dqt "prompt" — map a .dqt model and stream generated text to stdout.
+// Foundation-free: Glibc only.
+import DQTModel
+import DQTTokenizer
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+func writeOut(_ fd: Int32, _ s: String) {
+    var s = s
+    s.withUTF8 { b in
+        var done = 0
+        while done < b.count {
+            let n = write(fd, b.baseAddress! + done, b.count - done)
+            if n <= 0 { return }
+            done += n
+        }
+    }
+}
+
+func fail(_ message: String, code: Int32 = 1) -> Never {
+    writeOut(2, "dqt-run: error: \(message)\n")
+    exit(code)
+}
+
+/// Reads a whole file with stdio (no Foundation).
+func readFile(_ path: String) -> String {
+    guard let f = fopen(path, "rb") else { fail("\(path): cannot open: \(String(cString: strerror(errno)))") }
+    defer { fclose(f) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, f) }
+        if n == 0 { break }
+        bytes += chunk[0..<n]
+    }
+    if ferror(f) != 0 { fail("\(path): read error") }
+    return String(decoding: bytes, as: UTF8.self)
+}
+
+func peakRSSBytes() -> Int {
+    var u = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &u)
+    return Int(u.ru_maxrss) * 1024
+}
+
+func mib(_ bytes: Int) -> String { fixed(Double(bytes) / 1048576, 1) + " MiB" }
+
+/// A decimal string with `digits` fraction digits (no Foundation formatting).
+func fixed(_ x: Double, _ digits: Int) -> String {
+    guard x.isFinite else { return String(x) }
+    var p = 1.0
+    for _ in 0..<digits { p *= 10 }
+    let r = (abs(x) * p).rounded()
+    let whole = Int(r / p), frac = Int(r.truncatingRemainder(dividingBy: p))
+    var fs = String(frac)
+    while fs.count < digits { fs = "0" + fs }
+    return (x < 0 && r != 0 ? "-" : "") + String(whole) + (digits > 0 ? "." + fs : "")
+}
+
+// MARK: - main
+
+let args: Arguments
+do { args = try Arguments.parse(Array(CommandLine.arguments.dropFirst())) } catch {
+    fail("\(error)", code: 2)
+}
+if args.help {
+    writeOut(1, Arguments.usage + "\n")
+    exit(0)
+}
+
+let model: DQTModel
+do {
+    model = try DQTModel(path: args.model, options: RuntimeOptions(contextLength: args.context, threads: args.threads,
+                                                                   batchSize: args.batch, verifyChecksums: args.verify))
+} catch {
+    fail("\(error)")
+}
+
+if let file = args.perplexityFile {
+    let text = readFile(file)
+    let tokens = model.encode(text, addSpecial: args.addBos)
+    do {
+        let r = try model.evaluate(tokens: tokens)
+        writeOut(1, "tokens \(r.predicted) (in windows of \(model.contextLength)), loss \(fixed(r.meanLoss, 4)) nats/token, perplexity \(fixed(r.perplexity, 3))\n")
+        if args.stats {
+            writeOut(2, "load: \(fixed(model.loadSeconds, 3)) s\n")
+            writeOut(2, "evaluation: \(r.predicted) tokens in \(fixed(r.seconds, 2)) s (\(fixed(Double(tokens.count) / r.seconds, 1)) tok/s)\n")
+            writeOut(2, "peak RSS: \(mib(peakRSSBytes()))\n")
+        }
+    } catch {
+        fail("\(error)")
+    }
+    exit(0)
+}
+
+let promptText: String?
+var prompt: [Int32]
+if let ids = args.promptTokens {
+    promptText = nil
+    prompt = ids
+} else {
+    let text = args.promptFile.map(readFile) ?? args.prompt!
+    promptText = text
+    prompt = model.encode(text, addSpecial: args.addBos)
+    if prompt.isEmpty { fail("the prompt encodes to no tokens") }
+}
+if prompt.count >= model.contextLength {
+    fail("the prompt has \(prompt.count) tokens; the context holds \(model.contextLength) (use a larger -c)")
+}
+
+// Echo the prompt (as llama.cpp does), then stream the continuation.
+if let promptText { writeOut(1, promptText) }
+var decoder = StreamingDecoder(model.tokenizer, atSequenceStart: false)
+let outCapacity = decoder.requiredCapacity
+let out = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: outCapacity)
+var timing = GenerationTiming()
+do {
+    try model.generate(prompt: prompt, maxTokens: args.maxTokens, sampler: args.sampler, timing: &timing) { token in
+        let n = decoder.decode(token, into: out)
+        if n > 0 { _ = write(1, out.baseAddress!, n) }
+        return true
+    }
+} catch {
+    fail("\(error)")
+}
+let tail = decoder.finish(into: out)
+if tail > 0 { _ = write(1, out.baseAddress!, tail) }
+writeOut(1, "\n")
+
+if args.stats {
+    func rate(_ n: Int, _ s: Double) -> String { s > 0 ? fixed(Double(n) / s, 2) : "-" }
+    writeOut(2, "load: \(fixed(model.loadSeconds, 3)) s (plan \(mib(model.planBytes)), KV cache \(mib(model.kvCacheBytes)), LZ4 arena \(mib(model.arenaBytes)), \(model.threads) threads)\n")
+    writeOut(2, "prompt: \(timing.promptTokens) tokens in \(fixed(timing.promptSeconds, 3)) s (\(rate(timing.promptTokens, timing.promptSeconds)) tok/s)\n")
+    writeOut(2, "generation: \(timing.generatedTokens) tokens in \(fixed(timing.generationSeconds, 3)) s (\(rate(timing.generatedTokens, timing.generationSeconds)) tok/s)\n")
+    writeOut(2, "peak RSS: \(mib(peakRSSBytes()))\n")
+    if let a = timing.tokenLoopAllocations {
+        writeOut(2, "allocations in token loop: \(a)\n")
+    }
+}
