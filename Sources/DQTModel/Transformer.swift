@@ -4,6 +4,7 @@
 // prompts, matrix–vector for generation); nothing here allocates.
 import CDQTKernels
 import DQTFormat
+import DQTKernels
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -110,11 +111,11 @@ let attentionJobBody: ParallelBody = { ctx, share, shares in
         let last = j.pos + t                     // attends to positions 0...last
         let q = j.q + t * j.attnDim + h * j.headDim
         let kvOff = (h / j.group) * j.headDim
-        for p in 0...last { scores[p] = dot(q, j.keys + p * j.kvDim + kvOff, j.headDim) * scale }
-        softmax(scores, last + 1)
+        for p in 0...last { scores[p] = FloatKernels.dot(q, j.keys + p * j.kvDim + kvOff, j.headDim) * scale }
+        FloatKernels.softmax(scores, last + 1)
         let o = j.out + t * j.attnDim + h * j.headDim
         for i in 0..<j.headDim { o[i] = 0 }
-        for p in 0...last { axpy(o, scores[p], j.values + p * j.kvDim + kvOff, j.headDim) }
+        for p in 0...last { FloatKernels.axpy(scores[p], j.values + p * j.kvDim + kvOff, o, j.headDim) }
     }
 }
 
@@ -239,7 +240,7 @@ final class Transformer {
             let L = weights.layers[l]
             let keys = b.keyCache + l * C * kv, values = b.valueCache + l * C * kv
             // Attention block.
-            for t in 0..<n { rmsnorm(b.xb + t * d, b.x + t * d, L.attnNorm, d, eps) }
+            for t in 0..<n { FloatKernels.rmsnorm(b.x + t * d, weight: L.attnNorm, eps: eps, out: b.xb + t * d, d) }
             quantizeRows(b.xb, n: n, stride: d, cols: d)
             var qkv = LinearJob(tasks: (task(L.q, n: n, xf: b.xb, xStride: d, mult: m0, out: b.q, outStride: a),
                                         task(L.k, n: n, xf: b.xb, xStride: d, mult: m1, out: keys + pos * kv, outStride: kv),
@@ -257,7 +258,7 @@ final class Transformer {
                                    scores: b.scores, context: C)
             withUnsafeMutablePointer(to: &att) { pool.run(attentionJobBody, UnsafeMutableRawPointer($0)) }
             if let sub = L.attnSubNorm {
-                for t in 0..<n { rmsnorm(b.att + t * a, b.att + t * a, sub, a, eps) }
+                for t in 0..<n { FloatKernels.rmsnorm(b.att + t * a, weight: sub, eps: eps, out: b.att + t * a, a) }
             }
             quantizeRows(b.att, n: n, stride: a, cols: a)
             var o = LinearJob(tasks: (task(L.o, n: n, xf: b.att, xStride: a, mult: m0, out: b.out, outStride: d),
@@ -267,23 +268,15 @@ final class Transformer {
             for i in 0..<(n * d) { b.x[i] += b.out[i] }
 
             // Feed-forward block.
-            for t in 0..<n { rmsnorm(b.xb + t * d, b.x + t * d, L.ffnNorm, d, eps) }
+            for t in 0..<n { FloatKernels.rmsnorm(b.x + t * d, weight: L.ffnNorm, eps: eps, out: b.xb + t * d, d) }
             quantizeRows(b.xb, n: n, stride: d, cols: d)
             var gu = LinearJob(tasks: (task(L.gate, n: n, xf: b.xb, xStride: d, mult: m0, out: b.hb, outStride: f),
                                        task(L.up, n: n, xf: b.xb, xStride: d, mult: m1, out: b.hb2, outStride: f),
                                        task(L.up, n: 0, xf: b.xb, xStride: d, mult: m2, out: b.hb2, outStride: f)), count: 2)
             run(&gu)
-            switch spec.activation {
-            case .siluGated:
-                for i in 0..<(n * f) { b.hb[i] = silu(b.hb[i]) * b.hb2[i] }
-            case .relu2Gated:
-                for i in 0..<(n * f) {
-                    let r = max(b.hb[i], 0)
-                    b.hb[i] = r * r * b.hb2[i]
-                }
-            }
+            FloatKernels.gatedActivation(relu2: spec.activation == .relu2Gated, gate: b.hb, up: b.hb2, n * f)
             if let sub = L.ffnSubNorm {
-                for t in 0..<n { rmsnorm(b.hb + t * f, b.hb + t * f, sub, f, eps) }
+                for t in 0..<n { FloatKernels.rmsnorm(b.hb + t * f, weight: sub, eps: eps, out: b.hb + t * f, f) }
             }
             quantizeRows(b.hb, n: n, stride: f, cols: f)
             var down = LinearJob(tasks: (task(L.down, n: n, xf: b.hb, xStride: f, mult: m0, out: b.out, outStride: d),
@@ -292,7 +285,7 @@ final class Transformer {
             run(&down)
             for i in 0..<(n * d) { b.x[i] += b.out[i] }
         }
-        for t in 0..<n { rmsnorm(b.xb + t * d, b.x + t * d, weights.finalNorm, d, eps) }
+        for t in 0..<n { FloatKernels.rmsnorm(b.x + t * d, weight: weights.finalNorm, eps: eps, out: b.xb + t * d, d) }
     }
 
     /// Logits of block row `t` (after `forward`) into `out` (V floats).
