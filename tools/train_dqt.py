@@ -90,6 +90,8 @@ def parse_args(argv=None):
     r.add_argument("--max-minutes", type=float, default=0, help="stop (checkpoint) after this wall time")
     r.add_argument("--check-replicas", action="store_true", help="verify bit-identical replicas at every eval")
     r.add_argument("--no-resume", action="store_true")
+    r.add_argument("--debug-desync-sr", action="store_true",
+                   help="negative control: seed the SR stream with the rank (replicas must then diverge)")
     return ap.parse_args(argv)
 
 
@@ -275,7 +277,8 @@ def main(argv=None):
         m.codes.numel() for _, m in model.qlinears() if m.mode == "dqt")
     opt_kw = dict(kind=args.optimizer, weight_decay=args.weight_decay, momentum=args.momentum)
     if args.mode == "dqt":
-        opt = DQTOptimizer(model, rounding=args.rounding, seed=args.seed + 17, device=dd.device, **opt_kw)
+        sr_seed = args.seed + 17 + (dd.rank if args.debug_desync_sr else 0)
+        opt = DQTOptimizer(model, rounding=args.rounding, seed=sr_seed, device=dd.device, **opt_kw)
     else:
         opt = BitNetOptimizer(model, **opt_kw)
 
