@@ -71,7 +71,8 @@ class DQTOptimizer:
         return out
 
     @torch.no_grad()
-    def step(self, lr: float):
+    def step(self, lr: float, float_lr: float | None = None):
+        """One update: codes with lr, float parameters with float_lr (default lr)."""
         self.t += 1
         changed = total = 0
         for name, m in self.qlinears:
@@ -95,7 +96,7 @@ class DQTOptimizer:
             m.codes.copy_(new)
         self.last_flip_fraction = changed / max(total, 1)
         for g in self.float_opt.param_groups:
-            g["lr"] = lr
+            g["lr"] = lr if float_lr is None else float_lr
         self.float_opt.step()
 
     def _direction(self, name: str, g: torch.Tensor) -> torch.Tensor:
@@ -137,10 +138,12 @@ class BitNetOptimizer:
 
     def __init__(self, model: DQTForCausalLM, kind: str = "adamw", betas=(0.9, 0.999), eps: float = 1e-6,
                  weight_decay: float = 0.0, momentum: float = 0.9, **_):
-        decay, no_decay = [], []
-        for _, p in model.named_parameters():
-            (no_decay if p.ndim < 2 else decay).append(p)
-        groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        lin = [m.weight for _, m in model.qlinears()]
+        lin_ids = {id(p) for p in lin}
+        other = [p for p in model.parameters() if id(p) not in lin_ids]
+        groups = [{"params": lin, "weight_decay": weight_decay},
+                  {"params": [p for p in other if p.ndim >= 2], "weight_decay": weight_decay},
+                  {"params": [p for p in other if p.ndim < 2], "weight_decay": 0.0}]
         if kind == "adamw":
             self.opt = torch.optim.AdamW(groups, lr=0.0, betas=betas, eps=eps)
         else:
@@ -156,9 +159,11 @@ class BitNetOptimizer:
         return [p.grad for g in self.opt.param_groups for p in g["params"] if p.grad is not None]
 
     @torch.no_grad()
-    def step(self, lr: float):
-        for g in self.opt.param_groups:
-            g["lr"] = lr
+    def step(self, lr: float, float_lr: float | None = None):
+        """BitNet baseline: every parameter is float; lr for the linears, float_lr for the rest."""
+        flr = lr if float_lr is None else float_lr
+        for g, glr in zip(self.opt.param_groups, (lr, flr, flr)):
+            g["lr"] = glr
         prev = [m.quantized()[0].clone() for m in self.qlinears]
         self.opt.step()
         changed = sum(int((m.quantized()[0] != p).sum()) for m, p in zip(self.qlinears, prev))

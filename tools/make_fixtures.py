@@ -9,11 +9,13 @@ Fixtures (each a Hugging Face checkpoint directory + golden.safetensors + golden
                BitNetForCausalLM with the same codes (hidden_act silu, untied lm_head).
   dqt-int8     same layout, 8-bit codes (grid -128..127), relu2, tied head. Reference: dqt_torch.
   hf-bitnet    Hugging Face `BitNetForCausalLM` (model_type bitnet): packed uint8 weights (4 per
-               byte along the output dim, transformers' pack_weights), `weight_scale` (linear_class
-               "bitlinear": divided, = 1/absmean as in microsoft/bitnet-b1.58-2B-4T), relu2,
+               byte along the output dim, transformers' pack_weights), `weight_scale` with
+               linear_class "autobitlinear" / quantization_mode "offline" (weight_scale = s, multiplied;
+               the class microsoft/bitnet-b1.58-2B-4T loads through, see golden.json), relu2,
                attn_sub_norm / ffn_sub_norm, GQA, tied embeddings, rope_theta 500000.
                Reference: transformers itself (from_pretrained of the written directory).
-               Cross-checked against dqt_torch with the same weights.
+               Cross-checked against dqt_torch with the same weights, and against the same codes
+               written for linear_class "bitlinear" (weight_scale = 1/s, divided).
   llama-f32    plain LlamaForCausalLM, float weights. `logits`/`greedy` from transformers (float);
                `logits_ternary`/`greedy_ternary`: our semantics after absmean ternarization of every
                linear (dqt_torch); `logits_int8_absmax`/`greedy_int8_absmax`: after per-tensor absmax
@@ -201,7 +203,7 @@ def fresh_dir(path):
 
 
 def write_hf_bitnet_dir(dir_: str, cfg: DQTConfig, model: DQTForCausalLM, tok, bos: int, eos: int,
-                        linear_class: str = "bitlinear", rope_style: str = "legacy"):
+                        linear_class: str = "autobitlinear", rope_style: str = "legacy"):
     """Write a transformers BitNetForCausalLM checkpoint (packed uint8) from a dqt_torch model.
 
     Names: model.layers.N.self_attn.{q,k,v,o}_proj.{weight,weight_scale},
@@ -290,7 +292,14 @@ def make_dqt(name: str, out_root: str, bits: str, act: str, tied: bool, seed: in
         print(f"{name}: seed {s} greedy margin {gm:.2e} < {MIN_MARGIN}, retrying")
     else:
         raise RuntimeError(f"{name}: no seed with a safe greedy margin")
+    ref.set_exact(False)
+    noise = float((ref(torch.tensor([ids]))[0].detach() - logits).abs().max())
+    ref.set_exact(True)
     info = {"name": name, "family": "DQT / 1bitLLM BitnetForCausalLM (model_type llama)",
+            "rounding_noise_max_abs_logit_diff": noise,
+            "rounding_noise_note": "dqt_torch float32 training path vs exact path on this prompt: the size of "
+                                   "differences two correct float32 implementations can show (an activation "
+                                   "within an ulp of a rounding boundary flips by one int8 step)",
             "reference": "tools/dqt_torch.py exact path (integer dot products in float64, y = acc*s/alpha "
                          "rounded once to float32; RMSNorm, RoPE, softmax in float32, eager attention)",
             "bits": bits, "hidden_act": act, "tie_word_embeddings": tied, "seed": s,
@@ -391,7 +400,7 @@ def make_hf_bitnet(out_root: str, seed: int):
         train_loss = quick_train(model, stream, steps=300, lr=3e-3, seed=s, mode="bitnet")
         d = os.path.join(out_root, name)
         fresh_dir(d)
-        write_hf_bitnet_dir(d, cfg, model, tok, bos, eos, linear_class="bitlinear", rope_style="legacy")
+        write_hf_bitnet_dir(d, cfg, model, tok, bos, eos, linear_class="autobitlinear", rope_style="legacy")
         hf = load_transformers_bitnet(d)
         fn = hf_logits_fn(hf)
         logits = fn(ids)
@@ -405,10 +414,11 @@ def make_hf_bitnet(out_root: str, seed: int):
     ours = dqt_from_hf_bitnet(d)
     cmp = compare_models(ours, hf, ids)
     og, _ = greedy_with_margin(dqt_logits_fn(ours), ids, N_GREEDY)
-    # and the other linear_class: autobitlinear (weight_scale multiplied) with the same codes
-    tmp = os.path.join(out_root, ".tmp-autobitlinear")
+    # and the other linear_class: bitlinear (weight_scale = 1/s, divided) with the same codes,
+    # with the transformers-5 `rope_parameters` spelling of rope_theta
+    tmp = os.path.join(out_root, ".tmp-bitlinear")
     fresh_dir(tmp)
-    write_hf_bitnet_dir(tmp, cfg, model, tok, bos, eos, linear_class="autobitlinear", rope_style="parameters")
+    write_hf_bitnet_dir(tmp, cfg, model, tok, bos, eos, linear_class="bitlinear", rope_style="parameters")
     al = hf_logits_fn(load_transformers_bitnet(tmp))(ids)
     shutil.rmtree(tmp)
     hf_cfg = hf.config
@@ -416,7 +426,9 @@ def make_hf_bitnet(out_root: str, seed: int):
             "reference": "transformers BitNetForCausalLM.from_pretrained(<this dir>, dtype=float32, "
                          "attn_implementation='eager'); logits of one forward over the 64 ids; greedy = 32 "
                          "argmax steps with full recompute (use_cache=False)",
-            "linear_class": "bitlinear (y = (x_q @ W_q) / (alpha * weight_scale); weight_scale = 1/absmean)",
+            "linear_class": "autobitlinear, quantization_mode offline (as microsoft/bitnet-b1.58-2B-4T): packed "
+                            "weights unpacked at load (BitNetDeserialize), y = F.linear(v_hat/alpha, W_q) * weight_scale, "
+                            "weight_scale = s (absmean step, multiplied)",
             "packing": "transformers.integrations.bitnet.pack_weights: uint8 [ceil(O/4), I], "
                        "packed[r, c] |= (W[i*R + r, c] + 1) << 2i, R = ceil(O/4), i = 0..3",
             "seed": s, "train": {"steps": 300, "final_train_loss": train_loss, "mode": "bitnet latent weights"},
@@ -425,14 +437,15 @@ def make_hf_bitnet(out_root: str, seed: int):
             "crosscheck": {
                 **cmp,
                 "dqt_torch_greedy_equal": og == greedy,
-                "autobitlinear_same_codes_max_abs_logit_diff": float((al - logits).abs().max()),
+                "bitlinear_class_same_codes_max_abs_logit_diff": float((al - logits).abs().max()),
             },
             "special_tokens": {"bos": bos, "eos": eos, "eot": tok.token_to_id(specials[2])}}
     return d, ids, logits, greedy, info
 
 
 def dqt_from_hf_bitnet(d: str) -> DQTForCausalLM:
-    """Our reading of a transformers BitNet checkpoint: unpack codes, s = 1/weight_scale (bitlinear)."""
+    """Our reading of a transformers BitNet checkpoint: unpack codes; s = weight_scale (autobitlinear)
+    or s = 1/weight_scale (bitlinear, the BitNetQuantConfig default when linear_class is absent)."""
     from safetensors.torch import load_file
     with open(os.path.join(d, "config.json")) as f:
         c = json.load(f)
@@ -521,10 +534,18 @@ def make_llama(out_root: str, seed: int, tok, bos: int):
             },
             "train": {"steps": 200, "optimizer": "torch AdamW lr 3e-3", "final_train_loss": float(loss)},
             "min_greedy_margin": {"float": gm, "ternary": tm, "int8_absmax": im},
-            "ternary_vs_float_max_abs_logit_diff": float((tl - logits).abs().max())}
+            "ternary_vs_float_max_abs_logit_diff": float((tl - logits).abs().max()),
+            "rounding_noise_max_abs_logit_diff": {"ternary": noise_of(tern, ids, tl), "int8_absmax": noise_of(i8, ids, il)}}
     extra = {"logits_ternary": tl.float(), "greedy_ternary": torch.tensor(tg, dtype=torch.int32),
              "logits_int8_absmax": il.float(), "greedy_int8_absmax": torch.tensor(ig, dtype=torch.int32)}
     return d, ids, logits, greedy, info, extra
+
+
+def noise_of(m: DQTForCausalLM, ids, exact_logits) -> float:
+    m.set_exact(False)
+    out = float((m(torch.tensor([ids]))[0].detach() - exact_logits).abs().max())
+    m.set_exact(True)
+    return out
 
 
 def dqt_from_llama(d: str, how: str) -> DQTForCausalLM:

@@ -87,7 +87,11 @@ def parse_args(argv=None):
     r.add_argument("--eval-every", type=int, default=200)
     r.add_argument("--eval-tokens", type=int, default=0, help="max held-out tokens per eval (0 = all)")
     r.add_argument("--ckpt-every", type=int, default=200)
-    r.add_argument("--max-minutes", type=float, default=0, help="stop (checkpoint) after this wall time")
+    r.add_argument("--max-minutes", type=float, default=0,
+                   help="stop (checkpoint) after this much training time in this invocation")
+    r.add_argument("--time-budget-minutes", type=float, default=0,
+                   help="total training-time budget across resumes: the cosine schedule runs on "
+                        "max(step/steps, elapsed/budget) and training ends when either reaches 1")
     r.add_argument("--check-replicas", action="store_true", help="verify bit-identical replicas at every eval")
     r.add_argument("--no-resume", action="store_true")
     r.add_argument("--debug-desync-sr", action="store_true",
@@ -215,10 +219,12 @@ def evaluate(model, stream: torch.Tensor, seq: int, batch: int, dd: Dist, max_to
     return tot / cnt, cnt
 
 
-def lr_at(step: int, args) -> float:
+def lr_at(step: int, args, elapsed: float = 0.0) -> float:
     if step < args.warmup:
         return args.lr * (step + 1) / args.warmup
     p = min(1.0, (step - args.warmup) / max(1, args.steps - args.warmup))
+    if args.time_budget_minutes:
+        p = max(p, min(1.0, elapsed / (60 * args.time_budget_minutes)))
     return args.lr * (args.min_lr_ratio + (1 - args.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * p)))
 
 
@@ -325,8 +331,17 @@ def main(argv=None):
     t_log, tok_log = time.time(), 0
     stop_at = min(args.stop_at or args.steps, args.steps)
     loss_acc, n_acc = 0.0, 0
+    def elapsed_total():
+        e = elapsed_prev + time.time() - t_start
+        return dd.allreduce_sum([e])[0] / dd.world if args.time_budget_minutes else e  # same on all ranks
+
     while step < stop_at:
-        lr = lr_at(step, args)
+        el = elapsed_total()
+        if args.time_budget_minutes and el >= 60 * args.time_budget_minutes:
+            log({"event": "time_budget_reached", "step": step, "elapsed_s": el})
+            checkpoint()
+            break
+        lr = lr_at(step, args, el)
         x, y = get_batch(train_ids, args.batch, args.seq, args.seed, step, dd.rank)
         x, y = x.to(dd.device), y.to(dd.device)
         opt.zero_grad()
@@ -337,7 +352,7 @@ def main(argv=None):
         if args.grad_clip > 0:
             torch.nn.utils.clip_grads_with_norm_(grads, args.grad_clip,
                                                  torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])))
-        opt.step(lr)
+        opt.step(lr, None if args.float_lr is None else lr * args.float_lr / args.lr)
         step += 1
         tokens_seen += args.batch * args.seq * dd.world
         tok_log += args.batch * args.seq * dd.world
@@ -358,7 +373,7 @@ def main(argv=None):
             checkpoint()
             log({"event": "time_limit", "step": step})
             break
-    if step >= args.steps:
+    if step >= args.steps or (args.time_budget_minutes and elapsed_total() >= 60 * args.time_budget_minutes):
         log({"event": "done", "step": step, "tokens": tokens_seen, "elapsed_s": elapsed_prev + time.time() - t_start})
     if dd.world > 1:
         dist.destroy_process_group()
