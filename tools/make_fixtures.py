@@ -25,7 +25,8 @@ golden.safetensors: input_ids int32 [64], logits float32 [64, vocab] (every posi
 64-token prompt), greedy int32 [32] (32 argmax steps after the prompt, full recompute, no stop at
 eos). The models are trained for a few hundred steps on a small built-in corpus so that logits
 are structured; the seed is chosen so that every greedy step has a top-1/top-2 logit margin of at
-least MIN_MARGIN (so a correct runtime cannot legitimately disagree on the argmax).
+least MIN_MARGIN (0.03 for quantized models, 0.002 for float ones), so a correct runtime cannot
+legitimately disagree on the argmax.
 """
 
 from __future__ import annotations
@@ -44,7 +45,12 @@ from bpe_tokenizer import EOT, train_bpe  # noqa: E402
 from dqt_optim import BitNetOptimizer, DQTOptimizer  # noqa: E402
 from dqt_torch import DQTConfig, DQTForCausalLM, load_hf, save_hf  # noqa: E402
 
-MIN_MARGIN = 2e-3
+# Required top-1/top-2 logit margin at every greedy step. A quantized model can legitimately
+# differ by ~1e-2 between two correct float32 implementations (one int8 activation flipping at a
+# rounding boundary, measured 0.015 on dqt-ternary), so its greedy goldens need a larger margin
+# than a float model's (ulp noise ~1e-5).
+MIN_MARGIN = 3e-2
+MIN_MARGIN_FLOAT = 2e-3
 N_PROMPT, N_GREEDY = 64, 32
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -516,7 +522,7 @@ def make_llama(out_root: str, seed: int, tok, bos: int):
         i8 = dqt_from_llama(d, "int8_absmax")
         il = dqt_logits_fn(i8)(ids)
         ig, im = greedy_with_margin(dqt_logits_fn(i8), ids, N_GREEDY)
-        if min(gm, tm, im) >= MIN_MARGIN:
+        if gm >= MIN_MARGIN_FLOAT and min(tm, im) >= MIN_MARGIN:
             break
         print(f"{name}: seed {s} margins {gm:.2e} {tm:.2e} {im:.2e}, retrying")
     else:
