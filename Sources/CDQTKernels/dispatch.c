@@ -18,6 +18,7 @@ static const dqt_kernel_table portable_table = {
     dqt_matvec_t2_portable, dqt_matvec_t1_portable, dqt_matvec_i8_portable, dqt_matvec_i8r_portable,
     dqt_matvec_f16_portable, dqt_matvec_bf16_portable, dqt_matvec_f32_portable,
     dqt_matmul_t2_portable, dqt_matmul_t1_portable, dqt_matmul_i8_portable,
+    dqt_attention_head_portable, dqt_gated_activation_portable,
 };
 
 #if defined(__x86_64__)
@@ -26,6 +27,7 @@ static const dqt_kernel_table avx2_table = {
     dqt_matvec_t2_avx2, dqt_matvec_t1_avx2, dqt_matvec_i8_avx2, dqt_matvec_i8r_avx2,
     dqt_matvec_f16_avx2, dqt_matvec_bf16_avx2, dqt_matvec_f32_avx2,
     dqt_matmul_t2_avx2, dqt_matmul_t1_avx2, dqt_matmul_i8_avx2,
+    dqt_attention_head_avx2, dqt_gated_activation_avx2,
 };
 #endif
 
@@ -35,12 +37,14 @@ static const dqt_kernel_table neon_table = {
     dqt_matvec_t2_neon, dqt_matvec_t1_neon, dqt_matvec_i8_neon, dqt_matvec_i8r_neon,
     dqt_matvec_f16_neon, dqt_matvec_bf16_neon, dqt_matvec_f32_neon,
     dqt_matmul_t2_neon, dqt_matmul_t1_neon, dqt_matmul_i8_neon,
+    dqt_attention_head_portable, dqt_gated_activation_portable,
 };
 static const dqt_kernel_table neon_dotprod_table = {
     DQT_ISA_NEON_DOTPROD, dqt_quantize_i8_neon,
     dqt_matvec_t2_neondp, dqt_matvec_t1_neondp, dqt_matvec_i8_neondp, dqt_matvec_i8r_neondp,
     dqt_matvec_f16_neon, dqt_matvec_bf16_neon, dqt_matvec_f32_neon,
     dqt_matmul_t2_neondp, dqt_matmul_t1_neondp, dqt_matmul_i8_neondp,
+    dqt_attention_head_portable, dqt_gated_activation_portable,
 };
 #endif
 
@@ -184,4 +188,11 @@ void dqt_matmul_t1(const uint8_t *w, int64_t row_bytes, int64_t cols, const int8
 void dqt_matmul_i8(const int8_t *w, int64_t cols, const int8_t *q, int64_t q_stride, const float *mult,
                    int64_t n, int64_t r0, int64_t r1, float *y, int64_t y_stride) {
     K()->matmul_i8(w, cols, q, q_stride, mult, n, r0, r1, y, y_stride);
+}
+void dqt_attention_head(const float *q, const float *keys, const float *values, int64_t kv_stride,
+                        int64_t n, int64_t head_dim, float scale, float *scores, float *out) {
+    K()->attention_head(q, keys, values, kv_stride, n, head_dim, scale, scores, out);
+}
+void dqt_gated_activation(int relu2, float *gate, const float *up, int64_t n) {
+    K()->gated_activation(relu2, gate, up, n);
 }

@@ -73,6 +73,15 @@ void dqt_matmul_t1_portable(const uint8_t *w, int64_t row_bytes, int64_t cols, c
 void dqt_matmul_i8_portable(const int8_t *w, int64_t cols, const int8_t *q, int64_t q_stride,
                             const float *mult, int64_t n, int64_t r0, int64_t r1, float *y, int64_t y_stride);
 
+void dqt_attention_head_portable(const float *q, const float *keys, const float *values, int64_t kv_stride,
+                                 int64_t n, int64_t head_dim, float scale, float *scores, float *out);
+void dqt_gated_activation_portable(int relu2, float *gate, const float *up, int64_t n);
+#if defined(__x86_64__)
+void dqt_attention_head_avx2(const float *q, const float *keys, const float *values, int64_t kv_stride,
+                             int64_t n, int64_t head_dim, float scale, float *scores, float *out);
+void dqt_gated_activation_avx2(int relu2, float *gate, const float *up, int64_t n);
+#endif
+
 // Shared by all paths: decode weights [c0, c0+len) of one ternary row into codes
 // (w+1, one byte each); len is a multiple of 32 within the padded row; positions ≥ cols get 0.
 void dqt_decode_t2_codes_portable(const uint8_t *row, int64_t cols, int64_t c0, int64_t len, uint8_t *codes);

@@ -234,3 +234,38 @@ void dqt_matmul_i8_portable(const int8_t *w, int64_t cols, const int8_t *q, int6
         for (int64_t t = 0; t < n; t++)
             y[t * y_stride + r] = (float)i8_row_dot(w + r * cols, cols, q + t * q_stride) * mult[t];
 }
+
+// MARK: - float helpers of the forward pass
+
+void dqt_attention_head_portable(const float *q, const float *keys, const float *values, int64_t kv_stride,
+                                 int64_t n, int64_t head_dim, float scale, float *scores, float *out) {
+    float m = -INFINITY;
+    for (int64_t p = 0; p < n; p++) {
+        const float *k = keys + p * kv_stride;
+        float s[8] = {0};
+        int64_t i = 0;
+        for (; i + 8 <= head_dim; i += 8)
+            for (int j = 0; j < 8; j++) s[j] += q[i + j] * k[i + j];
+        for (; i < head_dim; i++) s[0] += q[i] * k[i];
+        const float v = sum8(s) * scale;
+        scores[p] = v;
+        m = v > m ? v : m;
+    }
+    float total = 0;
+    for (int64_t p = 0; p < n; p++) { const float e = expf(scores[p] - m); scores[p] = e; total += e; }
+    const float inv = 1 / total;   // probabilities first, as softmax-then-matmul references do
+    for (int64_t p = 0; p < n; p++) scores[p] *= inv;
+    for (int64_t i = 0; i < head_dim; i++) out[i] = 0;
+    for (int64_t p = 0; p < n; p++) {
+        const float *v = values + p * kv_stride, w = scores[p];
+        for (int64_t i = 0; i < head_dim; i++) out[i] += w * v[i];
+    }
+}
+
+void dqt_gated_activation_portable(int relu2, float *gate, const float *up, int64_t n) {
+    if (relu2) {
+        for (int64_t i = 0; i < n; i++) { const float r = gate[i] > 0 ? gate[i] : 0; gate[i] = r * r * up[i]; }
+    } else {
+        for (int64_t i = 0; i < n; i++) gate[i] = gate[i] / (1 + expf(-gate[i])) * up[i];
+    }
+}

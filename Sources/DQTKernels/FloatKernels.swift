@@ -26,7 +26,9 @@ public enum FloatKernels {
     public static func dot(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ n: Int) -> Float {
         var acc = SIMD8<Float>(repeating: 0)
         var i = 0
-        while i + 8 <= n { acc.addProduct(load8(x, i), load8(y, i)); i += 8 }
+        // a*b + c, not addProduct: without an FMA target (Swift builds for baseline x86-64)
+        // a SIMD fused multiply-add is lowered to one libm fmaf call per lane.
+        while i + 8 <= n { acc += load8(x, i) * load8(y, i); i += 8 }
         var s = acc.sum()
         while i < n { s += x[i] * y[i]; i += 1 }
         return s
@@ -37,7 +39,7 @@ public enum FloatKernels {
     public static func axpy(_ a: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
         let va = SIMD8<Float>(repeating: a)
         var i = 0
-        while i + 8 <= n { store8(load8(UnsafePointer(y), i).addingProduct(va, load8(x, i)), y, i); i += 8 }
+        while i + 8 <= n { store8(load8(UnsafePointer(y), i) + va * load8(x, i), y, i); i += 8 }
         while i < n { y[i] += a * x[i]; i += 1 }
     }
 

@@ -93,6 +93,23 @@ public enum Kernels {
                        Int64(rows.lowerBound), Int64(rows.upperBound), y)
     }
 
+    // MARK: - float helpers of the forward pass
+
+    /// Attention of one query head over cached positions 0..<n: out[i] = Σ_p softmax_p(scale·q·k_p)·v_p[i],
+    /// k_p = keys + p·kvStride, v_p = values + p·kvStride; `scores` is n floats of scratch.
+    @inlinable @inline(__always)
+    public static func attentionHead(q: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
+                                     kvStride: Int, positions n: Int, headDim: Int, scale: Float,
+                                     scores: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>) {
+        dqt_attention_head(q, keys, values, Int64(kvStride), Int64(n), Int64(headDim), scale, scores, out)
+    }
+
+    /// gate[i] = act(gate[i])·up[i], act = SiLU or squared ReLU.
+    @inlinable @inline(__always)
+    public static func gatedActivation(relu2: Bool, gate: UnsafeMutablePointer<Float>, up: UnsafePointer<Float>, count: Int) {
+        dqt_gated_activation(relu2 ? 1 : 0, gate, up, Int64(count))
+    }
+
     // MARK: - matmul: n tokens; q[t*qStride ...], y[t*yStride + r]
 
     @inlinable @inline(__always)
@@ -186,6 +203,18 @@ public struct KernelPath: @unchecked Sendable, CustomStringConvertible {   // co
     public func matvecF32(_ w: UnsafeRawPointer, cols: Int, x: UnsafePointer<Float>, rows: Range<Int>,
                           y: UnsafeMutablePointer<Float>) {
         t.matvec_f32(w.assumingMemoryBound(to: Float.self), Int64(cols), x, Int64(rows.lowerBound), Int64(rows.upperBound), y)
+    }
+
+    @inlinable
+    public func attentionHead(q: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
+                              kvStride: Int, positions n: Int, headDim: Int, scale: Float,
+                              scores: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>) {
+        t.attention_head(q, keys, values, Int64(kvStride), Int64(n), Int64(headDim), scale, scores, out)
+    }
+
+    @inlinable
+    public func gatedActivation(relu2: Bool, gate: UnsafeMutablePointer<Float>, up: UnsafePointer<Float>, count: Int) {
+        t.gated_activation(relu2 ? 1 : 0, gate, up, Int64(count))
     }
 
     @inlinable

@@ -100,28 +100,29 @@ public final class DQTModel: @unchecked Sendable {
     }
 
     /// Generates up to `maxTokens` after `prompt`, calling `onToken` for each new token
-    /// (return false to stop). Stops at EOS/EOT. Returns the number generated.
-    /// After the prompt is fed, the token loop allocates nothing.
+    /// (return false to stop). Stops at EOS/EOT unless `stopAtEnd` is false (benchmarks).
+    /// Returns the number generated. After the prompt is fed, the token loop allocates nothing.
     @discardableResult
     public func generate(prompt: [Int32], maxTokens: Int, sampler settings: SamplerSettings,
-                         timing: UnsafeMutablePointer<GenerationTiming>? = nil,
+                         timing: UnsafeMutablePointer<GenerationTiming>? = nil, stopAtEnd: Bool = true,
                          onToken: (Int32) -> Bool) throws -> Int {
         reset()
         guard !prompt.isEmpty else { throw RuntimeError.badArgument("the prompt has no tokens") }
         var sampler = Sampler(settings: settings, probs: transformer.b.probs, indices: transformer.b.indices,
                               recent: transformer.b.recent, window: MemoryPlan.recentWindow)
-        let t0 = monotonicSeconds()
+        let t0 = monotonicSeconds(), c0 = processCPUSeconds()
         try feed(prompt)
         for t in prompt { sampler.accept(t) }
-        let t1 = monotonicSeconds()
+        let t1 = monotonicSeconds(), c1 = processCPUSeconds()
         timing?.pointee.promptTokens = prompt.count
         timing?.pointee.promptSeconds = t1 - t0
+        timing?.pointee.promptCPUSeconds = c1 - c0
         let budget = min(maxTokens, contextLength - position)
         var generated = 0
         var token = sampler.sample(transformer.b.logits, spec.vocabSize)
         let allocationsBefore = AllocationProbe.count()
         while generated < budget {
-            if isEnd(token) { break }
+            if stopAtEnd && isEnd(token) { break }
             generated += 1
             if !onToken(token) { break }
             if generated == budget { break }
@@ -138,6 +139,7 @@ public final class DQTModel: @unchecked Sendable {
         if let before = allocationsBefore, let after = allocationsAfter { timing?.pointee.tokenLoopAllocations = after - before }
         timing?.pointee.generatedTokens = generated
         timing?.pointee.generationSeconds = monotonicSeconds() - t1
+        timing?.pointee.generationCPUSeconds = processCPUSeconds() - c1
         return generated
     }
 
@@ -157,10 +159,21 @@ public struct GenerationTiming: Sendable {
     public var promptSeconds = 0.0
     public var generatedTokens = 0
     public var generationSeconds = 0.0
+    /// CPU time of all threads (CLOCK_PROCESS_CPUTIME_ID) in each phase: on a shared machine
+    /// wall time includes waiting for a core; CPU time includes spin-waiting at barriers.
+    public var promptCPUSeconds = 0.0
+    public var generationCPUSeconds = 0.0
     /// malloc-family calls inside the token loop, when an allocation counter is preloaded
     /// (tools/alloc_counter.c via LD_PRELOAD); nil otherwise.
     public var tokenLoopAllocations: Int?
     public init() {}
+}
+
+/// CPU seconds used by all threads of the process so far.
+@inline(__always) public func processCPUSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }
 
 @inline(__always) public func monotonicSeconds() -> Double {

@@ -2,6 +2,7 @@
 // context pointer, so dispatching allocates nothing. Workers spin briefly on a
 // generation counter (dispatches within a token are microseconds apart), then sleep on a
 // condition variable (between prompts). The caller runs share 0 itself.
+import CDQTKernels
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -125,13 +126,9 @@ private struct WorkerArg {
 }
 
 @inline(__always) func spinPause() {
-    #if arch(x86_64)
-    // `pause` is not exposed to Swift; a compiler barrier-free busy loop would starve the
-    // sibling hyperthread. sched_yield is cheap when nothing else is runnable.
-    _ = sched_yield()
-    #else
-    _ = sched_yield()
-    #endif
+    // `pause` (x86) / `yield` (arm), not sched_yield: on a busy machine sched_yield hands the
+    // core to another process for a whole time slice while the job waits for this thread.
+    dqt_cpu_relax()
 }
 
 /// The [begin, end) part of `n` items for share `i` of `count`, in multiples of `grain`.

@@ -109,13 +109,10 @@ let attentionJobBody: ParallelBody = { ctx, share, shares in
     for item in items {
         let t = item / j.heads, h = item % j.heads
         let last = j.pos + t                     // attends to positions 0...last
-        let q = j.q + t * j.attnDim + h * j.headDim
         let kvOff = (h / j.group) * j.headDim
-        for p in 0...last { scores[p] = FloatKernels.dot(q, j.keys + p * j.kvDim + kvOff, j.headDim) * scale }
-        FloatKernels.softmax(scores, last + 1)
-        let o = j.out + t * j.attnDim + h * j.headDim
-        for i in 0..<j.headDim { o[i] = 0 }
-        for p in 0...last { FloatKernels.axpy(scores[p], j.values + p * j.kvDim + kvOff, o, j.headDim) }
+        Kernels.attentionHead(q: j.q + t * j.attnDim + h * j.headDim, keys: j.keys + kvOff, values: j.values + kvOff,
+                              kvStride: j.kvDim, positions: last + 1, headDim: j.headDim, scale: scale,
+                              scores: scores, out: j.out + t * j.attnDim + h * j.headDim)
     }
 }
 
@@ -274,7 +271,7 @@ final class Transformer {
                                        task(L.up, n: n, xf: b.xb, xStride: d, mult: m1, out: b.hb2, outStride: f),
                                        task(L.up, n: 0, xf: b.xb, xStride: d, mult: m2, out: b.hb2, outStride: f)), count: 2)
             run(&gu)
-            FloatKernels.gatedActivation(relu2: spec.activation == .relu2Gated, gate: b.hb, up: b.hb2, n * f)
+            Kernels.gatedActivation(relu2: spec.activation == .relu2Gated, gate: b.hb, up: b.hb2, count: n * f)
             if let sub = L.ffnSubNorm {
                 for t in 0..<n { FloatKernels.rmsnorm(b.hb + t * f, weight: sub, eps: eps, out: b.hb + t * f, f) }
             }

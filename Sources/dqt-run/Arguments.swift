@@ -16,6 +16,7 @@ struct Arguments {
     var stats = false
     var verify = true
     var addBos = true
+    var ignoreEOS = false
     var perplexityFile: String?
     var help = false
 
@@ -39,6 +40,7 @@ struct Arguments {
           --repeat-last-n N     window for the repeat penalty (default 64)
       -s, --seed N              random seed (default 0)
           --no-bos              do not prepend the BOS token
+          --ignore-eos          keep generating past end-of-sequence tokens (benchmarks)
           --perplexity FILE     print the loss and perplexity of FILE's text instead of generating
           --stats               print load time, prompt and generation speed, peak RSS to stderr
           --no-verify           skip checksum verification at load
@@ -103,6 +105,7 @@ struct Arguments {
                 guard let s = UInt64(v) else { throw Problem(description: "--seed takes a non-negative integer, got \"\(v)\"") }
                 a.sampler.seed = s
             case "--no-bos": a.addBos = false
+            case "--ignore-eos": a.ignoreEOS = true
             case "--perplexity": a.perplexityFile = try value(arg)
             case "--stats": a.stats = true
             case "--no-verify": a.verify = false

@@ -118,7 +118,7 @@ let outCapacity = decoder.requiredCapacity
 let out = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: outCapacity)
 var timing = GenerationTiming()
 do {
-    try model.generate(prompt: prompt, maxTokens: args.maxTokens, sampler: args.sampler, timing: &timing) { token in
+    try model.generate(prompt: prompt, maxTokens: args.maxTokens, sampler: args.sampler, timing: &timing, stopAtEnd: !args.ignoreEOS) { token in
         let n = decoder.decode(token, into: out)
         if n > 0 { _ = write(1, out.baseAddress!, n) }
         return true
@@ -133,8 +133,8 @@ writeOut(1, "\n")
 if args.stats {
     func rate(_ n: Int, _ s: Double) -> String { s > 0 ? fixed(Double(n) / s, 2) : "-" }
     writeOut(2, "load: \(fixed(model.loadSeconds, 3)) s (plan \(mib(model.planBytes)), KV cache \(mib(model.kvCacheBytes)), LZ4 arena \(mib(model.arenaBytes)), \(model.threads) threads)\n")
-    writeOut(2, "prompt: \(timing.promptTokens) tokens in \(fixed(timing.promptSeconds, 3)) s (\(rate(timing.promptTokens, timing.promptSeconds)) tok/s)\n")
-    writeOut(2, "generation: \(timing.generatedTokens) tokens in \(fixed(timing.generationSeconds, 3)) s (\(rate(timing.generatedTokens, timing.generationSeconds)) tok/s)\n")
+    writeOut(2, "prompt: \(timing.promptTokens) tokens in \(fixed(timing.promptSeconds, 3)) s (\(rate(timing.promptTokens, timing.promptSeconds)) tok/s; CPU \(fixed(timing.promptCPUSeconds, 3)) s)\n")
+    writeOut(2, "generation: \(timing.generatedTokens) tokens in \(fixed(timing.generationSeconds, 3)) s (\(rate(timing.generatedTokens, timing.generationSeconds)) tok/s; CPU \(fixed(timing.generationCPUSeconds, 3)) s)\n")
     writeOut(2, "peak RSS: \(mib(peakRSSBytes()))\n")
     if let a = timing.tokenLoopAllocations {
         writeOut(2, "allocations in token loop: \(a)\n")

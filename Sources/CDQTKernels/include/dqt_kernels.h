@@ -98,6 +98,27 @@ void dqt_matmul_i8(const int8_t *w, int64_t cols,
                    const int8_t *q, int64_t q_stride, const float *mult, int64_t n,
                    int64_t r0, int64_t r1, float *y, int64_t y_stride);
 
+// MARK: float helpers of the forward pass (float32; paths agree to float rounding, not bitwise)
+
+/// Attention of one query head over cached positions 0..n−1 (n ≥ 1):
+/// out[i] = Σ_p softmax_p(scale · q·k_p) · v_p[i], i < head_dim,
+/// with k_p = keys + p·kv_stride and v_p = values + p·kv_stride. scores: n floats of scratch.
+/// exp is computed to within 2 ulp (a polynomial on the SIMD paths).
+void dqt_attention_head(const float *q, const float *keys, const float *values, int64_t kv_stride,
+                        int64_t n, int64_t head_dim, float scale, float *scores, float *out);
+/// Gated FFN activation in place: gate[i] = act(gate[i]) · up[i], act = SiLU x/(1+e^−x)
+/// (relu2 = 0) or squared ReLU max(x,0)² (relu2 = 1).
+void dqt_gated_activation(int relu2, float *gate, const float *up, int64_t n);
+
+/// A spin-wait hint for busy loops (x86 `pause`, arm `yield`): keeps the core, lets a sibling run.
+static inline void dqt_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 // MARK: explicit paths (tests and benchmarks compare paths without the global selection)
 
 /// One path's kernels; same signatures and semantics as the dqt_* functions above.
@@ -129,6 +150,9 @@ typedef struct dqt_kernel_table {
     void (*matmul_i8)(const int8_t *w, int64_t cols,
                       const int8_t *q, int64_t q_stride, const float *mult, int64_t n,
                       int64_t r0, int64_t r1, float *y, int64_t y_stride);
+    void (*attention_head)(const float *q, const float *keys, const float *values, int64_t kv_stride,
+                           int64_t n, int64_t head_dim, float scale, float *scores, float *out);
+    void (*gated_activation)(int relu2, float *gate, const float *up, int64_t n);
 } dqt_kernel_table;
 
 /// The kernels of one path, or NULL if this CPU lacks it or it is not compiled in.

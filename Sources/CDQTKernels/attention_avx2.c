@@ -1,0 +1,120 @@
+// AVX2 float helpers of the forward pass: attention of one head over the KV cache, and the
+// gated FFN activation. Swift code is compiled for baseline x86-64 (SSE2, no FMA): there a
+// SIMD8 fused multiply-add becomes eight libm fmaf calls and expf is scalar, which made
+// attention and SiLU cost more than the ternary matvecs they sit between.
+#include "avx2_common.h"
+#if defined(__x86_64__)
+#include <math.h>
+
+// e^x for x in [−87.3, 88] within 2 ulp (Cephes expf: x = n·ln2 + r, |r| ≤ ln2/2, degree-6
+// polynomial for e^r, 2^n built in the exponent bits, n ∈ [−126, 127]). Inputs are clamped to
+// that range, so e^x bottoms out at ~1e−38 instead of 0, and tops out at ~1.7e38 instead of inf.
+DQT_AVX2_INLINE __m256 exp_ps(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.0f));
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);   // ln2 split in two parts
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    // n + 127 is in [1, 255] here, so the exponent field is always a normal one.
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+DQT_AVX2_INLINE float dot_ps(const float *a, const float *b, int64_t n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+    }
+    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    float s = dqt_hsum_ps(_mm256_add_ps(s0, s1));
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+DQT_AVX2 void dqt_attention_head_avx2(const float *q, const float *keys, const float *values, int64_t kv_stride,
+                                      int64_t n, int64_t head_dim, float scale, float *scores, float *out) {
+    // scores[p] = scale · q·k_p, and their max.
+    float m = -INFINITY;
+    for (int64_t p = 0; p < n; p++) {
+        const float v = dot_ps(q, keys + p * kv_stride, head_dim) * scale;
+        scores[p] = v;
+        m = v > m ? v : m;
+    }
+    // scores[p] = e^(scores[p] − m), and their sum.
+    const __m256 vm = _mm256_set1_ps(m);
+    __m256 vs = _mm256_setzero_ps();
+    int64_t p = 0;
+    for (; p + 8 <= n; p += 8) {
+        const __m256 e = exp_ps(_mm256_sub_ps(_mm256_loadu_ps(scores + p), vm));
+        _mm256_storeu_ps(scores + p, e);
+        vs = _mm256_add_ps(vs, e);
+    }
+    float total = dqt_hsum_ps(vs);
+    for (; p < n; p++) {
+        _Alignas(32) float t[8] = {scores[p] - m};
+        _mm256_store_ps(t, exp_ps(_mm256_load_ps(t)));
+        scores[p] = t[0];
+        total += t[0];
+    }
+    // Probabilities first (as softmax-then-matmul references do), then out = Σ_p scores[p]·v_p,
+    // in register chunks of 32 outputs.
+    const float invTotal = 1 / total;
+    for (p = 0; p + 8 <= n; p += 8) _mm256_storeu_ps(scores + p, _mm256_mul_ps(_mm256_loadu_ps(scores + p), _mm256_set1_ps(invTotal)));
+    for (; p < n; p++) scores[p] *= invTotal;
+    int64_t i = 0;
+    for (; i + 32 <= head_dim; i += 32) {
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int64_t t = 0; t < n; t++) {
+            const float *v = values + t * kv_stride + i;
+            const __m256 w = _mm256_set1_ps(scores[t]);
+            a0 = _mm256_fmadd_ps(w, _mm256_loadu_ps(v), a0);
+            a1 = _mm256_fmadd_ps(w, _mm256_loadu_ps(v + 8), a1);
+            a2 = _mm256_fmadd_ps(w, _mm256_loadu_ps(v + 16), a2);
+            a3 = _mm256_fmadd_ps(w, _mm256_loadu_ps(v + 24), a3);
+        }
+        _mm256_storeu_ps(out + i, a0);
+        _mm256_storeu_ps(out + i + 8, a1);
+        _mm256_storeu_ps(out + i + 16, a2);
+        _mm256_storeu_ps(out + i + 24, a3);
+    }
+    for (; i + 8 <= head_dim; i += 8) {
+        __m256 a = _mm256_setzero_ps();
+        for (int64_t t = 0; t < n; t++)
+            a = _mm256_fmadd_ps(_mm256_set1_ps(scores[t]), _mm256_loadu_ps(values + t * kv_stride + i), a);
+        _mm256_storeu_ps(out + i, a);
+    }
+    for (; i < head_dim; i++) {
+        float a = 0;
+        for (int64_t t = 0; t < n; t++) a += scores[t] * values[t * kv_stride + i];
+        out[i] = a;
+    }
+}
+
+DQT_AVX2 void dqt_gated_activation_avx2(int relu2, float *gate, const float *up, int64_t n) {
+    int64_t i = 0;
+    if (relu2) {
+        for (; i + 8 <= n; i += 8) {
+            const __m256 r = _mm256_max_ps(_mm256_loadu_ps(gate + i), _mm256_setzero_ps());
+            _mm256_storeu_ps(gate + i, _mm256_mul_ps(_mm256_mul_ps(r, r), _mm256_loadu_ps(up + i)));
+        }
+        for (; i < n; i++) { const float r = gate[i] > 0 ? gate[i] : 0; gate[i] = r * r * up[i]; }
+        return;
+    }
+    const __m256 one = _mm256_set1_ps(1.0f), neg = _mm256_set1_ps(-0.0f);
+    for (; i + 8 <= n; i += 8) {
+        const __m256 g = _mm256_loadu_ps(gate + i);
+        const __m256 s = _mm256_div_ps(g, _mm256_add_ps(one, exp_ps(_mm256_xor_ps(g, neg))));
+        _mm256_storeu_ps(gate + i, _mm256_mul_ps(s, _mm256_loadu_ps(up + i)));
+    }
+    for (; i < n; i++) gate[i] = gate[i] / (1 + expf(-gate[i])) * up[i];
+}
+#endif
