@@ -1,5 +1,7 @@
 // Path selection: detect the CPU once, route every dqt_* call through one table.
 #include "internal.h"
+#include <stdlib.h>
+#include <string.h>
 
 #if defined(__x86_64__)
 #include <cpuid.h>
@@ -27,6 +29,16 @@ static const dqt_kernel_table avx2_table = {
     dqt_matvec_t2_avx2, dqt_matvec_t1_avx2, dqt_matvec_i8_avx2, dqt_matvec_i8r_avx2,
     dqt_matvec_f16_avx2, dqt_matvec_bf16_avx2, dqt_matvec_f32_avx2,
     dqt_matmul_t2_avx2, dqt_matmul_t1_avx2, dqt_matmul_i8_avx2,
+    dqt_attention_head_avx2, dqt_gated_activation_avx2,
+};
+#endif
+
+#if defined(__x86_64__)
+static const dqt_kernel_table avx512_vnni_table = {
+    DQT_ISA_AVX512_VNNI, dqt_quantize_i8_avx2,
+    dqt_matvec_t2_vnni, dqt_matvec_t1_vnni, dqt_matvec_i8_vnni, dqt_matvec_i8r_vnni,
+    dqt_matvec_f16_vnni, dqt_matvec_bf16_avx2, dqt_matvec_f32_avx2,
+    dqt_matmul_t2_vnni, dqt_matmul_t1_vnni, dqt_matmul_i8_avx2,
     dqt_attention_head_avx2, dqt_gated_activation_avx2,
 };
 #endif
@@ -64,6 +76,18 @@ static int x86_has_avx2_fma_f16c(void) {
     __cpuid_count(7, 0, a, b, c, d);
     return (b >> 5) & 1;   // AVX2
 }
+
+static int x86_has_avx512_vnni(void) {
+    if (!x86_has_avx2_fma_f16c()) return 0;
+    unsigned a, b, c, d;
+    __cpuid_count(7, 0, a, b, c, d);
+    const int f = (b >> 16) & 1, bw = (b >> 30) & 1, vl = (b >> 31) & 1, vnni = (c >> 11) & 1;
+    if (!(f && bw && vl && vnni)) return 0;
+    unsigned xlo, xhi;   // the OS must save opmask and zmm state: XCR0 bits 5, 6, 7 (and 1, 2)
+    __asm__ volatile("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
+    (void)xhi;
+    return (xlo & 0xe6) == 0xe6;
+}
 #endif
 
 static int isa_supported(dqt_isa isa) {
@@ -71,6 +95,7 @@ static int isa_supported(dqt_isa isa) {
     case DQT_ISA_PORTABLE: return 1;
 #if defined(__x86_64__)
     case DQT_ISA_AVX2: return x86_has_avx2_fma_f16c();
+    case DQT_ISA_AVX512_VNNI: return x86_has_avx512_vnni();
 #endif
 #if defined(__aarch64__)
     case DQT_ISA_NEON: return 1;   // Advanced SIMD is mandatory on aarch64
@@ -88,7 +113,7 @@ static int isa_supported(dqt_isa isa) {
 }
 
 dqt_isa dqt_detect_isa(void) {
-    static const dqt_isa order[] = {DQT_ISA_NEON_DOTPROD, DQT_ISA_NEON, DQT_ISA_AVX2};
+    static const dqt_isa order[] = {DQT_ISA_NEON_DOTPROD, DQT_ISA_NEON, DQT_ISA_AVX512_VNNI, DQT_ISA_AVX2};
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
         if (isa_supported(order[i])) return order[i];
     return DQT_ISA_PORTABLE;
@@ -100,6 +125,7 @@ const dqt_kernel_table *dqt_kernels_for_isa(dqt_isa isa) {
     case DQT_ISA_PORTABLE: return &portable_table;
 #if defined(__x86_64__)
     case DQT_ISA_AVX2: return &avx2_table;
+    case DQT_ISA_AVX512_VNNI: return &avx512_vnni_table;
 #endif
 #if defined(__aarch64__)
     case DQT_ISA_NEON: return &neon_table;
@@ -115,6 +141,7 @@ const char *dqt_isa_name(dqt_isa isa) {
     case DQT_ISA_AVX2: return "avx2";
     case DQT_ISA_NEON: return "neon";
     case DQT_ISA_NEON_DOTPROD: return "neon-dotprod";
+    case DQT_ISA_AVX512_VNNI: return "avx512-vnni";
     default: return "?";
     }
 }
@@ -127,6 +154,10 @@ static inline const dqt_kernel_table *K(void) {
     const dqt_kernel_table *t = __atomic_load_n(&active_table, __ATOMIC_ACQUIRE);
     if (__builtin_expect(t == NULL, 0)) {
         t = dqt_kernels_for_isa(dqt_detect_isa());
+        const char *want = getenv("DQT_ISA");   // e.g. DQT_ISA=avx2 to compare paths end to end
+        for (int i = 0; want != NULL && i < DQT_ISA_COUNT; i++)
+            if (strcmp(want, dqt_isa_name((dqt_isa)i)) == 0 && dqt_kernels_for_isa((dqt_isa)i) != NULL)
+                t = dqt_kernels_for_isa((dqt_isa)i);
         __atomic_store_n(&active_table, t, __ATOMIC_RELEASE);
     }
     return t;

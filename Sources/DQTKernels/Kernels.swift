@@ -11,6 +11,7 @@ public enum KernelISA: Int32, Sendable, CaseIterable, CustomStringConvertible {
     case avx2 = 1
     case neon = 2
     case neonDotprod = 3
+    case avx512VNNI = 4
 
     public var description: String { String(cString: dqt_isa_name(dqt_isa(rawValue: UInt32(rawValue)))) }
     @usableFromInline var c: dqt_isa { dqt_isa(rawValue: UInt32(rawValue)) }

@@ -46,6 +46,31 @@ func peakRSSBytes() -> Int {
     return Int(u.ru_maxrss) * 1024
 }
 
+/// Resident bytes of the mapping of `path` (the model's touched pages), from /proc/self/smaps;
+/// nil where /proc is unavailable.
+func mappedResidentBytes(of path: String) -> Int? {
+    guard let real = realpath(path, nil) else { return nil }
+    let target = String(cString: real)
+    free(real)
+    guard let f = fopen("/proc/self/smaps", "r") else { return nil }
+    defer { fclose(f) }
+    var line: UnsafeMutablePointer<CChar>? = nil
+    var cap = 0
+    defer { free(line) }
+    var inTarget = false, total = 0, found = false
+    while getline(&line, &cap, f) > 0 {
+        let s = String(cString: line!)
+        if let first = s.first, first.isHexDigit, s.contains("-") {   // a mapping header line
+            inTarget = s.hasSuffix(" " + target + "\n") || s.hasSuffix(" " + target)
+            if inTarget { found = true }
+        } else if inTarget, s.hasPrefix("Rss:") {
+            let digits = s.dropFirst(4).filter(\.isNumber)
+            total += (Int(String(digits)) ?? 0) * 1024
+        }
+    }
+    return found ? total : nil
+}
+
 func mib(_ bytes: Int) -> String { fixed(Double(bytes) / 1048576, 1) + " MiB" }
 
 /// A decimal string with `digits` fraction digits (no Foundation formatting).
@@ -136,6 +161,12 @@ if args.stats {
     writeOut(2, "prompt: \(timing.promptTokens) tokens in \(fixed(timing.promptSeconds, 3)) s (\(rate(timing.promptTokens, timing.promptSeconds)) tok/s; CPU \(fixed(timing.promptCPUSeconds, 3)) s)\n")
     writeOut(2, "generation: \(timing.generatedTokens) tokens in \(fixed(timing.generationSeconds, 3)) s (\(rate(timing.generatedTokens, timing.generationSeconds)) tok/s; CPU \(fixed(timing.generationCPUSeconds, 3)) s)\n")
     writeOut(2, "peak RSS: \(mib(peakRSSBytes()))\n")
+    if let mapped = mappedResidentBytes(of: args.model) {
+        // The bound we hold ourselves to: peak RSS ≤ touched model pages + decoded LZ4 sections
+        // + KV cache + 16 MiB (activations, code, runtime libraries).
+        let other = peakRSSBytes() - mapped - model.arenaBytes - model.kvCacheBytes
+        writeOut(2, "memory: model pages touched \(mib(mapped)), LZ4 arena \(mib(model.arenaBytes)), KV cache \(mib(model.kvCacheBytes)), other \(mib(other))\n")
+    }
     if let a = timing.tokenLoopAllocations {
         writeOut(2, "allocations in token loop: \(a)\n")
     }

@@ -28,18 +28,20 @@ typedef enum {
     DQT_ISA_AVX2 = 1,          // x86-64 AVX2 + FMA + F16C
     DQT_ISA_NEON = 2,          // aarch64 Advanced SIMD
     DQT_ISA_NEON_DOTPROD = 3,  // aarch64 Advanced SIMD + SDOT (ARMv8.2 dotprod)
+    DQT_ISA_AVX512_VNNI = 4,   // x86-64 AVX2 path + AVX512F/BW/VL + VNNI (vpdpbusd) integer kernels
 } dqt_isa;
 
-#define DQT_ISA_COUNT 4
+#define DQT_ISA_COUNT 5
 
 /// The best path this CPU supports (cpuid + xgetbv / getauxval).
 dqt_isa dqt_detect_isa(void);
-/// The path kernels use now. Defaults to dqt_detect_isa().
+/// The path kernels use now. Defaults to dqt_detect_isa(), or to the path named by the
+/// environment variable DQT_ISA ("avx2", "portable", ...) if this CPU supports it.
 dqt_isa dqt_active_isa(void);
 /// Select a path for the dqt_* functions below (process-wide). Returns 0, or -1 if the
 /// CPU lacks it or it was not compiled in (then the selection is unchanged).
 int dqt_set_isa(dqt_isa isa);
-/// "portable", "avx2", "neon", "neon-dotprod"; "?" for an unknown value.
+/// "portable", "avx2", "neon", "neon-dotprod", "avx512-vnni"; "?" for an unknown value.
 const char *dqt_isa_name(dqt_isa isa);
 
 /// Elements an int8 activation buffer for `cols` inputs must hold (zero padded past cols)

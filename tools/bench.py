@@ -1,0 +1,286 @@
+#!/usr/bin/env python3
+"""dqt vs llama.cpp ternary types on the same 700M BitNet-shaped model, side by side.
+
+One run: builds llama.cpp from the llama-cpp-python sdist on PyPI (vendor/llama.cpp, built
+outside the repo), builds dqt (release), makes a random-ternary 1bitLLM-layout checkpoint
+(tools/bench_model.py), converts it with llama.cpp's convert_hf_to_gguf.py + llama-quantize
+(TQ2_0, TQ1_0; token embedding = tied output head kept f16) and with dqt-convert (--pack speed
+and size; --embed f16, and --embed int8), measures a STREAM-like triad (tools/triad.c), then
+alternates the engines for --rounds rounds and keeps the best of each measurement:
+
+  llama.cpp: llama-bench -p 16,128 -n 128 -t T -r 1   (pp16 gives the time to first token)
+  dqt:       dqt-run --stats --temp 0 --ignore-eos -t T, twice per round:
+             128-token prompt + 128 generated (pp128, and generation at positions 128-255),
+             16-token prompt + 128 generated (time to first token, and tg128 at positions 16-143,
+             close to llama-bench's tg128 which starts from an empty cache).
+
+Roofline: generation streams every weight once per token, so bandwidth used = weight bytes
+per token x tok/s; the table gives it as a fraction of the triad measured in the same run.
+Everything is cached under --work (default ~/.cache/dqt-bench); delete it to start over.
+
+    tools/bench.sh [--rounds 3] [--threads 1,2] [--work DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHAPE = dict(hidden=1536, ffn=4096, layers=24, heads=16, vocab=32002)
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def run(cmd: list[str], cwd: str | None = None, env: dict | None = None, capture: bool = False) -> str:
+    log("$ " + " ".join(cmd))
+    r = subprocess.run(cmd, cwd=cwd, env=env, text=True, stdout=subprocess.PIPE if capture else None,
+                       stderr=subprocess.PIPE if capture else None)
+    if r.returncode != 0:
+        if capture:
+            sys.stderr.write(r.stdout[-4000:] + r.stderr[-4000:])
+        raise SystemExit(f"command failed ({r.returncode}): {' '.join(cmd)}")
+    return (r.stdout or "") + (r.stderr or "") if capture else ""
+
+
+# MARK: - setup (each step is skipped when its output exists)
+
+def llama_source(work: str) -> str:
+    found = sorted(glob.glob(os.path.join(work, "llama_cpp_python-*", "vendor", "llama.cpp")))
+    if found:
+        return found[-1]
+    try:
+        import scikit_build_core  # noqa: F401  (pip needs it to read the sdist's metadata)
+    except ImportError:
+        run([sys.executable, "-m", "pip", "install", "-q", "scikit-build-core"])
+    run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-build-isolation", "--no-binary",
+         "llama-cpp-python", "llama-cpp-python", "-d", work])
+    sdist = sorted(glob.glob(os.path.join(work, "llama_cpp_python-*.tar.gz")))[-1]
+    run(["tar", "xzf", sdist, "-C", work])
+    return sorted(glob.glob(os.path.join(work, "llama_cpp_python-*", "vendor", "llama.cpp")))[-1]
+
+
+def build_llama(work: str, src: str) -> str:
+    build = os.path.join(work, "build-llama")
+    bins = os.path.join(build, "bin")
+    if not all(os.path.exists(os.path.join(bins, b)) for b in ("llama-bench", "llama-quantize")):
+        if shutil.which("cmake") is None:
+            raise SystemExit("cmake is missing: apt-get install -y cmake")
+        run(["cmake", "-S", src, "-B", build, "-DCMAKE_BUILD_TYPE=Release", "-DGGML_NATIVE=ON", "-DLLAMA_CURL=OFF",
+             "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_EXAMPLES=OFF", "-DLLAMA_BUILD_SERVER=OFF"], capture=True)
+        run(["cmake", "--build", build, "-j", str(os.cpu_count() or 2), "--target", "llama-bench", "llama-quantize"],
+            capture=True)
+    return bins
+
+
+def build_dqt(scratch: str) -> str:
+    run(["swift", "build", "-c", "release", "--scratch-path", scratch, "--product", "dqt-run"], cwd=REPO, capture=True)
+    run(["swift", "build", "-c", "release", "--scratch-path", scratch, "--product", "dqt-convert"], cwd=REPO, capture=True)
+    return os.path.join(scratch, "release")
+
+
+def build_triad(work: str) -> str:
+    exe = os.path.join(work, "triad")
+    src = os.path.join(REPO, "tools", "triad.c")
+    if not os.path.exists(exe) or os.path.getmtime(exe) < os.path.getmtime(src):
+        run(["cc", "-O3", "-march=native", "-ffast-math", "-pthread", "-o", exe, src])
+    return exe
+
+
+def make_models(work: str, src: str, llama_bins: str, dqt_bins: str) -> dict[str, str]:
+    hf = os.path.join(work, "hf")
+    if not os.path.exists(os.path.join(hf, "model.safetensors")):
+        run([sys.executable, os.path.join(REPO, "tools", "bench_model.py"), hf, "--corpus", src])
+    models = {}
+    f16 = os.path.join(work, "model-f16.gguf")
+    if not os.path.exists(f16):
+        run([sys.executable, os.path.join(src, "convert_hf_to_gguf.py"), hf, "--outtype", "f16", "--outfile", f16],
+            capture=True)
+    for t in ("TQ2_0", "TQ1_0"):
+        out = os.path.join(work, f"model-{t}.gguf")
+        if not os.path.exists(out):
+            # llama-quantize would make the tied token embedding Q4_K for TQ types; keep it f16
+            # like dqt's --embed f16, so both engines read the same head bytes.
+            run([os.path.join(llama_bins, "llama-quantize"), "--token-embedding-type", "f16",
+                 "--output-tensor-type", "f16", f16, out, t], capture=True)
+        models[f"llama.cpp {t}"] = out
+    for pack, enc in (("speed", "t2"), ("size", "t1")):
+        for embed in ("f16", "int8"):
+            out = os.path.join(work, f"dqt-{enc}-{embed}.dqt")
+            if not os.path.exists(out):
+                run([os.path.join(dqt_bins, "dqt-convert"), hf, out, "--pack", pack, "--embed", embed, "--quiet"])
+            models[f"dqt {enc} {embed}"] = out
+    return models
+
+
+# MARK: - bytes per generated token (weights only; formats/dqt.md §8, ggml block sizes)
+
+def weight_bytes(name: str) -> int:
+    d, f, L, V = SHAPE["hidden"], SHAPE["ffn"], SHAPE["layers"], SHAPE["vocab"]
+    mats = [(d, d)] * 4 + [(f, d)] * 2 + [(d, f)]  # (rows, cols): q k v o, gate up, down
+
+    def row_bytes(cols: int) -> int:
+        if " t2 " in name:
+            return 32 * -(-cols // 128)
+        if " t1 " in name:
+            return 32 * (cols // 160) + -(-(cols % 160) // 5)
+        if "TQ2_0" in name:
+            return cols // 256 * 66
+        if "TQ1_0" in name:
+            return cols // 256 * 54
+        raise ValueError(name)
+
+    layers = L * sum(r * row_bytes(c) for r, c in mats)
+    head = V * d + 4 * V if name.endswith("int8") else 2 * V * d
+    return layers + head
+
+
+# MARK: - measurements
+
+def triad(exe: str, threads: list[int]) -> dict[int, float]:
+    out = run([exe] + [str(t) for t in threads], capture=True)
+    return {int(m.group(1)): float(m.group(2)) for m in re.finditer(r"threads (\d+) triad ([\d.]+) GB/s", out)}
+
+
+def llama_bench(bins: str, model: str, t: int) -> dict[str, float]:
+    out = subprocess.run([os.path.join(bins, "llama-bench"), "-m", model, "-p", "16,128", "-n", "128", "-t", str(t),
+                          "-r", "1", "-o", "json"], text=True, capture_output=True)
+    if out.returncode != 0:
+        raise SystemExit(f"llama-bench failed: {out.stderr[-2000:]}")
+    res = {}
+    for e in json.loads(out.stdout):
+        if e["n_gen"] > 0:
+            res["tg"] = e["avg_ts"]
+        elif e["n_prompt"] == 128:
+            res["pp"] = e["avg_ts"]
+        elif e["n_prompt"] == 16:
+            res["ttft"] = e["avg_ns"] / 1e6
+    return res
+
+
+def dqt_run(bins: str, model: str, t: int, prompt: int) -> dict[str, float]:
+    ids = ",".join(str(100 + i) for i in range(prompt))  # ids inside the 4000-token tokenizer
+    out = subprocess.run([os.path.join(bins, "dqt-run"), model, "--tokens", ids, "-n", "128", "--temp", "0",
+                          "--ignore-eos", "-t", str(t), "-c", "512", "--stats"], text=True, capture_output=True)
+    if out.returncode != 0:
+        raise SystemExit(f"dqt-run failed: {out.stderr[-2000:]}")
+    p = re.search(r"prompt: (\d+) tokens in ([\d.]+) s \(([\d.]+) tok/s", out.stderr)
+    g = re.search(r"generation: (\d+) tokens in ([\d.]+) s \(([\d.]+) tok/s", out.stderr)
+    if not p or not g or int(g.group(1)) != 128:
+        raise SystemExit(f"dqt-run --stats: unexpected output:\n{out.stderr}")
+    return {"prompt_s": float(p.group(2)), "pp": float(p.group(3)), "tg": float(g.group(3))}
+
+
+def measure(args, models: dict[str, str], llama_bins: str, dqt_bins: str, triad_exe: str) -> tuple[dict, dict]:
+    best: dict[tuple[str, int], dict[str, float]] = {}
+    bw: dict[int, float] = {}
+
+    def keep(key, res):  # best of rounds: highest rate, lowest time
+        cur = best.setdefault(key, {})
+        for k, v in res.items():
+            if k == "ttft":
+                cur[k] = min(cur.get(k, v), v)
+            else:
+                cur[k] = max(cur.get(k, v), v)
+
+    names = list(models)
+    for r in range(args.rounds):
+        for t, gbs in triad(triad_exe, args.threads).items():
+            bw[t] = max(bw.get(t, 0), gbs)
+        order = names[r % len(names):] + names[:r % len(names)]  # rotate who goes first
+        for t in args.threads:
+            for name in order:
+                log(f"round {r + 1}/{args.rounds}, {t} thread(s): {name}")
+                if name.startswith("llama.cpp"):
+                    keep((name, t), llama_bench(llama_bins, models[name], t))
+                else:
+                    a = dqt_run(dqt_bins, models[name], t, 128)
+                    b = dqt_run(dqt_bins, models[name], t, 16)
+                    keep((name, t), {"pp": a["pp"], "tg_after128": a["tg"], "tg": b["tg"],
+                                     "ttft": b["prompt_s"] * 1000})
+    return best, bw
+
+
+# MARK: - report
+
+def report(args, models, best, bw, llama_src: str) -> str:
+    T = args.threads
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = re.search(r"model name\s*:\s*(.*)", f.read()).group(1)
+    except (OSError, AttributeError):
+        pass
+    lines = [f"machine: {platform.machine()} {cpu}, {os.cpu_count()} CPUs; load average at the end "
+             f"{os.getloadavg()[0]:.1f}; llama.cpp from {os.path.basename(os.path.dirname(os.path.dirname(llama_src)))}",
+             f"best of {args.rounds} alternating rounds; tok/s (higher is better), TTFT = 16-token prompt to first "
+             "token in ms (lower is better)", ""]
+    tcols = lambda label: " | ".join(f"{label} {t}t" for t in T)
+    lines.append(f"| engine | MiB | weights MB/token | {tcols('pp128')} | {tcols('tg128')} | {tcols('TTFT16')} | "
+                 f"{tcols('roofline')} | {tcols('tg after pp128')} |")
+    lines.append("|" + "---|" * (3 + 5 * len(T)))
+    for name in models:
+        wb = weight_bytes(name)
+        size = os.path.getsize(models[name]) / 2**20
+        cells = [name, f"{size:.0f}", f"{wb / 1e6:.0f}"]
+        for key, fmt in (("pp", "{:.1f}"), ("tg", "{:.1f}"), ("ttft", "{:.0f}")):
+            cells += [fmt.format(best[(name, t)][key]) for t in T]
+        cells += [f"{best[(name, t)]['tg'] * wb / 1e9 / bw[t]:.0%}" for t in T]
+        cells += [f"{best[(name, t)]['tg_after128']:.1f}" if "tg_after128" in best[(name, t)] else "-" for t in T]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "triad: " + ", ".join(f"{t} thread(s) {bw[t]:.1f} GB/s" for t in T), "",
+              "ratios dqt / llama.cpp (same run):", ""]
+    lines.append(f"| dqt | vs | {tcols('pp128')} | {tcols('tg128')} | {tcols('TTFT16 speed-up')} |")
+    lines.append("|" + "---|" * (2 + 3 * len(T)))
+    for d, l in (("dqt t2 f16", "llama.cpp TQ2_0"), ("dqt t1 f16", "llama.cpp TQ1_0"),
+                 ("dqt t2 int8", "llama.cpp TQ2_0"), ("dqt t1 int8", "llama.cpp TQ1_0")):
+        if not all((d, t) in best and (l, t) in best for t in T):
+            continue
+        cells = [d, l]
+        for key in ("pp", "tg"):
+            cells += [f"{best[(d, t)][key] / best[(l, t)][key]:.2f}x" for t in T]
+        cells += [f"{best[(l, t)]['ttft'] / best[(d, t)]['ttft']:.2f}x" for t in T]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--work", default=os.path.expanduser("~/.cache/dqt-bench"))
+    ap.add_argument("--scratch", default=os.path.join(REPO, ".build-bench-release"),
+                    help="swift build scratch path for the release dqt binaries")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--only", default="", help="comma-separated substrings: measure only matching engines")
+    ap.add_argument("--out", default="", help="also write the report to this file")
+    args = ap.parse_args()
+    args.threads = [int(t) for t in args.threads.split(",")]
+    os.makedirs(args.work, exist_ok=True)
+    src = llama_source(args.work)
+    llama_bins = build_llama(args.work, src)
+    dqt_bins = build_dqt(args.scratch)
+    triad_exe = build_triad(args.work)
+    models = make_models(args.work, src, llama_bins, dqt_bins)
+    if args.only:
+        keys = args.only.split(",")
+        models = {k: v for k, v in models.items() if any(s in k for s in keys)}
+    best, bw = measure(args, models, llama_bins, dqt_bins, triad_exe)
+    text = report(args, models, best, bw, src)
+    print(text)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    main()
