@@ -27,7 +27,7 @@ let package = Package(
             cSettings: [.unsafeFlags(["-O3"])]
         ),
         .target(name: "DQTFormat", dependencies: ["CLZ4"]),
-        .target(name: "DQTKernels", dependencies: ["CDQTKernels"]),
+        .target(name: "DQTKernels", dependencies: ["CDQTKernels", "DQTFormat"]),
         .target(name: "DQTTokenizer"),
         .target(name: "DQTModel", dependencies: ["DQTFormat", "DQTKernels", "DQTTokenizer"]),
         .target(name: "DQTImport", dependencies: ["DQTFormat", "DQTKernels", "DQTTokenizer", "DQTModel"]),
