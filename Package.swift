@@ -7,8 +7,7 @@ let package = Package(
     name: "dqt",
     platforms: [.macOS(.v13)],
     products: [
-        .library(name: "DQTModel", targets: ["DQTModel"]),
-        .library(name: "DQTFormat", targets: ["DQTFormat"]),
+        .library(name: "DQTModel", targets: ["DQTModel", "DQTTokenizer", "DQTFormat"]),
         .executable(name: "dqt-convert", targets: ["dqt-convert"]),
         .executable(name: "dqt-run", targets: ["dqt-run"]),
         .executable(name: "dqt-tune", targets: ["dqt-tune"]),
