@@ -7,8 +7,7 @@ let package = Package(
     name: "dqt",
     platforms: [.macOS(.v13)],
     products: [
-        .library(name: "DQTModel", targets: ["DQTModel"]),
-        .library(name: "DQTFormat", targets: ["DQTFormat"]),
+        .library(name: "DQTModel", targets: ["DQTModel", "DQTTokenizer", "DQTFormat"]),
         .executable(name: "dqt-convert", targets: ["dqt-convert"]),
         .executable(name: "dqt-run", targets: ["dqt-run"]),
         .executable(name: "dqt-tune", targets: ["dqt-tune"]),
@@ -27,7 +26,7 @@ let package = Package(
             cSettings: [.unsafeFlags(["-O3"])]
         ),
         .target(name: "DQTFormat", dependencies: ["CLZ4"]),
-        .target(name: "DQTKernels", dependencies: ["CDQTKernels"]),
+        .target(name: "DQTKernels", dependencies: ["CDQTKernels", "DQTFormat"]),
         .target(name: "DQTTokenizer"),
         .target(name: "DQTModel", dependencies: ["DQTFormat", "DQTKernels", "DQTTokenizer"]),
         .target(name: "DQTImport", dependencies: ["DQTFormat", "DQTKernels", "DQTTokenizer", "DQTModel"]),

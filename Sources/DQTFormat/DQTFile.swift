@@ -170,6 +170,19 @@ public final class DQTFile: @unchecked Sendable {
         views[sections.firstIndex { $0.kind == .tokenizer }!]
     }
 
+    /// Header and section table only (tiling checked, nothing decoded, no checksums):
+    /// enough to describe a file whose payloads are damaged.
+    public static func structure(of mapping: MappedFile) throws -> (Header, [SectionEntry]) {
+        let file = mapping.bytes
+        let header = try Header.parse(file, fileSize: UInt64(file.count), path: mapping.path)
+        let blockSize = Int(header.headerBlockSize)
+        var c = ByteCursor(UnsafeRawBufferPointer(rebasing: file[64..<blockSize]), fileOffset: 64, path: mapping.path, context: "section_table")
+        var entries: [SectionEntry] = []
+        for i in 0..<Int(header.sectionCount) { entries.append(try SectionEntry.parse(&c, index: i)) }
+        try checkTiling(entries, header: header, file: file, path: mapping.path)
+        return (header, entries)
+    }
+
     // MARK: - Structural checks
 
     static func checkTiling(_ entries: [SectionEntry], header: Header, file: UnsafeRawBufferPointer, path: String) throws {

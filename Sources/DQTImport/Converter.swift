@@ -6,7 +6,7 @@ import Foundation
 public struct ConvertOptions: Sendable {
     public enum Weights: String, Sendable, CaseIterable { case auto, ternary, int8 }
     public enum Pack: String, Sendable, CaseIterable { case speed, size }
-    public enum Embed: String, Sendable, CaseIterable { case f16, int8, f32 }
+    public enum Embed: String, Sendable, CaseIterable { case f16, int8, f32, bf16 }
 
     public var weights = Weights.auto
     public var pack = Pack.speed
@@ -142,6 +142,7 @@ public enum Converter {
             switch options.embed {
             case .f16: return TensorPayload(encoding: .f16, trainable: options.trainable, bytes: Pack.f16(v))
             case .f32: return TensorPayload(encoding: .f32, trainable: options.trainable, bytes: Pack.f32(v))
+            case .bf16: return TensorPayload(encoding: .bf16, trainable: options.trainable, bytes: Pack.bf16(v))
             case .int8: return TensorPayload(encoding: .i8r, trainable: options.trainable, bytes: try Pack.i8r(v, rows: slot.rows, cols: slot.cols))
             }
         case .linear:

@@ -22,6 +22,8 @@ enum Pack {
 
     static func f16(_ v: [Float]) -> [UInt8] { littleEndianBytes(Packing.packF16(v)) }
 
+    static func bf16(_ v: [Float]) -> [UInt8] { littleEndianBytes(Packing.packBF16(v)) }
+
     static func littleEndianBytes(_ h: [UInt16]) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: 2 * h.count)
         for i in 0..<h.count {

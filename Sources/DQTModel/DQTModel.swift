@@ -143,9 +143,16 @@ public final class DQTModel: @unchecked Sendable {
         return generated
     }
 
-    /// Token ids of `text`, with the tokenizer's BOS/template tokens when `addSpecial`.
+    /// Token ids of `text`. With `addSpecial`, the tokenizer's template tokens are added
+    /// and, if the result does not start with the model's BOS (config `bos_token_id`), BOS
+    /// is prepended — as llama.cpp does, and as models trained with a BOS before every
+    /// document (our trainer's) expect.
     public func encode(_ text: String, addSpecial: Bool = true) -> [Int32] {
-        tokenizer.encode(text, addSpecialTokens: addSpecial)
+        var ids = tokenizer.encode(text, addSpecialTokens: addSpecial)
+        if addSpecial, spec.bosID != ModelSpec.noToken, ids.first != Int32(bitPattern: spec.bosID) {
+            ids.insert(Int32(bitPattern: spec.bosID), at: 0)
+        }
+        return ids
     }
 
     public func isEnd(_ token: Int32) -> Bool {

@@ -1,6 +1,10 @@
-// Held-out loss and perplexity with the runtime's own forward pass: next-token
-// cross-entropy over non-overlapping windows of the context length (each window
-// starts a fresh sequence), the way the model card's dqt-run numbers are measured.
+// Held-out loss and perplexity with the runtime's own forward pass, with the same
+// conventions as tools/eval_dqt.py (so PyTorch and dqt-run numbers are comparable):
+// the token stream is cut into non-overlapping windows of `w` inputs; window i feeds
+// stream[i·w ..< i·w + w] from an empty cache and scores the next token at each of the
+// w positions (the last target is the first token of the next window);
+// n_windows = (count − 1) / w, a partial tail is dropped.
+import DQTFormat
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -8,8 +12,9 @@ import Musl
 #endif
 
 public struct EvaluationResult: Sendable {
-    /// Tokens whose probability was scored (each window's first token is context only).
+    /// Tokens whose probability was scored.
     public var predicted: Int
+    public var windows: Int
     /// Σ −log p(token | previous tokens), nats.
     public var totalLoss: Double
     public var seconds: Double
@@ -18,39 +23,61 @@ public struct EvaluationResult: Sendable {
 }
 
 extension DQTModel {
-    /// Scores `tokens` in windows of `window` tokens (default: the context length).
-    public func evaluate(tokens: [Int32], window: Int? = nil) throws -> EvaluationResult {
+    /// Scores `stream` in windows of `window` inputs (default: the context length).
+    public func evaluate(stream: [Int32], window: Int? = nil) throws -> EvaluationResult {
         let w = min(window ?? contextLength, contextLength)
-        guard w >= 2 else { throw RuntimeError.badArgument("an evaluation window needs at least 2 tokens") }
-        guard tokens.count >= 2 else { throw RuntimeError.badArgument("evaluation needs at least 2 tokens") }
+        guard w >= 1 else { throw RuntimeError.badArgument("the evaluation window must hold at least 1 token") }
+        let windows = (stream.count - 1) / w
+        guard windows >= 1 else {
+            throw RuntimeError.badArgument("\(stream.count) tokens do not fill one evaluation window of \(w) + 1")
+        }
         let V = spec.vocabSize, B = transformer.batch
         let logits = UnsafeMutablePointer<Float>.allocate(capacity: B * V)
         defer { logits.deallocate() }
         let start = monotonicSeconds()
-        var total = 0.0, count = 0
-        var begin = 0
-        while begin + 1 < tokens.count {
-            let end = min(begin + w, tokens.count)
+        var total = 0.0
+        for i in 0..<windows {
             reset()
-            var pos = begin
+            var pos = i * w
+            let end = pos + w
             while pos < end {
                 let n = min(B, end - pos)
-                try tokens.withUnsafeBufferPointer { all in
+                try stream.withUnsafeBufferPointer { all in
                     try feed(UnsafeBufferPointer(rebasing: all[pos..<(pos + n)]), allLogits: logits)
                 }
-                for t in 0..<n where pos + t + 1 < end {
+                for t in 0..<n {
                     let row = logits + t * V
                     var m = -Float.infinity
-                    for i in 0..<V where row[i] > m { m = row[i] }
+                    for k in 0..<V where row[k] > m { m = row[k] }
                     var s = 0.0
-                    for i in 0..<V { s += Double(expf(row[i] - m)) }
-                    total += (Double(m) + log(s)) - Double(row[Int(tokens[pos + t + 1])])
-                    count += 1
+                    for k in 0..<V { s += Double(expf(row[k] - m)) }
+                    total += (Double(m) + log(s)) - Double(row[Int(stream[pos + t + 1])])
                 }
                 pos += n
             }
-            begin = end
         }
-        return EvaluationResult(predicted: count, totalLoss: total, seconds: monotonicSeconds() - start)
+        return EvaluationResult(predicted: windows * w, windows: windows, totalLoss: total, seconds: monotonicSeconds() - start)
+    }
+
+    /// The evaluation stream of a text, as tools/train_dqt.py builds it: documents are
+    /// separated by lines holding the separator token's text (BOS, else EOS — e.g.
+    /// `<|endoftext|>`); stream = SEP doc₁ SEP doc₂ SEP … with each document stripped of
+    /// surrounding newlines and encoded without special tokens.
+    public func evaluationStream(text: String) -> [Int32] {
+        let sepID = spec.bosID != ModelSpec.noToken ? spec.bosID : spec.eosID
+        guard sepID != ModelSpec.noToken else { return encode(text, addSpecial: false) }
+        let sep = Int32(bitPattern: sepID)
+        let sepText = String(decoding: Array(tokenizer.tokenBytes(sep)), as: UTF8.self)
+        var stream: [Int32] = [sep]
+        for doc in text.split(separator: sepText, omittingEmptySubsequences: false) {
+            // Python's d.strip("\n"), on scalars (a "\r\n" Character is not "\n").
+            var d = Substring(doc).unicodeScalars
+            while d.first == "\n" { d = d.dropFirst() }
+            while d.last == "\n" { d = d.dropLast() }
+            guard d.contains(where: { !$0.properties.isWhitespace }) else { continue }
+            stream += tokenizer.encode(String(String.UnicodeScalarView(d)), addSpecialTokens: false, parseSpecial: true)
+            stream.append(sep)
+        }
+        return stream
     }
 }

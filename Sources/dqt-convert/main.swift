@@ -33,7 +33,7 @@ struct Convert: ParsableCommand {
     @Option(help: "Ternary packing: speed (t2, 2 bits/weight) or size (t1, 1.6 bits/weight).")
     var pack: ConvertOptions.Pack = .speed
 
-    @Option(help: "Embedding and output head: f16, int8 (per-row scales) or f32.")
+    @Option(help: "Embedding and output head: f16, int8 (per-row scales), f32 or bf16.")
     var embed: ConvertOptions.Embed = .f16
 
     @Flag(help: "Store every section raw (no LZ4).")

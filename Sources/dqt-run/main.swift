@@ -105,14 +105,13 @@ do {
 }
 
 if let file = args.perplexityFile {
-    let text = readFile(file)
-    let tokens = model.encode(text, addSpecial: args.addBos)
+    let stream = model.evaluationStream(text: readFile(file))
     do {
-        let r = try model.evaluate(tokens: tokens)
-        writeOut(1, "tokens \(r.predicted) (in windows of \(model.contextLength)), loss \(fixed(r.meanLoss, 4)) nats/token, perplexity \(fixed(r.perplexity, 3))\n")
+        let r = try model.evaluate(stream: stream)
+        writeOut(1, "\(r.predicted) tokens scored in \(r.windows) windows of \(model.contextLength): loss \(fixed(r.meanLoss, 4)) nats/token, perplexity \(fixed(r.perplexity, 3))\n")
         if args.stats {
             writeOut(2, "load: \(fixed(model.loadSeconds, 3)) s\n")
-            writeOut(2, "evaluation: \(r.predicted) tokens in \(fixed(r.seconds, 2)) s (\(fixed(Double(tokens.count) / r.seconds, 1)) tok/s)\n")
+            writeOut(2, "evaluation: \(r.predicted) tokens in \(fixed(r.seconds, 2)) s (\(fixed(Double(r.predicted) / r.seconds, 1)) tok/s)\n")
             writeOut(2, "peak RSS: \(mib(peakRSSBytes()))\n")
         }
     } catch {

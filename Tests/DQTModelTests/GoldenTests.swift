@@ -56,3 +56,36 @@ let goldenCases: [GoldenCase] = [
         }
     }
 }
+
+@Suite struct ConsistencyTests {
+    /// Prompt batches (matrix–matrix kernels) and one token at a time (matrix–vector)
+    /// compute the same integer sums and the same float ops: logits are bit-identical,
+    /// for any batch size and thread count.
+    @Test(arguments: ["dqt-ternary", "hf-bitnet", "dqt-int8"])
+    func batchesAndThreadsGiveIdenticalLogits(_ fixture: String) throws {
+        let path = try convertFixture(fixture, options: ConvertOptions(pack: .size))
+        let ids = try Golden(fixture: fixture).inputIDs
+        var reference: [Float]? = nil
+        for (threads, batch) in [(1, 1), (1, 64), (2, 7), (2, 32)] {
+            let model = try DQTModel(path: path, options: RuntimeOptions(threads: threads, batchSize: batch))
+            let V = model.spec.vocabSize
+            var logits = [Float](repeating: 0, count: ids.count * V)
+            try ids.withUnsafeBufferPointer { p in
+                try logits.withUnsafeMutableBufferPointer { try model.feed(p, allLogits: $0.baseAddress!) }
+            }
+            if let reference {
+                #expect(logits == reference, "\(fixture) threads \(threads) batch \(batch)")
+            } else {
+                reference = logits
+            }
+        }
+    }
+
+    @Test func contextOverflowIsAnError() throws {
+        let path = try convertFixture("dqt-ternary", options: ConvertOptions())
+        let model = try DQTModel(path: path, options: RuntimeOptions(contextLength: 8))
+        #expect(throws: RuntimeError.self) { try model.feed([Int32](repeating: 1, count: 9)) }
+        #expect(throws: RuntimeError.self) { try model.feed([Int32(model.spec.vocabSize)]) }
+        #expect(throws: RuntimeError.self) { _ = try DQTModel(path: path, options: RuntimeOptions(contextLength: 100_000)) }
+    }
+}
