@@ -90,11 +90,13 @@ final class MemoryPlan {
             offset += (bytes + 63) & ~63
         }
         totalBytes = offset
-        var p: UnsafeMutableRawPointer? = nil
-        guard posix_memalign(&p, 64, max(offset, 64)) == 0, let p else {
-            throw RuntimeError.outOfMemory("cannot allocate the \(offset)-byte runtime plan (context \(C); try a smaller -c)")
+        // One anonymous mapping: its pages are zero and become resident only when first
+        // written, so a 2048-token KV cache costs RSS only for the positions used (the
+        // first write of each new 4 KiB page is a minor fault, not an allocation).
+        let mapped = mmap(nil, max(offset, 64), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        guard let p = mapped, p != MAP_FAILED else {
+            throw RuntimeError.outOfMemory("cannot map the \(offset)-byte runtime plan (context \(C); try a smaller -c)")
         }
-        memset(p, 0, offset)
         base = p
         self.entries = entries
         func slot<T>(_ i: Int, _: T.Type) -> UnsafeMutablePointer<T> {
@@ -110,7 +112,7 @@ final class MemoryPlan {
             recent: slot(21, Int32.self), tokens: slot(22, Int32.self), paddedWidth: P)
     }
 
-    deinit { free(base) }
+    deinit { munmap(base, max(totalBytes, 64)) }
 
     /// Bytes of the KV cache part of the plan.
     var kvCacheBytes: Int { entries.filter { $0.name.hasSuffix("_cache") }.reduce(0) { $0 + $1.bytes } }

@@ -1,7 +1,10 @@
-// A persistent thread pool started at load. A job is a C function pointer plus a
-// context pointer, so dispatching allocates nothing. Workers spin briefly on a
-// generation counter (dispatches within a token are microseconds apart), then sleep on a
-// condition variable (between prompts). The caller runs share 0 itself.
+// A persistent thread pool started at load. A job is a C function pointer plus a context
+// pointer, so dispatching allocates nothing. A job is split into chunks that the threads
+// (the caller included) take one at a time from a shared counter: a thread that is late or
+// descheduled (the cores are shared with other processes) simply takes fewer chunks, and the
+// caller only ever waits for chunks already started, never for a thread that has not woken.
+// Workers spin briefly between jobs (dispatches within a token are microseconds apart), then
+// sleep on a condition variable (between prompts).
 import CDQTKernels
 import Synchronization
 #if canImport(Glibc)
@@ -10,24 +13,31 @@ import Glibc
 import Musl
 #endif
 
-/// A share of a parallel job: (context, share index, share count).
+/// A piece of a parallel job: (context, index, count) for `run(_:_:)`, (context, chunk,
+/// thread index) for `run(chunks:_:_:)`.
 public typealias ParallelBody = @convention(c) (UnsafeMutableRawPointer?, Int, Int) -> Void
 
 public final class ThreadPool: @unchecked Sendable {
-    /// Shares per job, including the calling thread.
+    /// Threads that run jobs, including the calling thread.
     public let count: Int
-    private let generation = Atomic<Int>(0)
-    private let pending = Atomic<Int>(0)
+    /// Job number (high 32 bits) and next chunk to take (low 32 bits), in one word so that a
+    /// thread can only take a chunk of the job it read the body and context of.
+    private let state = Atomic<UInt64>(0)
+    /// Chunks finished in the current job.
+    private let done = Atomic<Int>(0)
     private let stopping = Atomic<Bool>(false)
-    // Written by the caller before the generation bump (release), read after (acquire).
+    private let sleepers = Atomic<Int>(0)
+    // Written by the caller before the job is published (release), read after (acquire).
     private var body: ParallelBody? = nil
     private var context: UnsafeMutableRawPointer? = nil
+    private var chunks = 0
+    private var passThreadIndex = false
+    private var job: UInt32 = 0
     private var threads: [pthread_t] = []
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let cond: UnsafeMutablePointer<pthread_cond_t>
-    private var sleepers = 0  // guarded by mutex
 
-    /// Spin iterations before a worker sleeps (~tens of microseconds).
+    /// Spin iterations (pause instructions) before an idle worker sleeps (~100 µs).
     static let spinLimit = 20_000
 
     public init(threads n: Int) throws {
@@ -67,8 +77,7 @@ public final class ThreadPool: @unchecked Sendable {
 
     private func shutdown() {
         guard !threads.isEmpty else { return }
-        stopping.store(true, ordering: .releasing)
-        generation.add(1, ordering: .releasing)
+        stopping.store(true, ordering: .sequentiallyConsistent)
         pthread_mutex_lock(mutex)
         pthread_cond_broadcast(cond)
         pthread_mutex_unlock(mutex)
@@ -76,46 +85,80 @@ public final class ThreadPool: @unchecked Sendable {
         threads = []
     }
 
-    /// Runs `body(context, i, count)` for i in 0..<count, share 0 on the calling thread,
-    /// and returns when all shares are done. Not reentrant.
+    /// Runs `body(context, i, count)` once for each i in 0..<count, on whichever threads are
+    /// free, and returns when all are done. Not reentrant.
     public func run(_ body: ParallelBody, _ context: UnsafeMutableRawPointer?) {
-        if count == 1 {
-            body(context, 0, 1)
+        dispatch(body, context, chunks: count, passThreadIndex: false)
+    }
+
+    /// Runs `body(context, chunk, thread)` once for each chunk in 0..<chunks; `thread`
+    /// (< count) identifies the running thread, for per-thread scratch. Not reentrant.
+    public func run(chunks: Int, _ body: ParallelBody, _ context: UnsafeMutableRawPointer?) {
+        dispatch(body, context, chunks: chunks, passThreadIndex: true)
+    }
+
+    private func dispatch(_ body: ParallelBody, _ context: UnsafeMutableRawPointer?, chunks n: Int, passThreadIndex: Bool) {
+        guard n > 0 else { return }
+        if count == 1 || n == 1 {
+            for c in 0..<n { body(context, c, passThreadIndex ? 0 : n) }
             return
         }
+        precondition(n < 1 << 31, "too many chunks")
         self.body = body
         self.context = context
-        pending.store(count - 1, ordering: .relaxed)
-        generation.add(1, ordering: .releasing)
-        pthread_mutex_lock(mutex)
-        if sleepers > 0 { pthread_cond_broadcast(cond) }
-        pthread_mutex_unlock(mutex)
-        body(context, 0, count)
-        while pending.load(ordering: .acquiring) != 0 { spinPause() }
+        self.chunks = n
+        self.passThreadIndex = passThreadIndex
+        done.store(0, ordering: .relaxed)
+        job &+= 1
+        state.store(UInt64(job) << 32, ordering: .sequentiallyConsistent)   // publishes the fields above
+        if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
+            pthread_mutex_lock(mutex)
+            pthread_cond_broadcast(cond)
+            pthread_mutex_unlock(mutex)
+        }
+        work(job, thread: 0)
+        while done.load(ordering: .acquiring) != n { spinPause() }
+    }
+
+    /// Takes and runs chunks of job `j` until none are left (or the job is no longer current).
+    @inline(__always) private func work(_ j: UInt32, thread: Int) {
+        while true {
+            let v = state.load(ordering: .acquiring)
+            guard UInt32(truncatingIfNeeded: v >> 32) == j else { return }
+            let c = Int(v & 0xFFFF_FFFF)
+            guard c < chunks else { return }
+            // The job cannot finish while this chunk is taken and not done, so the fields
+            // read below belong to job j.
+            guard state.compareExchange(expected: v, desired: v + 1, ordering: .acquiring).exchanged else { continue }
+            body!(context, c, passThreadIndex ? thread : chunks)
+            done.add(1, ordering: .releasing)
+        }
     }
 
     private func workerLoop(_ index: Int) {
-        // Generation 0 is "no job yet": a worker that starts late must still run job 1,
-        // so it must not read the current value here.
-        var seen = 0
+        // Job 0 is "no job yet": a worker that starts late must still see job 1.
+        var seen: UInt32 = 0
+        @inline(__always) func current() -> UInt32 { UInt32(truncatingIfNeeded: state.load(ordering: .acquiring) >> 32) }
         while true {
             var spins = 0
-            while generation.load(ordering: .acquiring) == seen {
+            while current() == seen && !stopping.load(ordering: .relaxed) {
                 spins += 1
                 if spins < ThreadPool.spinLimit {
                     spinPause()
                 } else {
                     pthread_mutex_lock(mutex)
-                    sleepers += 1
-                    while generation.load(ordering: .acquiring) == seen { pthread_cond_wait(cond, mutex) }
-                    sleepers -= 1
+                    sleepers.add(1, ordering: .sequentiallyConsistent)
+                    while UInt32(truncatingIfNeeded: state.load(ordering: .sequentiallyConsistent) >> 32) == seen
+                            && !stopping.load(ordering: .sequentiallyConsistent) {
+                        pthread_cond_wait(cond, mutex)
+                    }
+                    sleepers.subtract(1, ordering: .relaxed)
                     pthread_mutex_unlock(mutex)
                 }
             }
-            seen = generation.load(ordering: .acquiring)
             if stopping.load(ordering: .acquiring) { return }
-            body!(context, index, count)
-            pending.subtract(1, ordering: .releasing)
+            seen = current()
+            work(seen, thread: index)
         }
     }
 }

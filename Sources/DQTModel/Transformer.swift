@@ -29,15 +29,42 @@ struct LinearTask {
     var outStride: Int
 }
 
-/// Up to three products that share their input, run as one parallel job.
+/// Up to three products that share their input, run as one parallel job. Each product's
+/// rows are cut into chunks (multiples of 16 rows: grid kernels work on row groups) that
+/// the pool's threads take one at a time; chunk c belongs to the first task whose
+/// cumulative chunk count exceeds c.
 struct LinearJob {
     var tasks: (LinearTask, LinearTask, LinearTask)
     var count: Int
+    var chunkRows = (0, 0, 0)
+    var chunkEnds = (0, 0, 0)
+    var chunks: Int { count == 1 ? chunkEnds.0 : count == 2 ? chunkEnds.1 : chunkEnds.2 }
+
+    init(tasks: (LinearTask, LinearTask, LinearTask), count: Int, threads: Int) {
+        self.tasks = tasks
+        self.count = count
+        chunkRows = (chunkRowCount(tasks.0.w, threads), chunkRowCount(tasks.1.w, threads), chunkRowCount(tasks.2.w, threads))
+        let c0 = (tasks.0.w.rows + chunkRows.0 - 1) / chunkRows.0
+        let c1 = count > 1 ? (tasks.1.w.rows + chunkRows.1 - 1) / chunkRows.1 : 0
+        let c2 = count > 2 ? (tasks.2.w.rows + chunkRows.2 - 1) / chunkRows.2 : 0
+        chunkEnds = (c0, c0 + c1, c0 + c1 + c2)
+    }
 }
 
-/// Rows of one share: grid kernels work on row groups, so shares are multiples of 16.
-@inline(__always) func runLinear(_ t: LinearTask, _ share: Int, _ shares: Int) {
-    let rows = shareRange(t.w.rows, share, shares, grain: 16)
+/// Rows per chunk of a parallel product: about 64 KB of weights, at least 4 chunks per thread
+/// (load balance when a thread is late), a multiple of 16; one chunk with one thread.
+@inline(__always) func chunkRowCount(_ w: LinearWeight, _ threads: Int) -> Int {
+    chunkRowCount(rows: w.rows, rowBytes: max(w.rowBytes, 1), threads)
+}
+
+@inline(__always) func chunkRowCount(rows: Int, rowBytes: Int, _ threads: Int) -> Int {
+    if threads == 1 { return max(rows, 1) }
+    let r = min(65536 / rowBytes, rows / (4 * threads))
+    return max(16, (r + 15) / 16 * 16)
+}
+
+/// Rows `rows` of one product.
+@inline(__always) func runLinear(_ t: LinearTask, _ rows: Range<Int>) {
     guard !rows.isEmpty else { return }
     let r0 = Int64(rows.lowerBound), r1 = Int64(rows.upperBound), cols = Int64(t.w.cols)
     let w = t.w.data
@@ -77,11 +104,14 @@ struct LinearJob {
     }
 }
 
-let linearJobBody: ParallelBody = { ctx, share, shares in
+let linearJobBody: ParallelBody = { ctx, chunk, _ in
     let job = ctx!.assumingMemoryBound(to: LinearJob.self)
-    runLinear(job.pointee.tasks.0, share, shares)
-    if job.pointee.count > 1 { runLinear(job.pointee.tasks.1, share, shares) }
-    if job.pointee.count > 2 { runLinear(job.pointee.tasks.2, share, shares) }
+    let j = job.pointee
+    let t: LinearTask, c: Int, per: Int
+    if chunk < j.chunkEnds.0 { t = j.tasks.0; c = chunk; per = j.chunkRows.0 }
+    else if chunk < j.chunkEnds.1 { t = j.tasks.1; c = chunk - j.chunkEnds.0; per = j.chunkRows.1 }
+    else { t = j.tasks.2; c = chunk - j.chunkEnds.1; per = j.chunkRows.2 }
+    runLinear(t, (c * per)..<min(t.w.rows, (c + 1) * per))
 }
 
 /// Causal attention for n tokens of one layer: (token, head) pairs split over shares.
@@ -97,23 +127,20 @@ struct AttentionJob {
     var keys: UnsafePointer<Float>         // [C, kv] this layer
     var values: UnsafePointer<Float>       // [C, kv]
     var out: UnsafeMutablePointer<Float>   // [n, a]
-    var scores: UnsafeMutablePointer<Float>  // [shares, C]
+    var scores: UnsafeMutablePointer<Float>  // [threads, C]
     var context: Int
 }
 
-let attentionJobBody: ParallelBody = { ctx, share, shares in
+/// One chunk = one (token, head) pair; scores scratch is per thread.
+let attentionJobBody: ParallelBody = { ctx, item, thread in
     let j = ctx!.assumingMemoryBound(to: AttentionJob.self).pointee
-    let items = shareRange(j.n * j.heads, share, shares)
-    let scores = j.scores + share * j.context
-    let scale = 1 / Float(j.headDim).squareRoot()
-    for item in items {
-        let t = item / j.heads, h = item % j.heads
-        let last = j.pos + t                     // attends to positions 0...last
-        let kvOff = (h / j.group) * j.headDim
-        Kernels.attentionHead(q: j.q + t * j.attnDim + h * j.headDim, keys: j.keys + kvOff, values: j.values + kvOff,
-                              kvStride: j.kvDim, positions: last + 1, headDim: j.headDim, scale: scale,
-                              scores: scores, out: j.out + t * j.attnDim + h * j.headDim)
-    }
+    let scores = j.scores + thread * j.context
+    let t = item / j.heads, h = item % j.heads
+    let last = j.pos + t                     // attends to positions 0...last
+    let kvOff = (h / j.group) * j.headDim
+    Kernels.attentionHead(q: j.q + t * j.attnDim + h * j.headDim, keys: j.keys + kvOff, values: j.values + kvOff,
+                          kvStride: j.kvDim, positions: last + 1, headDim: j.headDim, scale: 1 / Float(j.headDim).squareRoot(),
+                          scores: scores, out: j.out + t * j.attnDim + h * j.headDim)
 }
 
 /// The output head for one token: logits[r] for r in the share's rows.
@@ -123,11 +150,12 @@ struct HeadJob {
     var xq: UnsafePointer<Int8>      // [P] quantized copy (i8r)
     var mult: Float                  // 1/α (i8r)
     var out: UnsafeMutablePointer<Float>
+    var chunkRows: Int
 }
 
-let headJobBody: ParallelBody = { ctx, share, shares in
+let headJobBody: ParallelBody = { ctx, chunk, _ in
     let j = ctx!.assumingMemoryBound(to: HeadJob.self).pointee
-    let rows = shareRange(j.table.rows, share, shares, grain: 16)
+    let rows = (chunk * j.chunkRows)..<min(j.table.rows, (chunk + 1) * j.chunkRows)
     guard !rows.isEmpty else { return }
     let r0 = Int64(rows.lowerBound), r1 = Int64(rows.upperBound), cols = Int64(j.table.cols), w = j.table.data
     switch j.table.encoding {
@@ -219,7 +247,8 @@ final class Transformer {
     }
 
     private func run(_ job: inout LinearJob) {
-        withUnsafeMutablePointer(to: &job) { pool.run(linearJobBody, UnsafeMutableRawPointer($0)) }
+        let chunks = job.chunks
+        withUnsafeMutablePointer(to: &job) { pool.run(chunks: chunks, linearJobBody, UnsafeMutableRawPointer($0)) }
     }
 
     // MARK: forward
@@ -242,7 +271,7 @@ final class Transformer {
             var qkv = LinearJob(tasks: (task(L.q, n: n, xf: b.xb, xStride: d, mult: m0, out: b.q, outStride: a),
                                         task(L.k, n: n, xf: b.xb, xStride: d, mult: m1, out: keys + pos * kv, outStride: kv),
                                         task(L.v, n: n, xf: b.xb, xStride: d, mult: m2, out: values + pos * kv, outStride: kv)),
-                                count: 3)
+                                count: 3, threads: pool.count)
             run(&qkv)
             for t in 0..<n {
                 let p = pos + t
@@ -253,14 +282,14 @@ final class Transformer {
             var att = AttentionJob(n: n, pos: pos, heads: spec.heads, group: spec.heads / spec.kvHeads, headDim: hd,
                                    kvDim: kv, attnDim: a, q: b.q, keys: keys, values: values, out: b.att,
                                    scores: b.scores, context: C)
-            withUnsafeMutablePointer(to: &att) { pool.run(attentionJobBody, UnsafeMutableRawPointer($0)) }
+            withUnsafeMutablePointer(to: &att) { pool.run(chunks: n * spec.heads, attentionJobBody, UnsafeMutableRawPointer($0)) }
             if let sub = L.attnSubNorm {
                 for t in 0..<n { FloatKernels.rmsnorm(b.att + t * a, weight: sub, eps: eps, out: b.att + t * a, a) }
             }
             quantizeRows(b.att, n: n, stride: a, cols: a)
             var o = LinearJob(tasks: (task(L.o, n: n, xf: b.att, xStride: a, mult: m0, out: b.out, outStride: d),
                                       task(L.o, n: 0, xf: b.att, xStride: a, mult: m1, out: b.out, outStride: d),
-                                      task(L.o, n: 0, xf: b.att, xStride: a, mult: m2, out: b.out, outStride: d)), count: 1)
+                                      task(L.o, n: 0, xf: b.att, xStride: a, mult: m2, out: b.out, outStride: d)), count: 1, threads: pool.count)
             run(&o)
             for i in 0..<(n * d) { b.x[i] += b.out[i] }
 
@@ -269,7 +298,7 @@ final class Transformer {
             quantizeRows(b.xb, n: n, stride: d, cols: d)
             var gu = LinearJob(tasks: (task(L.gate, n: n, xf: b.xb, xStride: d, mult: m0, out: b.hb, outStride: f),
                                        task(L.up, n: n, xf: b.xb, xStride: d, mult: m1, out: b.hb2, outStride: f),
-                                       task(L.up, n: 0, xf: b.xb, xStride: d, mult: m2, out: b.hb2, outStride: f)), count: 2)
+                                       task(L.up, n: 0, xf: b.xb, xStride: d, mult: m2, out: b.hb2, outStride: f)), count: 2, threads: pool.count)
             run(&gu)
             Kernels.gatedActivation(relu2: spec.activation == .relu2Gated, gate: b.hb, up: b.hb2, count: n * f)
             if let sub = L.ffnSubNorm {
@@ -278,7 +307,7 @@ final class Transformer {
             quantizeRows(b.hb, n: n, stride: f, cols: f)
             var down = LinearJob(tasks: (task(L.down, n: n, xf: b.hb, xStride: f, mult: m0, out: b.out, outStride: d),
                                          task(L.down, n: 0, xf: b.hb, xStride: f, mult: m1, out: b.out, outStride: d),
-                                         task(L.down, n: 0, xf: b.hb, xStride: f, mult: m2, out: b.out, outStride: d)), count: 1)
+                                         task(L.down, n: 0, xf: b.hb, xStride: f, mult: m2, out: b.out, outStride: d)), count: 1, threads: pool.count)
             run(&down)
             for i in 0..<(n * d) { b.x[i] += b.out[i] }
         }
@@ -295,7 +324,10 @@ final class Transformer {
             let alpha = dqt_quantize_i8(x, Int64(d), b.xq, Int64(dqt_padded_cols(Int64(d))), &sum)
             mult = 1 / alpha
         }
-        var job = HeadJob(table: weights.head, x: x, xq: b.xq, mult: mult, out: out)
-        withUnsafeMutablePointer(to: &job) { pool.run(headJobBody, UnsafeMutableRawPointer($0)) }
+        let head = weights.head
+        let rowBytes = head.encoding == .f32 ? 4 * d : head.encoding == .i8r ? d : 2 * d
+        let per = chunkRowCount(rows: head.rows, rowBytes: rowBytes, pool.count)
+        var job = HeadJob(table: head, x: x, xq: b.xq, mult: mult, out: out, chunkRows: per)
+        withUnsafeMutablePointer(to: &job) { pool.run(chunks: (head.rows + per - 1) / per, headJobBody, UnsafeMutableRawPointer($0)) }
     }
 }

@@ -40,7 +40,19 @@ func readFile(_ path: String) -> String {
     return String(decoding: bytes, as: UTF8.self)
 }
 
+/// Peak RSS of this process image: VmHWM from /proc/self/status. (getrusage's ru_maxrss is
+/// not reset by exec: a child of a large process reports the parent's RSS at fork.)
 func peakRSSBytes() -> Int {
+    if let f = fopen("/proc/self/status", "r") {
+        defer { fclose(f) }
+        var line: UnsafeMutablePointer<CChar>? = nil
+        var cap = 0
+        defer { free(line) }
+        while getline(&line, &cap, f) > 0 {
+            let s = String(cString: line!)
+            if s.hasPrefix("VmHWM:") { return (Int(String(s.dropFirst(6).filter(\.isNumber))) ?? 0) * 1024 }
+        }
+    }
     var u = rusage()
     getrusage(RUSAGE_SELF.rawValue, &u)
     return Int(u.ru_maxrss) * 1024
@@ -164,7 +176,8 @@ if args.stats {
         // The bound we hold ourselves to: peak RSS ≤ touched model pages + decoded LZ4 sections
         // + KV cache + 16 MiB (activations, code, runtime libraries).
         let other = peakRSSBytes() - mapped - model.arenaBytes - model.kvCacheBytes
-        writeOut(2, "memory: model pages touched \(mib(mapped)), LZ4 arena \(mib(model.arenaBytes)), KV cache \(mib(model.kvCacheBytes)), other \(mib(other))\n")
+        // `other` is negative when part of the KV cache was never written (its pages stay unmapped).
+        writeOut(2, "memory: model pages touched \(mib(mapped)), LZ4 arena \(mib(model.arenaBytes)), KV cache \(mib(model.kvCacheBytes)) reserved, other \(mib(other))\n")
     }
     if let a = timing.tokenLoopAllocations {
         writeOut(2, "allocations in token loop: \(a)\n")

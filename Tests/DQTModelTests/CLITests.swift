@@ -1,0 +1,155 @@
+import DQTImport
+import DQTModel
+import DQTTokenizer
+import Foundation
+import Testing
+
+/// dqt-run as a user runs it: the built binary (it sits next to the test bundle in the build
+/// products directory) on a converted fixture. Checks streamed stdout against the library's own
+/// generation, the --stats lines, zero allocations in the token loop under an LD_PRELOADed
+/// malloc counter (tools/alloc_counter.c, compiled here with cc), the peak-RSS bound, and that
+/// the binary links no Foundation library.
+@Suite(.serialized) struct CLITests {
+    /// The build products directory: /proc/self/exe is the test runner inside it.
+    static let products: String = {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: exe).deletingLastPathComponent().path
+    }()
+    static let dqtRun = products + "/dqt-run"
+    static let model: String = try! convertFixture("dqt-ternary", options: ConvertOptions(pack: .speed, embed: .f16))
+
+    struct Output { var status: Int32; var stdout: String; var stderr: String }
+
+    static func run(_ args: [String], env: [String: String] = [:], executable: String = dqtRun) throws -> Output {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = args
+        p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        // Read both pipes to the end before waiting, so a full pipe cannot block the child.
+        let group = DispatchGroup()
+        nonisolated(unsafe) var errData = Data()
+        group.enter()
+        DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        group.wait()
+        p.waitUntilExit()
+        return Output(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                      stderr: String(decoding: errData, as: UTF8.self))
+    }
+
+    /// Compiles a C file into a shared object for LD_PRELOAD.
+    static func preload(_ source: String, name: String) throws -> String {
+        let so = tempPath(name + ".so")
+        let r = try run(["-shared", "-fPIC", "-O2", "-o", so, source, "-ldl"], executable: "/usr/bin/cc")
+        #expect(r.status == 0, "cc \(source): \(r.stderr)")
+        return so
+    }
+
+    /// An interposer that counts write(2) calls on stdout and reports them at exit.
+    static let writeCounterSource = """
+        #define _GNU_SOURCE
+        #include <dlfcn.h>
+        #include <stdio.h>
+        #include <unistd.h>
+        static long writes;
+        static ssize_t (*real_write)(int, const void *, size_t);
+        ssize_t write(int fd, const void *b, size_t n) {
+            if (!real_write) real_write = (ssize_t (*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
+            if (fd == 1) writes++;
+            return real_write(fd, b, n);
+        }
+        __attribute__((destructor)) static void report(void) {
+            char s[64];
+            int k = snprintf(s, sizeof s, "stdout writes: %ld\\n", writes);
+            if (!real_write) real_write = (ssize_t (*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
+            real_write(2, s, (size_t)k);
+        }
+        """
+
+    func requireBinary() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.dqtRun),
+                     "\(Self.dqtRun) is missing: build it (swift build --build-tests builds every product)")
+    }
+
+    /// Lines of stderr that start with `prefix`.
+    func lines(_ text: String, _ prefix: String) -> [String] {
+        text.split(separator: "\n").map(String.init).filter { $0.hasPrefix(prefix) }
+    }
+
+    @Test func streamsThePromptThenEachToken() throws {
+        try requireBinary()
+        let n = 12
+        // The library's generation, decoded token by token exactly as the CLI streams it.
+        let lib = try DQTModel(path: Self.model, options: RuntimeOptions(threads: 1))
+        let prompt = lib.encode("The")
+        var tokens: [Int32] = []
+        try lib.generate(prompt: prompt, maxTokens: n, sampler: .greedy, stopAtEnd: false) { tokens.append($0); return true }
+        var decoder = StreamingDecoder(lib.tokenizer, atSequenceStart: false)
+        let buf = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: decoder.requiredCapacity)
+        defer { buf.deallocate() }
+        var expected = Data("The".utf8)
+        var writes = 2   // the prompt echo and the final newline
+        for t in tokens {
+            let k = decoder.decode(t, into: buf)
+            if k > 0 { writes += 1; expected.append(buf.baseAddress!, count: k) }
+        }
+        let tail = decoder.finish(into: buf)
+        if tail > 0 { writes += 1; expected.append(buf.baseAddress!, count: tail) }
+        expected.append(contentsOf: [0x0A])
+
+        let src = tempPath("write_counter.c")
+        try Self.writeCounterSource.write(toFile: src, atomically: true, encoding: .utf8)
+        let so = try Self.preload(src, name: "write_counter")
+        for threads in ["1", "2"] {
+            let r = try Self.run([Self.model, "The", "-n", String(n), "--temp", "0", "--ignore-eos", "-t", threads],
+                                 env: ["LD_PRELOAD": so])
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(r.stdout == String(decoding: expected, as: UTF8.self), "threads \(threads)")
+            // One write per token that completes characters: streamed, not buffered to the end.
+            #expect(lines(r.stderr, "stdout writes: ") == ["stdout writes: \(writes)"], "threads \(threads): \(r.stderr)")
+        }
+    }
+
+    @Test func statsLines() throws {
+        try requireBinary()
+        let r = try Self.run([Self.model, "The", "-n", "5", "--temp", "0", "--ignore-eos", "-t", "2", "--stats"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(lines(r.stderr, "load: ").count == 1)
+        #expect(lines(r.stderr, "load: ").first?.contains("2 threads") == true)
+        #expect(lines(r.stderr, "prompt: ").first?.contains(" tokens in ") == true)
+        #expect(lines(r.stderr, "generation: 5 tokens in ").count == 1, "\(r.stderr)")
+        #expect(lines(r.stderr, "peak RSS: ").count == 1)
+        #expect(lines(r.stderr, "memory: model pages touched ").count == 1, "\(r.stderr)")
+        // Without the interposer there is no allocation count to report.
+        #expect(lines(r.stderr, "allocations in token loop").isEmpty)
+    }
+
+    @Test(arguments: [8, 64])
+    func tokenLoopAllocatesNothing(tokens: Int) throws {
+        try requireBinary()
+        let so = try Self.preload(repoRoot + "/tools/alloc_counter.c", name: "alloc_counter")
+        for threads in ["1", "2"] {
+            let r = try Self.run([Self.model, "--tokens", "1,2,3", "-n", String(tokens), "--temp", "0", "--ignore-eos",
+                                  "-t", threads, "--stats"], env: ["LD_PRELOAD": so])
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(lines(r.stderr, "generation: \(tokens) tokens in ").count == 1, "\(r.stderr)")
+            #expect(lines(r.stderr, "allocations in token loop: ") == ["allocations in token loop: 0"], "threads \(threads): \(r.stderr)")
+            // Peak RSS ≤ model pages touched + LZ4 arena + KV cache + 16 MiB.
+            let mem = try #require(lines(r.stderr, "memory: ").first)
+            let other = try #require(mem.components(separatedBy: "other ").last?.split(separator: " ").first.flatMap { Double($0) })
+            #expect(other <= 16, "\(mem)")
+        }
+    }
+
+    @Test func linksNoFoundation() throws {
+        try requireBinary()
+        let r = try Self.run([Self.dqtRun], executable: "/usr/bin/ldd")
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("libc.so"), "ldd output: \(r.stdout)")
+        #expect(!r.stdout.contains("Foundation"), "dqt-run links Foundation:\n\(r.stdout)")
+    }
+}
