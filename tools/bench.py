@@ -83,10 +83,16 @@ def build_llama(work: str, src: str) -> str:
     return bins
 
 
-def build_dqt(scratch: str) -> str:
+def build_dqt(scratch: str, work: str) -> str:
+    """Release dqt-run and dqt-convert, copied to WORK/bin so that rebuilding during a run
+    does not change the binaries under measurement."""
     run(["swift", "build", "-c", "release", "--scratch-path", scratch, "--product", "dqt-run"], cwd=REPO, capture=True)
     run(["swift", "build", "-c", "release", "--scratch-path", scratch, "--product", "dqt-convert"], cwd=REPO, capture=True)
-    return os.path.join(scratch, "release")
+    bins = os.path.join(work, "bin")
+    os.makedirs(bins, exist_ok=True)
+    for b in ("dqt-run", "dqt-convert"):
+        shutil.copy2(os.path.join(scratch, "release", b), os.path.join(bins, b))
+    return bins
 
 
 def build_triad(work: str) -> str:
@@ -268,7 +274,7 @@ def main() -> None:
     os.makedirs(args.work, exist_ok=True)
     src = llama_source(args.work)
     llama_bins = build_llama(args.work, src)
-    dqt_bins = build_dqt(args.scratch)
+    dqt_bins = build_dqt(args.scratch, args.work)
     triad_exe = build_triad(args.work)
     models = make_models(args.work, src, llama_bins, dqt_bins)
     if args.only:

@@ -10,8 +10,9 @@
 #define MM_TOKENS 4
 
 // out[rr*4 + k] = Σ_{i<len} codes_rr[i]·q_k[i]; len a multiple of 32.
-DQT_AVX2_INLINE void codes_tile(const uint8_t *cw0, const uint8_t *cw1, const int8_t *const qp[MM_TOKENS],
+DQT_AVX2_INLINE void codes_tile(const uint8_t *const cw[MM_ROWS], const int8_t *const qp[MM_TOKENS],
                                 int64_t len, int32_t out[MM_ROWS * MM_TOKENS]) {
+    const uint8_t *cw0 = cw[0], *cw1 = cw[1];
     const __m256i ones = _mm256_set1_epi16(1);
     const int64_t steps = len / 32;
     __m256i acc[8];
@@ -39,6 +40,8 @@ DQT_AVX2_INLINE void codes_tile(const uint8_t *cw0, const uint8_t *cw1, const in
 #define MM_TILE codes_tile
 #define MM_DRIVER matmul_ternary_avx2
 #include "matmul_driver.h"
+#define MM_ROWS 2
+#define MM_TOKENS 4
 
 DQT_AVX2 void dqt_matmul_t2_avx2(const uint8_t *w, int64_t row_bytes, int64_t cols, const int8_t *q, int64_t q_stride,
                                  const int32_t *qsum, const float *mult, int64_t n, int64_t r0, int64_t r1,

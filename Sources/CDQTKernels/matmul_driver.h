@@ -1,11 +1,9 @@
-// The matmul driver shared by the AVX2 and AVX-512 VNNI paths (included with MM_TARGET, the
-// function attribute; MM_TILE, the 2-row × 4-token tile; MM_DRIVER, the function's name).
+// The matmul driver shared by the AVX2 and AVX-512 VNNI paths, included with MM_TARGET (the
+// function attribute), MM_ROWS × MM_TOKENS (the tile), MM_TILE (the tile function:
+// out[rr·MM_TOKENS + k] = Σ_{i<len} cw[rr][i]·qp[k][i]) and MM_DRIVER (the function's name).
 // Ternary rows are decoded to code bytes (w+1) once per column chunk and token group, then
-// every tile of four tokens reuses them.
-#ifndef MM_ROWS
-#define MM_ROWS 2
-#define MM_TOKENS 4
-#endif
+// every tile of MM_TOKENS tokens reuses them. A missing row / token of a partial tile repeats
+// the last one and its results are dropped.
 #ifndef MM_BLOCK_ROWS
 // Results of a block of 16 rows × up to 64 tokens are summed in a local int32 buffer and written
 // to y once per block, a 64-byte line per token: writing y per row pair touched 128 lines at a
@@ -18,7 +16,7 @@ static MM_TARGET void MM_DRIVER(int t1, const uint8_t *w, int64_t row_bytes, int
                                          const int8_t *q, int64_t q_stride, const int32_t *qsum,
                                          const float *mult, int64_t n, int64_t r0, int64_t r1,
                                          float *y, int64_t y_stride) {
-    _Alignas(32) uint8_t codes[MM_ROWS][DQT_MM_CHUNK];
+    _Alignas(64) uint8_t codes[MM_ROWS][DQT_MM_CHUNK];
     int32_t acc[MM_GROUP_TOKENS][MM_BLOCK_ROWS];
     const int64_t padded = dqt_padded_cols(cols);
     for (int64_t t0 = 0; t0 < n; t0 += MM_GROUP_TOKENS) {
@@ -35,13 +33,14 @@ static MM_TARGET void MM_DRIVER(int t1, const uint8_t *w, int64_t row_bytes, int
                         if (t1) dqt_decode_t1_codes_avx2(row, row_bytes, cols, c0, len, codes[rr]);
                         else dqt_decode_t2_codes_avx2(row, cols, c0, len, codes[rr]);
                     }
-                    const uint8_t *cw1 = R == 2 ? codes[1] : codes[0];
+                    const uint8_t *cw[MM_ROWS];
+                    for (int rr = 0; rr < MM_ROWS; rr++) cw[rr] = codes[rr < R ? rr : R - 1];
                     for (int64_t t = 0; t < tn; t += MM_TOKENS) {
                         const int T = tn - t < MM_TOKENS ? (int)(tn - t) : MM_TOKENS;
                         const int8_t *qp[MM_TOKENS];
                         for (int k = 0; k < MM_TOKENS; k++) qp[k] = q + (t0 + t + (k < T ? k : T - 1)) * q_stride + c0;
                         int32_t out[MM_ROWS * MM_TOKENS];
-                        MM_TILE(codes[0], cw1, qp, len, out);
+                        MM_TILE(cw, qp, len, out);
                         for (int k = 0; k < T; k++)
                             for (int rr = 0; rr < R; rr++) acc[t + k][p + rr] += out[rr * MM_TOKENS + k];
                     }
@@ -58,3 +57,5 @@ static MM_TARGET void MM_DRIVER(int t1, const uint8_t *w, int64_t row_bytes, int
 #undef MM_TARGET
 #undef MM_TILE
 #undef MM_DRIVER
+#undef MM_ROWS
+#undef MM_TOKENS

@@ -255,23 +255,43 @@ DQT_VNNI void dqt_matvec_f16_vnni(const uint16_t *w, int64_t cols, const float *
     if (r < r1) dqt_matvec_f16_avx2(w, cols, x, r, r1, y);
 }
 
-// MARK: - matmul (prompt batches): the AVX2 driver with a vpdpbusd tile
+// MARK: - matmul (prompt batches): the AVX2 driver with a 4-row × 4-token vpdpbusd tile
 
-// out[rr*4 + k] = Σ_{i<len} codes_rr[i]·q_k[i]; len a multiple of 32 (a last half step is masked).
-DQT_VNNI_INLINE void codes_tile_vnni(const uint8_t *cw0, const uint8_t *cw1, const int8_t *const qp[4],
-                                     int64_t len, int32_t out[8]) {
-    __m512i a[8];
-    for (int k = 0; k < 8; k++) a[k] = _mm512_setzero_si512();
-    for (int64_t i = 0; i < len; i += 64) {
-        const __mmask64 lm = i + 64 <= len ? ~(__mmask64)0 : (__mmask64)0xFFFFFFFFu;
-        const __m512i w0 = _mm512_maskz_loadu_epi8(lm, cw0 + i), w1 = _mm512_maskz_loadu_epi8(lm, cw1 + i);
-        for (int t = 0; t < 4; t++) {
-            const __m512i qv = _mm512_maskz_loadu_epi8(lm, qp[t] + i);
-            a[t] = _mm512_dpbusd_epi32(a[t], w0, qv);
-            a[4 + t] = _mm512_dpbusd_epi32(a[4 + t], w1, qv);
+#define MM_ROWS 4
+#define MM_TOKENS 4
+
+// out[rr*4 + k] = Σ_{i<len} cw[rr][i]·qp[k][i]; len a multiple of 32 (a last half step is
+// masked). 16 accumulators; each 64-byte code load feeds 4 vpdpbusd, each activation load 4.
+DQT_VNNI_INLINE void codes_tile_vnni(const uint8_t *const cw[MM_ROWS], const int8_t *const qp[MM_TOKENS],
+                                     int64_t len, int32_t out[MM_ROWS * MM_TOKENS]) {
+    __m512i a[MM_ROWS][MM_TOKENS];
+    for (int r = 0; r < MM_ROWS; r++)
+        for (int t = 0; t < MM_TOKENS; t++) a[r][t] = _mm512_setzero_si512();
+    int64_t i = 0;
+    for (; i + 64 <= len; i += 64) {
+        __m512i w[MM_ROWS];
+        for (int r = 0; r < MM_ROWS; r++) w[r] = _mm512_loadu_si512(cw[r] + i);
+        for (int t = 0; t < MM_TOKENS; t++) {
+            const __m512i qv = _mm512_loadu_si512(qp[t] + i);
+            for (int r = 0; r < MM_ROWS; r++) a[r][t] = _mm512_dpbusd_epi32(a[r][t], w[r], qv);
         }
     }
-    for (int k = 0; k < 8; k++) out[k] = _mm512_reduce_add_epi32(a[k]);
+    if (i < len) {   // 32 columns left: masked loads stay inside the code and activation rows
+        const __mmask64 lm = (__mmask64)0xFFFFFFFFu;
+        __m512i w[MM_ROWS];
+        for (int r = 0; r < MM_ROWS; r++) w[r] = _mm512_maskz_loadu_epi8(lm, cw[r] + i);
+        for (int t = 0; t < MM_TOKENS; t++) {
+            const __m512i qv = _mm512_maskz_loadu_epi8(lm, qp[t] + i);
+            for (int r = 0; r < MM_ROWS; r++) a[r][t] = _mm512_dpbusd_epi32(a[r][t], w[r], qv);
+        }
+    }
+    // Four sums at a time: fold each 512-bit accumulator to 256 bits, then one hadd tree.
+    for (int r = 0; r < MM_ROWS; r++) {
+        __m256i h[MM_TOKENS];
+        for (int t = 0; t < MM_TOKENS; t++)
+            h[t] = _mm256_add_epi32(_mm512_castsi512_si256(a[r][t]), _mm512_extracti64x4_epi64(a[r][t], 1));
+        _mm_storeu_si128((__m128i *)(out + r * MM_TOKENS), dqt_hsum4_i32(h[0], h[1], h[2], h[3]));
+    }
 }
 
 #define MM_TARGET DQT_VNNI
