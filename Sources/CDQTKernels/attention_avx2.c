@@ -1,5 +1,5 @@
-// AVX2 float helpers of the forward pass: attention of one head over the KV cache, and the
-// gated FFN activation. Swift code is compiled for baseline x86-64 (SSE2, no FMA): there a
+// AVX2 float helpers of the forward pass: attention of one head over the KV cache (f32 or
+// f16 elements), f32 -> f16 conversion for that cache, and the gated FFN activation. Swift code is compiled for baseline x86-64 (SSE2, no FMA): there a
 // SIMD8 fused multiply-add becomes eight libm fmaf calls and expf is scalar, which made
 // attention and SiLU cost more than the ternary matvecs they sit between.
 #include "avx2_common.h"
@@ -27,25 +27,37 @@ DQT_AVX2_INLINE __m256 exp_ps(__m256 x) {
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
-DQT_AVX2_INLINE float dot_ps(const float *a, const float *b, int64_t n) {
+// Loads 8 cached values as floats: f32 as is, f16 through F16C.
+DQT_AVX2_INLINE __m256 kv_load(const void *p, int half) {
+    return half ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)) : _mm256_loadu_ps((const float *)p);
+}
+DQT_AVX2_INLINE float kv_scalar(const void *p, int64_t i, int half) {
+    return half ? dqt_half_to_float(((const uint16_t *)p)[i]) : ((const float *)p)[i];
+}
+
+// Σ q[i]·k[i], k of f32 or f16 elements.
+DQT_AVX2_INLINE float dot_kv(const float *a, const void *b, int64_t n, int half) {
+    const int64_t es = half ? 2 : 4;
     __m256 s0 = _mm256_setzero_ps(), s1 = s0;
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), kv_load((const char *)b + es * i, half), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), kv_load((const char *)b + es * (i + 8), half), s1);
     }
-    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), kv_load((const char *)b + es * i, half), s0);
     float s = dqt_hsum_ps(_mm256_add_ps(s0, s1));
-    for (; i < n; i++) s += a[i] * b[i];
+    for (; i < n; i++) s += a[i] * kv_scalar(b, i, half);
     return s;
 }
 
-DQT_AVX2 void dqt_attention_head_avx2(const float *q, const float *keys, const float *values, int64_t kv_stride,
-                                      int64_t n, int64_t head_dim, float scale, float *scores, float *out) {
+// The attention of one head over a cache of f32 (half = 0) or f16 (half = 1) elements.
+DQT_AVX2_INLINE void attention_head(const float *q, const void *keys, const void *values, int64_t kv_stride,
+                                    int64_t n, int64_t head_dim, float scale, float *scores, float *out, int half) {
+    const int64_t es = half ? 2 : 4;   // bytes per cached element
     // scores[p] = scale · q·k_p, and their max.
     float m = -INFINITY;
     for (int64_t p = 0; p < n; p++) {
-        const float v = dot_ps(q, keys + p * kv_stride, head_dim) * scale;
+        const float v = dot_kv(q, (const char *)keys + es * p * kv_stride, head_dim, half) * scale;
         scores[p] = v;
         m = v > m ? v : m;
     }
@@ -74,12 +86,12 @@ DQT_AVX2 void dqt_attention_head_avx2(const float *q, const float *keys, const f
     for (; i + 32 <= head_dim; i += 32) {
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         for (int64_t t = 0; t < n; t++) {
-            const float *v = values + t * kv_stride + i;
+            const char *v = (const char *)values + es * (t * kv_stride + i);
             const __m256 w = _mm256_set1_ps(scores[t]);
-            a0 = _mm256_fmadd_ps(w, _mm256_loadu_ps(v), a0);
-            a1 = _mm256_fmadd_ps(w, _mm256_loadu_ps(v + 8), a1);
-            a2 = _mm256_fmadd_ps(w, _mm256_loadu_ps(v + 16), a2);
-            a3 = _mm256_fmadd_ps(w, _mm256_loadu_ps(v + 24), a3);
+            a0 = _mm256_fmadd_ps(w, kv_load(v, half), a0);
+            a1 = _mm256_fmadd_ps(w, kv_load(v + 8 * es, half), a1);
+            a2 = _mm256_fmadd_ps(w, kv_load(v + 16 * es, half), a2);
+            a3 = _mm256_fmadd_ps(w, kv_load(v + 24 * es, half), a3);
         }
         _mm256_storeu_ps(out + i, a0);
         _mm256_storeu_ps(out + i + 8, a1);
@@ -89,13 +101,36 @@ DQT_AVX2 void dqt_attention_head_avx2(const float *q, const float *keys, const f
     for (; i + 8 <= head_dim; i += 8) {
         __m256 a = _mm256_setzero_ps();
         for (int64_t t = 0; t < n; t++)
-            a = _mm256_fmadd_ps(_mm256_set1_ps(scores[t]), _mm256_loadu_ps(values + t * kv_stride + i), a);
+            a = _mm256_fmadd_ps(_mm256_set1_ps(scores[t]), kv_load((const char *)values + es * (t * kv_stride + i), half), a);
         _mm256_storeu_ps(out + i, a);
     }
     for (; i < head_dim; i++) {
         float a = 0;
-        for (int64_t t = 0; t < n; t++) a += scores[t] * values[t * kv_stride + i];
+        for (int64_t t = 0; t < n; t++) a += scores[t] * kv_scalar(values, t * kv_stride + i, half);
         out[i] = a;
+    }
+}
+
+DQT_AVX2 void dqt_attention_head_avx2(const float *q, const float *keys, const float *values, int64_t kv_stride,
+                                      int64_t n, int64_t head_dim, float scale, float *scores, float *out) {
+    attention_head(q, keys, values, kv_stride, n, head_dim, scale, scores, out, 0);
+}
+
+DQT_AVX2 void dqt_attention_head_f16_avx2(const float *q, const uint16_t *keys, const uint16_t *values, int64_t kv_stride,
+                                          int64_t n, int64_t head_dim, float scale, float *scores, float *out) {
+    attention_head(q, keys, values, kv_stride, n, head_dim, scale, scores, out, 1);
+}
+
+DQT_AVX2 void dqt_f32_to_f16_avx2(const float *x, uint16_t *y, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(y + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    if (i < n) {   // the tail through a local copy (the same rounding)
+        _Alignas(32) float t[8] = {0};
+        _Alignas(16) uint16_t h[8];
+        memcpy(t, x + i, (size_t)(n - i) * 4);
+        _mm_store_si128((__m128i *)h, _mm256_cvtps_ph(_mm256_load_ps(t), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        memcpy(y + i, h, (size_t)(n - i) * 2);
     }
 }
 

@@ -21,6 +21,7 @@ static const dqt_kernel_table portable_table = {
     dqt_matvec_f16_portable, dqt_matvec_bf16_portable, dqt_matvec_f32_portable,
     dqt_matmul_t2_portable, dqt_matmul_t1_portable, dqt_matmul_i8_portable,
     dqt_attention_head_portable, dqt_gated_activation_portable,
+    dqt_attention_head_f16_portable, dqt_f32_to_f16_portable,
 };
 
 #if defined(__x86_64__)
@@ -30,6 +31,7 @@ static const dqt_kernel_table avx2_table = {
     dqt_matvec_f16_avx2, dqt_matvec_bf16_avx2, dqt_matvec_f32_avx2,
     dqt_matmul_t2_avx2, dqt_matmul_t1_avx2, dqt_matmul_i8_avx2,
     dqt_attention_head_avx2, dqt_gated_activation_avx2,
+    dqt_attention_head_f16_avx2, dqt_f32_to_f16_avx2,
 };
 #endif
 
@@ -40,6 +42,7 @@ static const dqt_kernel_table avx512_vnni_table = {
     dqt_matvec_f16_vnni, dqt_matvec_bf16_avx2, dqt_matvec_f32_avx2,
     dqt_matmul_t2_vnni, dqt_matmul_t1_vnni, dqt_matmul_i8_avx2,
     dqt_attention_head_avx2, dqt_gated_activation_avx2,
+    dqt_attention_head_f16_avx2, dqt_f32_to_f16_avx2,
 };
 #endif
 
@@ -50,6 +53,7 @@ static const dqt_kernel_table neon_table = {
     dqt_matvec_f16_neon, dqt_matvec_bf16_neon, dqt_matvec_f32_neon,
     dqt_matmul_t2_neon, dqt_matmul_t1_neon, dqt_matmul_i8_neon,
     dqt_attention_head_portable, dqt_gated_activation_portable,
+    dqt_attention_head_f16_portable, dqt_f32_to_f16_portable,
 };
 static const dqt_kernel_table neon_dotprod_table = {
     DQT_ISA_NEON_DOTPROD, dqt_quantize_i8_neon,
@@ -57,6 +61,7 @@ static const dqt_kernel_table neon_dotprod_table = {
     dqt_matvec_f16_neon, dqt_matvec_bf16_neon, dqt_matvec_f32_neon,
     dqt_matmul_t2_neondp, dqt_matmul_t1_neondp, dqt_matmul_i8_neondp,
     dqt_attention_head_portable, dqt_gated_activation_portable,
+    dqt_attention_head_f16_portable, dqt_f32_to_f16_portable,
 };
 #endif
 
@@ -227,3 +232,8 @@ void dqt_attention_head(const float *q, const float *keys, const float *values, 
 void dqt_gated_activation(int relu2, float *gate, const float *up, int64_t n) {
     K()->gated_activation(relu2, gate, up, n);
 }
+void dqt_attention_head_f16(const float *q, const uint16_t *keys, const uint16_t *values, int64_t kv_stride,
+                            int64_t n, int64_t head_dim, float scale, float *scores, float *out) {
+    K()->attention_head_f16(q, keys, values, kv_stride, n, head_dim, scale, scores, out);
+}
+void dqt_f32_to_f16(const float *x, uint16_t *y, int64_t n) { K()->f32_to_f16(x, y, n); }

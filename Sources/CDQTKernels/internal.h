@@ -76,6 +76,9 @@ void dqt_matmul_i8_portable(const int8_t *w, int64_t cols, const int8_t *q, int6
 void dqt_attention_head_portable(const float *q, const float *keys, const float *values, int64_t kv_stride,
                                  int64_t n, int64_t head_dim, float scale, float *scores, float *out);
 void dqt_gated_activation_portable(int relu2, float *gate, const float *up, int64_t n);
+void dqt_attention_head_f16_portable(const float *q, const uint16_t *keys, const uint16_t *values, int64_t kv_stride,
+                                     int64_t n, int64_t head_dim, float scale, float *scores, float *out);
+void dqt_f32_to_f16_portable(const float *x, uint16_t *y, int64_t n);
 #if defined(__x86_64__)
 // AVX-512 VNNI integer kernels (vnni_avx512.c); the rest of that path is the AVX2 one.
 void dqt_matvec_t2_vnni(const uint8_t *w, int64_t row_bytes, int64_t cols, const int8_t *q,
@@ -96,6 +99,9 @@ void dqt_matmul_t1_vnni(const uint8_t *w, int64_t row_bytes, int64_t cols, const
 void dqt_attention_head_avx2(const float *q, const float *keys, const float *values, int64_t kv_stride,
                              int64_t n, int64_t head_dim, float scale, float *scores, float *out);
 void dqt_gated_activation_avx2(int relu2, float *gate, const float *up, int64_t n);
+void dqt_attention_head_f16_avx2(const float *q, const uint16_t *keys, const uint16_t *values, int64_t kv_stride,
+                                 int64_t n, int64_t head_dim, float scale, float *scores, float *out);
+void dqt_f32_to_f16_avx2(const float *x, uint16_t *y, int64_t n);
 #endif
 
 // Shared by all paths: decode weights [c0, c0+len) of one ternary row into codes

@@ -262,6 +262,53 @@ void dqt_attention_head_portable(const float *q, const float *keys, const float 
     }
 }
 
+// binary32 -> binary16, round to nearest even; overflow gives ±inf, NaN a quiet NaN.
+static inline uint16_t float_to_half(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    const uint32_t sign = (x >> 16) & 0x8000u, ax = x & 0x7fffffffu;
+    if (ax >= 0x7f800000u) return (uint16_t)(sign | 0x7c00u | (ax > 0x7f800000u ? 0x200u | ((ax >> 13) & 0x3ffu) : 0));
+    if (ax >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u);   // ≥ 65520 rounds to inf
+    if (ax < 0x38800000u) {                                       // < 2^-14: a subnormal half (or 0)
+        const float m = fabsf(f) * 16777216.0f;                   // units of 2^-24, exact
+        return (uint16_t)(sign | (uint32_t)nearbyintf(m));        // 1024 is the smallest normal: right
+    }
+    uint32_t h = ((ax >> 23) - 112) << 10 | ((ax >> 13) & 0x3ffu);   // rebias 127 -> 15
+    const uint32_t rem = ax & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (h & 1))) h++;          // a carry rounds into the exponent
+    return (uint16_t)(sign | h);
+}
+
+void dqt_f32_to_f16_portable(const float *x, uint16_t *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = float_to_half(x[i]);
+}
+
+void dqt_attention_head_f16_portable(const float *q, const uint16_t *keys, const uint16_t *values, int64_t kv_stride,
+                                     int64_t n, int64_t head_dim, float scale, float *scores, float *out) {
+    float m = -INFINITY;
+    for (int64_t p = 0; p < n; p++) {
+        const uint16_t *k = keys + p * kv_stride;
+        float s[8] = {0};
+        int64_t i = 0;
+        for (; i + 8 <= head_dim; i += 8)
+            for (int j = 0; j < 8; j++) s[j] += q[i + j] * dqt_half_to_float(k[i + j]);
+        for (; i < head_dim; i++) s[0] += q[i] * dqt_half_to_float(k[i]);
+        const float v = sum8(s) * scale;
+        scores[p] = v;
+        m = v > m ? v : m;
+    }
+    float total = 0;
+    for (int64_t p = 0; p < n; p++) { const float e = expf(scores[p] - m); scores[p] = e; total += e; }
+    const float inv = 1 / total;
+    for (int64_t p = 0; p < n; p++) scores[p] *= inv;
+    for (int64_t i = 0; i < head_dim; i++) out[i] = 0;
+    for (int64_t p = 0; p < n; p++) {
+        const uint16_t *v = values + p * kv_stride;
+        const float w = scores[p];
+        for (int64_t i = 0; i < head_dim; i++) out[i] += w * dqt_half_to_float(v[i]);
+    }
+}
+
 void dqt_gated_activation_portable(int relu2, float *gate, const float *up, int64_t n) {
     if (relu2) {
         for (int64_t i = 0; i < n; i++) { const float r = gate[i] > 0 ? gate[i] : 0; gate[i] = r * r * up[i]; }

@@ -218,6 +218,20 @@ public struct KernelPath: @unchecked Sendable, CustomStringConvertible {   // co
         t.gated_activation(relu2 ? 1 : 0, gate, up, Int64(count))
     }
 
+    /// attentionHead over a binary16 cache.
+    @inlinable
+    public func attentionHeadF16(q: UnsafePointer<Float>, keys: UnsafePointer<UInt16>, values: UnsafePointer<UInt16>,
+                                 kvStride: Int, positions n: Int, headDim: Int, scale: Float,
+                                 scores: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>) {
+        t.attention_head_f16(q, keys, values, Int64(kvStride), Int64(n), Int64(headDim), scale, scores, out)
+    }
+
+    /// y[i] = binary16 bits of x[i] (round to nearest even).
+    @inlinable
+    public func f32ToF16(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<UInt16>, count: Int) {
+        t.f32_to_f16(x, y, Int64(count))
+    }
+
     @inlinable
     public func matmulT2(_ w: UnsafeRawPointer, rowBytes: Int, cols: Int, q: UnsafePointer<Int8>, qStride: Int,
                          qsum: UnsafePointer<Int32>, mult: UnsafePointer<Float>, tokens: Int,

@@ -17,13 +17,24 @@ public struct RuntimeOptions: Sendable {
     /// Tokens per prompt batch (matrix–matrix kernels).
     public var batchSize = 32
     public var verifyChecksums = true
+    /// Element type of the KV cache: f32 (exact, the default) or f16 (half the memory and the
+    /// attention traffic; keys and values rounded to binary16, as llama.cpp's default cache).
+    public var kvCache: KVCacheType = .f32
 
-    public init(contextLength: Int = 0, threads: Int = 0, batchSize: Int = 32, verifyChecksums: Bool = true) {
+    public init(contextLength: Int = 0, threads: Int = 0, batchSize: Int = 32, verifyChecksums: Bool = true,
+                kvCache: KVCacheType = .f32) {
         self.contextLength = contextLength
         self.threads = threads
         self.batchSize = batchSize
         self.verifyChecksums = verifyChecksums
+        self.kvCache = kvCache
     }
+}
+
+public enum KVCacheType: String, Sendable, CaseIterable {
+    case f32, f16
+    /// Bytes per cached element.
+    public var size: Int { self == .f32 ? 4 : 2 }
 }
 
 /// One named buffer of the plan: its element count and byte offset in the allocation.
@@ -51,8 +62,8 @@ struct Buffers {
     var mult: UnsafeMutablePointer<Float>     // [B] per-token multiplier for a kernel call
     var scores: UnsafeMutablePointer<Float>   // [T, C] attention scores, one row per thread
     var logits: UnsafeMutablePointer<Float>   // [V]
-    var keyCache: UnsafeMutablePointer<Float> // [layers, C, kv]
-    var valueCache: UnsafeMutablePointer<Float> // [layers, C, kv]
+    var keyCache: UnsafeMutableRawPointer     // [layers, C, kv] of f32 or f16 (kvCache)
+    var valueCache: UnsafeMutableRawPointer   // [layers, C, kv]
     var ropeCos: UnsafeMutablePointer<Float>  // [C, head_dim/2]
     var ropeSin: UnsafeMutablePointer<Float>  // [C, head_dim/2]
     var probs: UnsafeMutablePointer<Float>    // [V] sampler
@@ -60,6 +71,7 @@ struct Buffers {
     var recent: UnsafeMutablePointer<Int32>   // [64] repetition-penalty window
     var tokens: UnsafeMutablePointer<Int32>   // [C] the sequence so far
     var paddedWidth: Int
+    var kvCache: KVCacheType
 }
 
 final class MemoryPlan {
@@ -70,7 +82,7 @@ final class MemoryPlan {
 
     static let recentWindow = 64
 
-    init(spec: ModelSpec, context: Int, batch: Int, threads: Int) throws {
+    init(spec: ModelSpec, context: Int, batch: Int, threads: Int, kvCache: KVCacheType = .f32) throws {
         let d = spec.hiddenSize, f = spec.ffnSize, a = spec.attnDim, kv = spec.kvDim, V = spec.vocabSize
         let C = context, B = batch, L = spec.layers
         let P = Int(dqt_padded_cols(Int64(max(d, f, a))))
@@ -79,7 +91,7 @@ final class MemoryPlan {
             ("att", B * a * 4), ("hb", B * f * 4), ("hb2", B * f * 4), ("out", B * max(d, a) * 4),
             ("xq", B * P), ("qsum", B * 4), ("alpha", B * 4), ("mult", B * 4),
             ("scores", threads * C * 4), ("logits", V * 4),
-            ("key_cache", L * C * kv * 4), ("value_cache", L * C * kv * 4),
+            ("key_cache", L * C * kv * kvCache.size), ("value_cache", L * C * kv * kvCache.size),
             ("rope_cos", C * spec.headDim / 2 * 4), ("rope_sin", C * spec.headDim / 2 * 4),
             ("probs", V * 4), ("indices", V * 4), ("recent", MemoryPlan.recentWindow * 4), ("tokens", C * 4),
         ]
@@ -107,9 +119,9 @@ final class MemoryPlan {
             v: slot(4, Float.self), att: slot(5, Float.self), hb: slot(6, Float.self), hb2: slot(7, Float.self),
             out: slot(8, Float.self), xq: slot(9, Int8.self), qsum: slot(10, Int32.self), alpha: slot(11, Float.self),
             mult: slot(12, Float.self), scores: slot(13, Float.self), logits: slot(14, Float.self),
-            keyCache: slot(15, Float.self), valueCache: slot(16, Float.self), ropeCos: slot(17, Float.self),
+            keyCache: p + entries[15].offset, valueCache: p + entries[16].offset, ropeCos: slot(17, Float.self),
             ropeSin: slot(18, Float.self), probs: slot(19, Float.self), indices: slot(20, Int32.self),
-            recent: slot(21, Int32.self), tokens: slot(22, Int32.self), paddedWidth: P)
+            recent: slot(21, Int32.self), tokens: slot(22, Int32.self), paddedWidth: P, kvCache: kvCache)
     }
 
     deinit { munmap(base, max(totalBytes, 64)) }

@@ -124,8 +124,9 @@ struct AttentionJob {
     var kvDim: Int
     var attnDim: Int
     var q: UnsafePointer<Float>            // [n, a]
-    var keys: UnsafePointer<Float>         // [C, kv] this layer
-    var values: UnsafePointer<Float>       // [C, kv]
+    var keys: UnsafeRawPointer             // [C, kv] this layer, f32 or f16 elements
+    var values: UnsafeRawPointer           // [C, kv]
+    var half: Bool                         // f16 cache
     var out: UnsafeMutablePointer<Float>   // [n, a]
     var scores: UnsafeMutablePointer<Float>  // [threads, C]
     var context: Int
@@ -137,10 +138,15 @@ let attentionJobBody: ParallelBody = { ctx, item, thread in
     let scores = j.scores + thread * j.context
     let t = item / j.heads, h = item % j.heads
     let last = j.pos + t                     // attends to positions 0...last
-    let kvOff = (h / j.group) * j.headDim
-    Kernels.attentionHead(q: j.q + t * j.attnDim + h * j.headDim, keys: j.keys + kvOff, values: j.values + kvOff,
-                          kvStride: j.kvDim, positions: last + 1, headDim: j.headDim, scale: 1 / Float(j.headDim).squareRoot(),
-                          scores: scores, out: j.out + t * j.attnDim + h * j.headDim)
+    let kvOff = (h / j.group) * j.headDim, scale = 1 / Float(j.headDim).squareRoot()
+    let q = j.q + t * j.attnDim + h * j.headDim, out = j.out + t * j.attnDim + h * j.headDim
+    if j.half {
+        dqt_attention_head_f16(q, j.keys.assumingMemoryBound(to: UInt16.self) + kvOff, j.values.assumingMemoryBound(to: UInt16.self) + kvOff,
+                               Int64(j.kvDim), Int64(last + 1), Int64(j.headDim), scale, scores, out)
+    } else {
+        dqt_attention_head(q, j.keys.assumingMemoryBound(to: Float.self) + kvOff, j.values.assumingMemoryBound(to: Float.self) + kvOff,
+                           Int64(j.kvDim), Int64(last + 1), Int64(j.headDim), scale, scores, out)
+    }
 }
 
 /// The output head for one token: logits[r] for r in the share's rows.
@@ -178,13 +184,13 @@ final class Transformer {
     let batch: Int
     var b: Buffers { plan.buffers }
 
-    init(spec: ModelSpec, weights: ModelWeights, context: Int, batch: Int, threads: Int) throws {
+    init(spec: ModelSpec, weights: ModelWeights, context: Int, batch: Int, threads: Int, kvCache: KVCacheType = .f32) throws {
         self.spec = spec
         self.weights = weights
         self.context = context
         self.batch = batch
         pool = try ThreadPool(threads: threads)
-        plan = try MemoryPlan(spec: spec, context: context, batch: batch, threads: pool.count)
+        plan = try MemoryPlan(spec: spec, context: context, batch: batch, threads: pool.count, kvCache: kvCache)
         fillRopeTables()
     }
 
@@ -264,23 +270,32 @@ final class Transformer {
 
         for l in 0..<spec.layers {
             let L = weights.layers[l]
-            let keys = b.keyCache + l * C * kv, values = b.valueCache + l * C * kv
+            // This layer's cache; with an f16 cache, k and v are computed into b.k / b.v ([n, kv])
+            // and stored rounded after RoPE.
+            let half16 = b.kvCache == .f16, es = b.kvCache.size
+            let keys = b.keyCache + l * C * kv * es, values = b.valueCache + l * C * kv * es
+            let kOut = half16 ? b.k : (keys + pos * kv * es).assumingMemoryBound(to: Float.self)
+            let vOut = half16 ? b.v : (values + pos * kv * es).assumingMemoryBound(to: Float.self)
             // Attention block.
             for t in 0..<n { FloatKernels.rmsnorm(b.x + t * d, weight: L.attnNorm, eps: eps, out: b.xb + t * d, d) }
             quantizeRows(b.xb, n: n, stride: d, cols: d)
             var qkv = LinearJob(tasks: (task(L.q, n: n, xf: b.xb, xStride: d, mult: m0, out: b.q, outStride: a),
-                                        task(L.k, n: n, xf: b.xb, xStride: d, mult: m1, out: keys + pos * kv, outStride: kv),
-                                        task(L.v, n: n, xf: b.xb, xStride: d, mult: m2, out: values + pos * kv, outStride: kv)),
+                                        task(L.k, n: n, xf: b.xb, xStride: d, mult: m1, out: kOut, outStride: kv),
+                                        task(L.v, n: n, xf: b.xb, xStride: d, mult: m2, out: vOut, outStride: kv)),
                                 count: 3, threads: pool.count)
             run(&qkv)
             for t in 0..<n {
                 let p = pos + t
                 let cosRow = b.ropeCos + p * half, sinRow = b.ropeSin + p * half
                 for h in 0..<spec.heads { rope(b.q + t * a + h * hd, hd, cosRow, sinRow) }
-                for h in 0..<spec.kvHeads { rope(keys + p * kv + h * hd, hd, cosRow, sinRow) }
+                for h in 0..<spec.kvHeads { rope(kOut + t * kv + h * hd, hd, cosRow, sinRow) }
+                if half16 {
+                    dqt_f32_to_f16(kOut + t * kv, (keys + p * kv * 2).assumingMemoryBound(to: UInt16.self), Int64(kv))
+                    dqt_f32_to_f16(vOut + t * kv, (values + p * kv * 2).assumingMemoryBound(to: UInt16.self), Int64(kv))
+                }
             }
             var att = AttentionJob(n: n, pos: pos, heads: spec.heads, group: spec.heads / spec.kvHeads, headDim: hd,
-                                   kvDim: kv, attnDim: a, q: b.q, keys: keys, values: values, out: b.att,
+                                   kvDim: kv, attnDim: a, q: b.q, keys: keys, values: values, half: half16, out: b.att,
                                    scores: b.scores, context: C)
             withUnsafeMutablePointer(to: &att) { pool.run(chunks: n * spec.heads, attentionJobBody, UnsafeMutableRawPointer($0)) }
             if let sub = L.attnSubNorm {

@@ -17,6 +17,7 @@ struct Arguments {
     var verify = true
     var addBos = true
     var ignoreEOS = false
+    var kvCache = KVCacheType.f32
     var perplexityFile: String?
     var help = false
 
@@ -41,6 +42,7 @@ struct Arguments {
       -s, --seed N              random seed (default 0)
           --no-bos              do not prepend the BOS token
           --ignore-eos          keep generating past end-of-sequence tokens (benchmarks)
+          --kv-cache TYPE       KV cache elements: f32 (default, exact) or f16 (half the memory)
           --perplexity FILE     print the loss and perplexity of FILE's text instead of generating
           --stats               print load time, prompt and generation speed, peak RSS to stderr
           --no-verify           skip checksum verification at load
@@ -106,6 +108,10 @@ struct Arguments {
                 a.sampler.seed = s
             case "--no-bos": a.addBos = false
             case "--ignore-eos": a.ignoreEOS = true
+            case "--kv-cache":
+                let v = try value(arg)
+                guard let t = KVCacheType(rawValue: v) else { throw Problem(description: "--kv-cache takes f32 or f16, got \"\(v)\"") }
+                a.kvCache = t
             case "--perplexity": a.perplexityFile = try value(arg)
             case "--stats": a.stats = true
             case "--no-verify": a.verify = false

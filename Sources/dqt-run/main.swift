@@ -111,7 +111,8 @@ if args.help {
 let model: DQTModel
 do {
     model = try DQTModel(path: args.model, options: RuntimeOptions(contextLength: args.context, threads: args.threads,
-                                                                   batchSize: args.batch, verifyChecksums: args.verify))
+                                                                   batchSize: args.batch, verifyChecksums: args.verify,
+                                                                   kvCache: args.kvCache))
 } catch {
     fail("\(error)")
 }

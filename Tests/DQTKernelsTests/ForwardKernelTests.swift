@@ -68,6 +68,45 @@ import DQTKernels
         #expect(out == [Float](repeating: 2, count: dim), "\(path)")
     }
 
+    @Test(arguments: paths)
+    func f32ToF16RoundsToNearestEven(path: KernelPath) {
+        var rng = SplitMix64(seed: 32)
+        var x: [Float] = (0..<3000).map { _ in Float(bitPattern: UInt32(truncatingIfNeeded: rng.next()) & 0x47ff_ffff) * (rng.next() & 1 == 0 ? 1 : -1) }
+        // Edge cases: ties at every magnitude class, the subnormal range, overflow, zeros, inf.
+        x += [0, -0.0, 1, -1, 65504, 65519.99, 65520, -65520, 1e9, .infinity, -.infinity, 6.1035156e-5, 6.0975552e-5,
+              5.9604645e-8, 2.9802322e-8, 2.9802326e-8, 8.940697e-8, 1.0009765625, 1.00048828125, 1.00146484375, 2049, 2051, 1e-10]
+        for n in [x.count, 1, 7, 9] {
+            var y = [UInt16](repeating: 0xABCD, count: n + 1)
+            x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { path.f32ToF16(xp.baseAddress!, $0.baseAddress!, count: n) } }
+            for i in 0..<n { #expect(y[i] == Float16(x[i]).bitPattern, "\(path) x=\(x[i]) (\(x[i].bitPattern)): \(y[i]) vs \(Float16(x[i]).bitPattern)") }
+            #expect(y[n] == 0xABCD, "\(path) wrote past n")
+        }
+    }
+
+    @Test(arguments: paths)
+    func attentionHeadF16(path: KernelPath) {
+        var rng = SplitMix64(seed: 33)
+        for (n, dim, stride) in [(1, 8, 8), (3, 5, 7), (33, 96, 192), (200, 128, 128), (17, 40, 40)] {
+            let q = (0..<dim).map { _ in Float.random(in: -2...2, using: &rng) }
+            let kf = (0..<(n * stride)).map { _ in Float.random(in: -2...2, using: &rng) }
+            let vf = (0..<(n * stride)).map { _ in Float.random(in: -3...3, using: &rng) }
+            let kh = kf.map { Float16($0).bitPattern }, vh = vf.map { Float16($0).bitPattern }
+            let keys = kh.map { Float(Float16(bitPattern: $0)) }, values = vh.map { Float(Float16(bitPattern: $0)) }
+            let scale = 1 / Float(dim).squareRoot()
+            let ref = Self.referenceAttention(q: q, keys: keys, values: values, stride: stride, n: n, dim: dim, scale: scale)
+            var scores = [Float](repeating: .nan, count: n), out = [Float](repeating: .nan, count: dim)
+            q.withUnsafeBufferPointer { qp in kh.withUnsafeBufferPointer { kp in vh.withUnsafeBufferPointer { vp in
+                scores.withUnsafeMutableBufferPointer { sp in out.withUnsafeMutableBufferPointer { op in
+                    path.attentionHeadF16(q: qp.baseAddress!, keys: kp.baseAddress!, values: vp.baseAddress!, kvStride: stride,
+                                          positions: n, headDim: dim, scale: scale, scores: sp.baseAddress!, out: op.baseAddress!)
+                } } } } }
+            let mag = (0..<dim).map { i in (0..<n).reduce(0.0) { max($0, abs(Double(values[$1 * stride + i]))) } }
+            for i in 0..<dim {
+                #expect(abs(Double(out[i]) - ref[i]) <= 2e-5 * mag[i] + 1e-30, "\(path) n=\(n) dim=\(dim) i=\(i): \(out[i]) vs \(ref[i])")
+            }
+        }
+    }
+
     // Tolerance 4e-6 relative: polynomial exp (2 ulp) and a division (0.5 ulp) and a product.
     @Test(arguments: paths)
     func gatedActivation(path: KernelPath) {

@@ -108,6 +108,12 @@ void dqt_matmul_i8(const int8_t *w, int64_t cols,
 /// exp is computed to within 2 ulp (a polynomial on the SIMD paths).
 void dqt_attention_head(const float *q, const float *keys, const float *values, int64_t kv_stride,
                         int64_t n, int64_t head_dim, float scale, float *scores, float *out);
+/// dqt_attention_head over a binary16 KV cache (keys/values hold IEEE half values).
+void dqt_attention_head_f16(const float *q, const uint16_t *keys, const uint16_t *values, int64_t kv_stride,
+                            int64_t n, int64_t head_dim, float scale, float *scores, float *out);
+/// y[i] = binary16(x[i]), round to nearest even (overflow to ±inf), i < n; the same bits on every path
+/// for finite inputs.
+void dqt_f32_to_f16(const float *x, uint16_t *y, int64_t n);
 /// Gated FFN activation in place: gate[i] = act(gate[i]) · up[i], act = SiLU x/(1+e^−x)
 /// (relu2 = 0) or squared ReLU max(x,0)² (relu2 = 1).
 void dqt_gated_activation(int relu2, float *gate, const float *up, int64_t n);
@@ -155,6 +161,9 @@ typedef struct dqt_kernel_table {
     void (*attention_head)(const float *q, const float *keys, const float *values, int64_t kv_stride,
                            int64_t n, int64_t head_dim, float scale, float *scores, float *out);
     void (*gated_activation)(int relu2, float *gate, const float *up, int64_t n);
+    void (*attention_head_f16)(const float *q, const uint16_t *keys, const uint16_t *values, int64_t kv_stride,
+                               int64_t n, int64_t head_dim, float scale, float *scores, float *out);
+    void (*f32_to_f16)(const float *x, uint16_t *y, int64_t n);
 } dqt_kernel_table;
 
 /// The kernels of one path, or NULL if this CPU lacks it or it is not compiled in.
