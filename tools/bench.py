@@ -153,14 +153,26 @@ def weight_bytes(name: str) -> int:
 
 # MARK: - measurements
 
+# Measured processes run at this niceness (--nice; 0 = unchanged). A negative value (root only)
+# shields both engines alike from other load on a shared machine; it is printed in the report.
+NICE = 0
+
+
+def measured(cmd: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, text=True, capture_output=True, preexec_fn=(lambda: os.nice(NICE)) if NICE else None)
+
+
 def triad(exe: str, threads: list[int]) -> dict[int, float]:
-    out = run([exe] + [str(t) for t in threads], capture=True)
+    r = measured([exe] + [str(t) for t in threads])
+    if r.returncode != 0:
+        raise SystemExit(f"triad failed: {r.stderr}")
+    out = r.stdout
     return {int(m.group(1)): float(m.group(2)) for m in re.finditer(r"threads (\d+) triad ([\d.]+) GB/s", out)}
 
 
 def llama_bench(bins: str, model: str, t: int) -> dict[str, float]:
-    out = subprocess.run([os.path.join(bins, "llama-bench"), "-m", model, "-p", "16,128", "-n", "128", "-t", str(t),
-                          "-r", "1", "-o", "json"], text=True, capture_output=True)
+    out = measured([os.path.join(bins, "llama-bench"), "-m", model, "-p", "16,128", "-n", "128", "-t", str(t),
+                    "-r", "1", "-o", "json"])
     if out.returncode != 0:
         raise SystemExit(f"llama-bench failed: {out.stderr[-2000:]}")
     res = {}
@@ -176,8 +188,8 @@ def llama_bench(bins: str, model: str, t: int) -> dict[str, float]:
 
 def dqt_run(bins: str, model: str, t: int, prompt: int) -> dict[str, float]:
     ids = ",".join(str(100 + i) for i in range(prompt))  # ids inside the 4000-token tokenizer
-    out = subprocess.run([os.path.join(bins, "dqt-run"), model, "--tokens", ids, "-n", "128", "--temp", "0",
-                          "--ignore-eos", "-t", str(t), "-c", "512", "--stats"], text=True, capture_output=True)
+    out = measured([os.path.join(bins, "dqt-run"), model, "--tokens", ids, "-n", "128", "--temp", "0",
+                    "--ignore-eos", "-t", str(t), "-c", "512", "--stats"])
     if out.returncode != 0:
         raise SystemExit(f"dqt-run failed: {out.stderr[-2000:]}")
     p = re.search(r"prompt: (\d+) tokens in ([\d.]+) s \(([\d.]+) tok/s", out.stderr)
@@ -200,6 +212,7 @@ def measure(args, models: dict[str, str], llama_bins: str, dqt_bins: str, triad_
                 cur[k] = max(cur.get(k, v), v)
 
     names = list(models)
+    args.loads = []
     for r in range(args.rounds):
         for t, gbs in triad(triad_exe, args.threads).items():
             bw[t] = max(bw.get(t, 0), gbs)
@@ -207,6 +220,7 @@ def measure(args, models: dict[str, str], llama_bins: str, dqt_bins: str, triad_
         for t in args.threads:
             for name in order:
                 log(f"round {r + 1}/{args.rounds}, {t} thread(s): {name}")
+                args.loads.append(os.getloadavg()[0])
                 if name.startswith("llama.cpp"):
                     keep((name, t), llama_bench(llama_bins, models[name], t))
                 else:
@@ -227,8 +241,10 @@ def report(args, models, best, bw, llama_src: str) -> str:
             cpu = re.search(r"model name\s*:\s*(.*)", f.read()).group(1)
     except (OSError, AttributeError):
         pass
-    lines = [f"machine: {platform.machine()} {cpu}, {os.cpu_count()} CPUs; load average at the end "
-             f"{os.getloadavg()[0]:.1f}; llama.cpp from {os.path.basename(os.path.dirname(os.path.dirname(llama_src)))}",
+    lines = [f"machine: {platform.machine()} {cpu}, {os.cpu_count()} CPUs; 1-minute load average during the runs "
+             f"{min(args.loads):.1f}-{max(args.loads):.1f}; llama.cpp from {os.path.basename(os.path.dirname(os.path.dirname(llama_src)))}"
+             + (f"; measured processes at nice {NICE:+d}" if NICE else ""),
+             "command: tools/bench.sh " + " ".join(sys.argv[1:]),
              f"best of {args.rounds} alternating rounds; tok/s (higher is better), TTFT = 16-token prompt to first "
              "token in ms (lower is better)", ""]
     tcols = lambda label: " | ".join(f"{label} {t}t" for t in T)
@@ -269,7 +285,10 @@ def main() -> None:
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--only", default="", help="comma-separated substrings: measure only matching engines")
     ap.add_argument("--out", default="", help="also write the report to this file")
+    ap.add_argument("--nice", type=int, default=0, help="niceness increment for the measured processes (negative: root)")
     args = ap.parse_args()
+    global NICE
+    NICE = args.nice
     args.threads = [int(t) for t in args.threads.split(",")]
     os.makedirs(args.work, exist_ok=True)
     src = llama_source(args.work)

@@ -38,8 +38,8 @@ static const dqt_kernel_table avx2_table = {
 #if defined(__x86_64__)
 static const dqt_kernel_table avx512_vnni_table = {
     DQT_ISA_AVX512_VNNI, dqt_quantize_i8_avx2,
-    dqt_matvec_t2_vnni, dqt_matvec_t1_vnni, dqt_matvec_i8_vnni, dqt_matvec_i8r_vnni,
-    dqt_matvec_f16_vnni, dqt_matvec_bf16_avx2, dqt_matvec_f32_avx2,
+    dqt_matvec_t2_avx2, dqt_matvec_t1_vnni, dqt_matvec_i8_avx2, dqt_matvec_i8r_avx2,
+    dqt_matvec_f16_avx2, dqt_matvec_bf16_avx2, dqt_matvec_f32_avx2,
     dqt_matmul_t2_vnni, dqt_matmul_t1_vnni, dqt_matmul_i8_avx2,
     dqt_attention_head_avx2, dqt_gated_activation_avx2,
     dqt_attention_head_f16_avx2, dqt_f32_to_f16_avx2,

@@ -80,16 +80,9 @@ void dqt_attention_head_f16_portable(const float *q, const uint16_t *keys, const
                                      int64_t n, int64_t head_dim, float scale, float *scores, float *out);
 void dqt_f32_to_f16_portable(const float *x, uint16_t *y, int64_t n);
 #if defined(__x86_64__)
-// AVX-512 VNNI integer kernels (vnni_avx512.c); the rest of that path is the AVX2 one.
-void dqt_matvec_t2_vnni(const uint8_t *w, int64_t row_bytes, int64_t cols, const int8_t *q,
-                        int32_t qsum, float mult, int64_t r0, int64_t r1, float *y);
+// AVX-512 VNNI kernels (vnni_avx512.c); the rest of that path is the AVX2 one.
 void dqt_matvec_t1_vnni(const uint8_t *w, int64_t row_bytes, int64_t cols, const int8_t *q,
                         int32_t qsum, float mult, int64_t r0, int64_t r1, float *y);
-void dqt_matvec_i8_vnni(const int8_t *w, int64_t cols, const int8_t *q, float mult,
-                        int64_t r0, int64_t r1, float *y);
-void dqt_matvec_i8r_vnni(const int8_t *w, const float *rowscale, int64_t cols, const int8_t *q,
-                         float mult, int64_t r0, int64_t r1, float *y);
-void dqt_matvec_f16_vnni(const uint16_t *w, int64_t cols, const float *x, int64_t r0, int64_t r1, float *y);
 void dqt_matmul_t2_vnni(const uint8_t *w, int64_t row_bytes, int64_t cols, const int8_t *q, int64_t q_stride,
                         const int32_t *qsum, const float *mult, int64_t n, int64_t r0, int64_t r1,
                         float *y, int64_t y_stride);

@@ -1,20 +1,15 @@
 // AVX-512 VNNI path (x86-64 with AVX512F/BW/VL + VNNI, e.g. Zen 4, Ice Lake and later): the
-// integer kernels on 64-byte registers with vpdpbusd (u8 × s8, four products summed into each
-// int32 lane, no int16 stage, no saturation). Quantization and the float helpers reuse AVX2.
-//
-// t2 (2-bit codes): a 64-byte load covers two 32-byte blocks (256 weights). Instead of shifting
-// the 2-bit fields down, each field is masked in place: (x & 0x0C) = 4·c for slot 1, (x & 0x30)
-// = 16·c, (x & 0xC0) = 64·c (≤ 128, still a u8). Each slot has its own int32 accumulator, whose
-// lanes are then exact multiples of 4^i, so Σc·q = acc₀ + acc₁/4 + acc₂/16 + acc₃/64 (arithmetic
-// shifts, exact). Per row and 256 weights: 1 load, 4 ands, 4 vpdpbusd (AVX2: 2 loads, 6 shifts,
-// 8 ands, 8 maddubs, 8 adds, widening). The activations are rearranged once per call to match
-// the block pairs: pair k, slot i is q[256k + 32i + j] then q[256k + 128 + 32i + j].
+// compute-bound integer kernels on 64-byte registers with vpdpbusd (u8 × s8, four products
+// summed into each int32 lane, no int16 stage, no saturation): the t1 matvec and the ternary
+// matmul. The rest of the path is the AVX2 one: the streaming kernels (t2, i8, i8r, f16
+// matvec) are memory-bound, and 512-bit versions of them measured 5-15% less bandwidth than
+// the AVX2 ones on Zen 4 (dqt-bench-kernels --cpu-time, best of 6 runs each: t2 matvec
+// 12.0-13.5 GB/s with vpdpbusd on masked 2-bit fields vs 13.6-16.0 GB/s; i8 12.1-12.7 vs 12.9-13.3).
 //
 // t1 (base-3 bytes): trits are tested with unsigned byte compares into mask registers,
-// d = [v ≥ 86] + [v ≥ 171] (see avx2_common.h), v ← 3v mod 256 for the next trit.
-//
-// i8 / i8r: u = c + 128 (xor 0x80) is a u8, Σu·q = Σc·q + 128·Σq; the correction is exact in
-// wrapping int32 arithmetic (vpdpbusd wraps, and the true Σc·q fits in int32).
+// d = [v ≥ 86] + [v ≥ 171] (see avx2_common.h), v ← 3v mod 256 for the next trit. A 64-byte
+// load covers two 32-byte blocks (320 weights); the activations are rearranged once per call
+// to match: pair k, trit n is q[320k + 32n + j] then q[320k + 160 + 32n + j].
 #include "avx2_common.h"
 #if defined(__x86_64__)
 
@@ -23,67 +18,6 @@
 
 // Activations rearranged for block pairs live on the stack; longer rows use the AVX2 kernels.
 #define VNNI_MAX_COLS 16384
-
-// MARK: - t2
-
-// qs[256k + 64i + h·32 + j] = q[256k + 128h + 32i + j] for every pair k of 128-weight blocks
-// (h = 0, 1); an odd last block gets a zero second half.
-DQT_VNNI_INLINE void t2_pair_activations(const int8_t *q, int64_t nb, int8_t *qs) {
-    for (int64_t b = 0; b < nb; b++) {
-        const int64_t k = b / 2, h = b % 2;
-        for (int i = 0; i < 4; i++)
-            _mm256_storeu_si256((__m256i *)(qs + 256 * k + 64 * i + 32 * h), _mm256_loadu_si256((const __m256i *)(q + 128 * b + 32 * i)));
-    }
-    if (nb % 2)
-        for (int i = 0; i < 4; i++) _mm256_storeu_si256((__m256i *)(qs + 256 * (nb / 2) + 64 * i + 32), _mm256_setzero_si256());
-}
-
-DQT_VNNI_INLINE int32_t t2_combine(__m512i a0, __m512i a1, __m512i a2, __m512i a3) {
-    const __m512i s = _mm512_add_epi32(_mm512_add_epi32(a0, _mm512_srai_epi32(a1, 2)),
-                                       _mm512_add_epi32(_mm512_srai_epi32(a2, 4), _mm512_srai_epi32(a3, 6)));
-    return _mm512_reduce_add_epi32(s);
-}
-
-DQT_VNNI_INLINE void t2v_rows(const uint8_t *w, int64_t row_bytes, int64_t nb, const int8_t *qs,
-                              int32_t qsum, float mult, int64_t r, int R, float *y) {
-    const __m512i m0 = _mm512_set1_epi8(0x03), m1 = _mm512_set1_epi8(0x0C);
-    const __m512i m2 = _mm512_set1_epi8(0x30), m3 = _mm512_set1_epi8((char)0xC0);
-    const uint8_t *row[4];
-    __m512i a[4][4];
-    for (int k = 0; k < R; k++) {
-        row[k] = w + (r + k) * row_bytes;
-        for (int i = 0; i < 4; i++) a[k][i] = _mm512_setzero_si512();
-    }
-    const uintptr_t pf = dqt_pf_base(row[0], R * row_bytes);
-    const int64_t pairs = (nb + 1) / 2;
-    for (int64_t p = 0; p < pairs; p++) {
-        const int8_t *qp = qs + 256 * p;
-        const __m512i q0 = _mm512_loadu_si512(qp), q1 = _mm512_loadu_si512(qp + 64);
-        const __m512i q2 = _mm512_loadu_si512(qp + 128), q3 = _mm512_loadu_si512(qp + 192);
-        dqt_prefetch(pf + (uintptr_t)(R * 64 * p), R * 64);
-        // An odd last block is loaded alone (never past the row); its zero upper half adds 0.
-        const __mmask64 lm = 2 * p + 1 < nb ? ~(__mmask64)0 : (__mmask64)0xFFFFFFFFu;
-        for (int k = 0; k < R; k++) {
-            const __m512i x = _mm512_maskz_loadu_epi8(lm, row[k] + 64 * p);
-            a[k][0] = _mm512_dpbusd_epi32(a[k][0], _mm512_and_si512(x, m0), q0);
-            a[k][1] = _mm512_dpbusd_epi32(a[k][1], _mm512_and_si512(x, m1), q1);
-            a[k][2] = _mm512_dpbusd_epi32(a[k][2], _mm512_and_si512(x, m2), q2);
-            a[k][3] = _mm512_dpbusd_epi32(a[k][3], _mm512_and_si512(x, m3), q3);
-        }
-    }
-    for (int k = 0; k < R; k++) y[r + k] = (float)(t2_combine(a[k][0], a[k][1], a[k][2], a[k][3]) - qsum) * mult;
-}
-
-DQT_VNNI void dqt_matvec_t2_vnni(const uint8_t *w, int64_t row_bytes, int64_t cols, const int8_t *q,
-                                 int32_t qsum, float mult, int64_t r0, int64_t r1, float *y) {
-    if (cols > VNNI_MAX_COLS) { dqt_matvec_t2_avx2(w, row_bytes, cols, q, qsum, mult, r0, r1, y); return; }
-    const int64_t nb = (cols + DQT_T2_BLOCK - 1) / DQT_T2_BLOCK;
-    _Alignas(64) int8_t qs[VNNI_MAX_COLS + 256];
-    t2_pair_activations(q, nb, qs);
-    int64_t r = r0;
-    for (; r + 4 <= r1; r += 4) t2v_rows(w, row_bytes, nb, qs, qsum, mult, r, 4, y);
-    for (; r < r1; r++) t2v_rows(w, row_bytes, nb, qs, qsum, mult, r, 1, y);
-}
 
 // MARK: - t1
 
@@ -131,13 +65,18 @@ DQT_VNNI_INLINE void t1v_rows(const uint8_t *w, int64_t row_bytes, int64_t cols,
     __m512i acc[4];
     for (int k = 0; k < R; k++) { row[k] = w + (r + k) * row_bytes; acc[k] = _mm512_setzero_si512(); }
     const uintptr_t pf = dqt_pf_base(row[0], R * row_bytes);
-    const int64_t pairs = (nf + 1) / 2;
-    for (int64_t p = 0; p < pairs; p++) {
+    const int64_t pairs = nf / 2;
+    for (int64_t p = 0; p <= pairs; p++) {
+        if (p == pairs && nf % 2 == 0) break;
         __m512i qn[5];
         for (int n = 0; n < 5; n++) qn[n] = _mm512_loadu_si512(qs + 320 * p + 64 * n);
         dqt_prefetch(pf + (uintptr_t)(R * 64 * p), R * 64);
-        const __mmask64 lm = 2 * p + 1 < nf ? ~(__mmask64)0 : (__mmask64)0xFFFFFFFFu;
-        for (int k = 0; k < R; k++) acc[k] = t1v_group(acc[k], _mm512_maskz_loadu_epi8(lm, row[k] + 64 * p), qn);
+        for (int k = 0; k < R; k++) {
+            // An odd last block is loaded alone (never past the row); its zero upper half adds 0.
+            const __m512i x = p < pairs ? _mm512_loadu_si512(row[k] + 64 * p)
+                                        : _mm512_maskz_loadu_epi8((__mmask64)0xFFFFFFFFu, row[k] + 64 * p);
+            acc[k] = t1v_group(acc[k], x, qn);
+        }
     }
     __m256i tail[4];
     for (int k = 0; k < R; k++) tail[k] = _mm256_setzero_si256();
@@ -164,95 +103,6 @@ DQT_VNNI void dqt_matvec_t1_vnni(const uint8_t *w, int64_t row_bytes, int64_t co
     int64_t r = r0;
     for (; r + 4 <= r1; r += 4) t1v_rows(w, row_bytes, cols, q, qs, qsum, mult, r, 4, y);
     for (; r < r1; r++) t1v_rows(w, row_bytes, cols, q, qs, qsum, mult, r, 1, y);
-}
-
-// MARK: - i8, i8r
-
-// Σ_i q[i] over cols (q is zero past cols up to the padded length).
-DQT_VNNI_INLINE int32_t sum_q(const int8_t *q, int64_t cols) {
-    const __m512i ones = _mm512_set1_epi8(1);
-    __m512i s = _mm512_setzero_si512();
-    int64_t i = 0;
-    for (; i + 64 <= cols; i += 64) s = _mm512_dpbusd_epi32(s, ones, _mm512_loadu_si512(q + i));
-    int32_t t = _mm512_reduce_add_epi32(s);
-    for (; i < cols; i++) t += q[i];
-    return t;
-}
-
-// out[k] = Σ_i w[r+k, i]·q[i] for R rows (exact, wrapping int32).
-DQT_VNNI_INLINE void i8v_rows(const int8_t *w, int64_t cols, const int8_t *q, int32_t qsum, int64_t r, int R, int32_t out[4]) {
-    const __m512i flip = _mm512_set1_epi8((char)0x80);
-    const int8_t *row[4];
-    __m512i acc[4];
-    for (int k = 0; k < R; k++) { row[k] = w + (r + k) * cols; acc[k] = _mm512_setzero_si512(); }
-    const uintptr_t pf = dqt_pf_base(row[0], R * cols);
-    int64_t i = 0;
-    for (; i + 64 <= cols; i += 64) {
-        dqt_prefetch(pf + (uintptr_t)(R * i), R * 64);
-        const __m512i qv = _mm512_loadu_si512(q + i);
-        for (int k = 0; k < R; k++)
-            acc[k] = _mm512_dpbusd_epi32(acc[k], _mm512_xor_si512(_mm512_loadu_si512(row[k] + i), flip), qv);
-    }
-    if (i < cols) {   // masked load: never past the row; masked-off bytes give u = 128 against q = 0
-        const __mmask64 lm = (__mmask64)((1ull << (cols - i)) - 1);
-        const __m512i qv = _mm512_maskz_loadu_epi8(lm, q + i);
-        for (int k = 0; k < R; k++)
-            acc[k] = _mm512_dpbusd_epi32(acc[k], _mm512_xor_si512(_mm512_maskz_loadu_epi8(lm, row[k] + i), flip), qv);
-    }
-    for (int k = 0; k < R; k++)
-        out[k] = (int32_t)((uint32_t)_mm512_reduce_add_epi32(acc[k]) - 128u * (uint32_t)qsum);
-}
-
-DQT_VNNI void dqt_matvec_i8_vnni(const int8_t *w, int64_t cols, const int8_t *q, float mult,
-                                 int64_t r0, int64_t r1, float *y) {
-    const int32_t qsum = sum_q(q, cols);
-    int32_t s[4];
-    int64_t r = r0;
-    for (; r + 4 <= r1; r += 4) {
-        i8v_rows(w, cols, q, qsum, r, 4, s);
-        for (int k = 0; k < 4; k++) y[r + k] = (float)s[k] * mult;
-    }
-    for (; r < r1; r++) { i8v_rows(w, cols, q, qsum, r, 1, s); y[r] = (float)s[0] * mult; }
-}
-
-DQT_VNNI void dqt_matvec_i8r_vnni(const int8_t *w, const float *rowscale, int64_t cols, const int8_t *q,
-                                  float mult, int64_t r0, int64_t r1, float *y) {
-    const int32_t qsum = sum_q(q, cols);
-    int32_t s[4];
-    int64_t r = r0;
-    for (; r + 4 <= r1; r += 4) {
-        i8v_rows(w, cols, q, qsum, r, 4, s);
-        for (int k = 0; k < 4; k++) y[r + k] = (float)s[k] * (rowscale[r + k] * mult);
-    }
-    for (; r < r1; r++) { i8v_rows(w, cols, q, qsum, r, 1, s); y[r] = (float)s[0] * (rowscale[r] * mult); }
-}
-
-// MARK: - f16 head
-
-DQT_VNNI void dqt_matvec_f16_vnni(const uint16_t *w, int64_t cols, const float *x, int64_t r0, int64_t r1, float *y) {
-    int64_t r = r0;
-    for (; r + 4 <= r1; r += 4) {
-        const uint16_t *row0 = w + r * cols, *row1 = row0 + cols, *row2 = row1 + cols, *row3 = row2 + cols;
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        const uintptr_t pf = dqt_pf_base(row0, 4 * cols * 2);
-        int64_t i = 0;
-        for (; i + 16 <= cols; i += 16) {
-            dqt_prefetch(pf + (uintptr_t)(4 * i * 2), 4 * 32);
-            const __m512 xv = _mm512_loadu_ps(x + i);
-            a0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(row0 + i))), xv, a0);
-            a1 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(row1 + i))), xv, a1);
-            a2 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(row2 + i))), xv, a2);
-            a3 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(row3 + i))), xv, a3);
-        }
-        float s0 = _mm512_reduce_add_ps(a0), s1 = _mm512_reduce_add_ps(a1);
-        float s2 = _mm512_reduce_add_ps(a2), s3 = _mm512_reduce_add_ps(a3);
-        for (; i < cols; i++) {
-            s0 += dqt_half_to_float(row0[i]) * x[i]; s1 += dqt_half_to_float(row1[i]) * x[i];
-            s2 += dqt_half_to_float(row2[i]) * x[i]; s3 += dqt_half_to_float(row3[i]) * x[i];
-        }
-        y[r] = s0; y[r + 1] = s1; y[r + 2] = s2; y[r + 3] = s3;
-    }
-    if (r < r1) dqt_matvec_f16_avx2(w, cols, x, r, r1, y);
 }
 
 // MARK: - matmul (prompt batches): the AVX2 driver with a 4-row × 4-token vpdpbusd tile

@@ -28,7 +28,7 @@ typedef enum {
     DQT_ISA_AVX2 = 1,          // x86-64 AVX2 + FMA + F16C
     DQT_ISA_NEON = 2,          // aarch64 Advanced SIMD
     DQT_ISA_NEON_DOTPROD = 3,  // aarch64 Advanced SIMD + SDOT (ARMv8.2 dotprod)
-    DQT_ISA_AVX512_VNNI = 4,   // x86-64 AVX2 path + AVX512F/BW/VL + VNNI (vpdpbusd) integer kernels
+    DQT_ISA_AVX512_VNNI = 4,   // x86-64 AVX2 path + AVX512F/BW/VL + VNNI (vpdpbusd) t1 matvec and matmul
 } dqt_isa;
 
 #define DQT_ISA_COUNT 5
