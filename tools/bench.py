@@ -9,7 +9,7 @@ and size; --embed f16, and --embed int8), measures a STREAM-like triad (tools/tr
 alternates the engines for --rounds rounds and keeps the best of each measurement:
 
   llama.cpp: llama-bench -p 16,128 -n 128 -t T -r 1   (pp16 gives the time to first token)
-  dqt:       dqt-run --stats --temp 0 --ignore-eos -t T, twice per round:
+  dqt:       dqt-run --stats --temp 0 --ignore-eos --kv-cache f16 -t T, twice per round:
              128-token prompt + 128 generated (pp128, and generation at positions 128-255),
              16-token prompt + 128 generated (time to first token, and tg128 at positions 16-143,
              close to llama-bench's tg128 which starts from an empty cache).
@@ -186,10 +186,10 @@ def llama_bench(bins: str, model: str, t: int) -> dict[str, float]:
     return res
 
 
-def dqt_run(bins: str, model: str, t: int, prompt: int) -> dict[str, float]:
+def dqt_run(bins: str, model: str, t: int, prompt: int, kv: str) -> dict[str, float]:
     ids = ",".join(str(100 + i) for i in range(prompt))  # ids inside the 4000-token tokenizer
     out = measured([os.path.join(bins, "dqt-run"), model, "--tokens", ids, "-n", "128", "--temp", "0",
-                    "--ignore-eos", "-t", str(t), "-c", "512", "--stats"])
+                    "--ignore-eos", "-t", str(t), "-c", "512", "--kv-cache", kv, "--stats"])
     if out.returncode != 0:
         raise SystemExit(f"dqt-run failed: {out.stderr[-2000:]}")
     p = re.search(r"prompt: (\d+) tokens in ([\d.]+) s \(([\d.]+) tok/s", out.stderr)
@@ -224,8 +224,8 @@ def measure(args, models: dict[str, str], llama_bins: str, dqt_bins: str, triad_
                 if name.startswith("llama.cpp"):
                     keep((name, t), llama_bench(llama_bins, models[name], t))
                 else:
-                    a = dqt_run(dqt_bins, models[name], t, 128)
-                    b = dqt_run(dqt_bins, models[name], t, 16)
+                    a = dqt_run(dqt_bins, models[name], t, 128, args.kv_cache)
+                    b = dqt_run(dqt_bins, models[name], t, 16, args.kv_cache)
                     keep((name, t), {"pp": a["pp"], "tg_after128": a["tg"], "tg": b["tg"],
                                      "ttft": b["prompt_s"] * 1000})
     return best, bw
@@ -246,7 +246,8 @@ def report(args, models, best, bw, llama_src: str) -> str:
              + (f"; measured processes at nice {NICE:+d}" if NICE else ""),
              "command: tools/bench.sh " + " ".join(sys.argv[1:]),
              f"best of {args.rounds} alternating rounds; tok/s (higher is better), TTFT = 16-token prompt to first "
-             "token in ms (lower is better)", ""]
+             "token in ms (lower is better); KV cache: llama.cpp f16 (its default), dqt "
+             f"{args.kv_cache} (--kv-cache {args.kv_cache})", ""]
     tcols = lambda label: " | ".join(f"{label} {t}t" for t in T)
     lines.append(f"| engine | MiB | weights MB/token | {tcols('pp128')} | {tcols('tg128')} | {tcols('TTFT16')} | "
                  f"{tcols('roofline')} | {tcols('tg after pp128')} |")
@@ -286,6 +287,8 @@ def main() -> None:
     ap.add_argument("--only", default="", help="comma-separated substrings: measure only matching engines")
     ap.add_argument("--out", default="", help="also write the report to this file")
     ap.add_argument("--nice", type=int, default=0, help="niceness increment for the measured processes (negative: root)")
+    ap.add_argument("--kv-cache", default="f16", choices=["f16", "f32"],
+                    help="dqt's KV cache type (default f16, the type llama.cpp caches in by default)")
     args = ap.parse_args()
     global NICE
     NICE = args.nice
