@@ -50,6 +50,21 @@ DQT_AVX2_INLINE float dot_kv(const float *a, const void *b, int64_t n, int half)
     return s;
 }
 
+// out[i0 + j] = Σ_p w[p]·v_p[i0 + j] for j < 8·k (k ≤ 12, a constant at each call site, so the
+// accumulators are registers).
+DQT_AVX2_INLINE void accumulate_values(const float *w, const void *values, int64_t kv_stride, int64_t n, int64_t i0,
+                                       float *out, int half, int k) {
+    const int64_t es = half ? 2 : 4;
+    __m256 a[12];
+    for (int j = 0; j < k; j++) a[j] = _mm256_setzero_ps();
+    for (int64_t t = 0; t < n; t++) {
+        const char *v = (const char *)values + es * (t * kv_stride + i0);
+        const __m256 wt = _mm256_set1_ps(w[t]);
+        for (int j = 0; j < k; j++) a[j] = _mm256_fmadd_ps(wt, kv_load(v + 8 * j * es, half), a[j]);
+    }
+    for (int j = 0; j < k; j++) _mm256_storeu_ps(out + i0 + 8 * j, a[j]);
+}
+
 // The attention of one head over a cache of f32 (half = 0) or f16 (half = 1) elements.
 DQT_AVX2_INLINE void attention_head(const float *q, const void *keys, const void *values, int64_t kv_stride,
                                     int64_t n, int64_t head_dim, float scale, float *scores, float *out, int half) {
@@ -77,33 +92,17 @@ DQT_AVX2_INLINE void attention_head(const float *q, const void *keys, const void
         scores[p] = t[0];
         total += t[0];
     }
-    // Probabilities first (as softmax-then-matmul references do), then out = Σ_p scores[p]·v_p,
-    // in register chunks of 32 outputs.
+    // Probabilities first (as softmax-then-matmul references do), then out = Σ_p scores[p]·v_p.
     const float invTotal = 1 / total;
     for (p = 0; p + 8 <= n; p += 8) _mm256_storeu_ps(scores + p, _mm256_mul_ps(_mm256_loadu_ps(scores + p), _mm256_set1_ps(invTotal)));
     for (; p < n; p++) scores[p] *= invTotal;
+    // Chunks of up to 96 outputs stay in registers while every position's slice is read in
+    // order: with a head-major cache a head's values are one sequential stream (per-element
+    // sums run over p in order whatever the chunking).
     int64_t i = 0;
-    for (; i + 32 <= head_dim; i += 32) {
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        for (int64_t t = 0; t < n; t++) {
-            const char *v = (const char *)values + es * (t * kv_stride + i);
-            const __m256 w = _mm256_set1_ps(scores[t]);
-            a0 = _mm256_fmadd_ps(w, kv_load(v, half), a0);
-            a1 = _mm256_fmadd_ps(w, kv_load(v + 8 * es, half), a1);
-            a2 = _mm256_fmadd_ps(w, kv_load(v + 16 * es, half), a2);
-            a3 = _mm256_fmadd_ps(w, kv_load(v + 24 * es, half), a3);
-        }
-        _mm256_storeu_ps(out + i, a0);
-        _mm256_storeu_ps(out + i + 8, a1);
-        _mm256_storeu_ps(out + i + 16, a2);
-        _mm256_storeu_ps(out + i + 24, a3);
-    }
-    for (; i + 8 <= head_dim; i += 8) {
-        __m256 a = _mm256_setzero_ps();
-        for (int64_t t = 0; t < n; t++)
-            a = _mm256_fmadd_ps(_mm256_set1_ps(scores[t]), kv_load((const char *)values + es * (t * kv_stride + i), half), a);
-        _mm256_storeu_ps(out + i, a);
-    }
+    for (; i + 96 <= head_dim; i += 96) accumulate_values(scores, values, kv_stride, n, i, out, half, 12);
+    for (; i + 32 <= head_dim; i += 32) accumulate_values(scores, values, kv_stride, n, i, out, half, 4);
+    for (; i + 8 <= head_dim; i += 8) accumulate_values(scores, values, kv_stride, n, i, out, half, 1);
     for (; i < head_dim; i++) {
         float a = 0;
         for (int64_t t = 0; t < n; t++) a += scores[t] * kv_scalar(values, t * kv_stride + i, half);

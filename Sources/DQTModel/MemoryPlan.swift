@@ -62,8 +62,8 @@ struct Buffers {
     var mult: UnsafeMutablePointer<Float>     // [B] per-token multiplier for a kernel call
     var scores: UnsafeMutablePointer<Float>   // [T, C] attention scores, one row per thread
     var logits: UnsafeMutablePointer<Float>   // [V]
-    var keyCache: UnsafeMutableRawPointer     // [layers, C, kv] of f32 or f16 (kvCache)
-    var valueCache: UnsafeMutableRawPointer   // [layers, C, kv]
+    var keyCache: UnsafeMutableRawPointer     // [layers, kvHeads, C, head_dim] of f32 or f16 (kvCache)
+    var valueCache: UnsafeMutableRawPointer   // [layers, kvHeads, C, head_dim]
     var ropeCos: UnsafeMutablePointer<Float>  // [C, head_dim/2]
     var ropeSin: UnsafeMutablePointer<Float>  // [C, head_dim/2]
     var probs: UnsafeMutablePointer<Float>    // [V] sampler

@@ -124,8 +124,8 @@ struct AttentionJob {
     var kvDim: Int
     var attnDim: Int
     var q: UnsafePointer<Float>            // [n, a]
-    var keys: UnsafeRawPointer             // [C, kv] this layer, f32 or f16 elements
-    var values: UnsafeRawPointer           // [C, kv]
+    var keys: UnsafeRawPointer             // [kvHeads, C, headDim] this layer, f32 or f16 elements
+    var values: UnsafeRawPointer           // [kvHeads, C, headDim]
     var half: Bool                         // f16 cache
     var out: UnsafeMutablePointer<Float>   // [n, a]
     var scores: UnsafeMutablePointer<Float>  // [threads, C]
@@ -138,14 +138,15 @@ let attentionJobBody: ParallelBody = { ctx, item, thread in
     let scores = j.scores + thread * j.context
     let t = item / j.heads, h = item % j.heads
     let last = j.pos + t                     // attends to positions 0...last
-    let kvOff = (h / j.group) * j.headDim, scale = 1 / Float(j.headDim).squareRoot()
+    // The KV head's positions are contiguous: [C, headDim] at (h / group)·C·headDim.
+    let kvOff = (h / j.group) * j.context * j.headDim, scale = 1 / Float(j.headDim).squareRoot()
     let q = j.q + t * j.attnDim + h * j.headDim, out = j.out + t * j.attnDim + h * j.headDim
     if j.half {
         dqt_attention_head_f16(q, j.keys.assumingMemoryBound(to: UInt16.self) + kvOff, j.values.assumingMemoryBound(to: UInt16.self) + kvOff,
-                               Int64(j.kvDim), Int64(last + 1), Int64(j.headDim), scale, scores, out)
+                               Int64(j.headDim), Int64(last + 1), Int64(j.headDim), scale, scores, out)
     } else {
         dqt_attention_head(q, j.keys.assumingMemoryBound(to: Float.self) + kvOff, j.values.assumingMemoryBound(to: Float.self) + kvOff,
-                           Int64(j.kvDim), Int64(last + 1), Int64(j.headDim), scale, scores, out)
+                           Int64(j.headDim), Int64(last + 1), Int64(j.headDim), scale, scores, out)
     }
 }
 
@@ -270,12 +271,12 @@ final class Transformer {
 
         for l in 0..<spec.layers {
             let L = weights.layers[l]
-            // This layer's cache; with an f16 cache, k and v are computed into b.k / b.v ([n, kv])
-            // and stored rounded after RoPE.
+            // This layer's cache, head-major ([kvHeads, C, headDim]: each head's positions are one
+            // contiguous stream for attention). k and v are computed into b.k / b.v ([n, kv]),
+            // RoPE is applied there, then each head's slice is stored (rounded for an f16 cache).
             let half16 = b.kvCache == .f16, es = b.kvCache.size
             let keys = b.keyCache + l * C * kv * es, values = b.valueCache + l * C * kv * es
-            let kOut = half16 ? b.k : (keys + pos * kv * es).assumingMemoryBound(to: Float.self)
-            let vOut = half16 ? b.v : (values + pos * kv * es).assumingMemoryBound(to: Float.self)
+            let kOut = b.k, vOut = b.v
             // Attention block.
             for t in 0..<n { FloatKernels.rmsnorm(b.x + t * d, weight: L.attnNorm, eps: eps, out: b.xb + t * d, d) }
             quantizeRows(b.xb, n: n, stride: d, cols: d)
@@ -288,10 +289,16 @@ final class Transformer {
                 let p = pos + t
                 let cosRow = b.ropeCos + p * half, sinRow = b.ropeSin + p * half
                 for h in 0..<spec.heads { rope(b.q + t * a + h * hd, hd, cosRow, sinRow) }
-                for h in 0..<spec.kvHeads { rope(kOut + t * kv + h * hd, hd, cosRow, sinRow) }
-                if half16 {
-                    dqt_f32_to_f16(kOut + t * kv, (keys + p * kv * 2).assumingMemoryBound(to: UInt16.self), Int64(kv))
-                    dqt_f32_to_f16(vOut + t * kv, (values + p * kv * 2).assumingMemoryBound(to: UInt16.self), Int64(kv))
+                for h in 0..<spec.kvHeads {
+                    rope(kOut + t * kv + h * hd, hd, cosRow, sinRow)
+                    let slot = (h * C + p) * hd * es   // byte offset of (head h, position p)
+                    if half16 {
+                        dqt_f32_to_f16(kOut + t * kv + h * hd, (keys + slot).assumingMemoryBound(to: UInt16.self), Int64(hd))
+                        dqt_f32_to_f16(vOut + t * kv + h * hd, (values + slot).assumingMemoryBound(to: UInt16.self), Int64(hd))
+                    } else {
+                        (keys + slot).copyMemory(from: kOut + t * kv + h * hd, byteCount: hd * 4)
+                        (values + slot).copyMemory(from: vOut + t * kv + h * hd, byteCount: hd * 4)
+                    }
                 }
             }
             var att = AttentionJob(n: n, pos: pos, heads: spec.heads, group: spec.heads / spec.kvHeads, headDim: hd,
