@@ -50,7 +50,8 @@ public final class DQTModel: @unchecked Sendable {
             throw RuntimeError.tokenizer("\(path): the tokenizer has \(tokenizer.vocabSize) tokens, more than the model's vocabulary \(spec.vocabSize)")
         }
         weights = ModelWeights(file: file)
-        transformer = try Transformer(spec: spec, weights: weights, context: ctx, batch: min(options.batchSize, ctx), threads: n)
+        transformer = try Transformer(spec: spec, weights: weights, context: ctx, batch: min(options.batchSize, ctx), threads: n,
+                                      otherBytes: file.arenaBytes)
         loadSeconds = monotonicSeconds() - start
     }
 

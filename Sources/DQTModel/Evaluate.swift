@@ -1,6 +1,7 @@
 // Held-out loss and perplexity with the runtime's own forward pass: next-token
 // cross-entropy over non-overlapping windows of the context length (each window
 // starts a fresh sequence), the way the model card's dqt-run numbers are measured.
+import DQTFormat
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -24,6 +25,11 @@ extension DQTModel {
         guard w >= 2 else { throw RuntimeError.badArgument("an evaluation window needs at least 2 tokens") }
         guard tokens.count >= 2 else { throw RuntimeError.badArgument("evaluation needs at least 2 tokens") }
         let V = spec.vocabSize, B = transformer.batch
+        // [B, V] logits: up to 512 × 2^24 floats for a hostile vocabulary; refuse, don't trap.
+        let (cells, overflow) = B.multipliedReportingOverflow(by: V)
+        guard !overflow, UInt64(cells) * 4 <= DQTFile.physicalMemory() else {
+            throw RuntimeError.outOfMemory("evaluation needs \(B) × \(V) logits, more than this machine's memory; use a smaller -b")
+        }
         let logits = UnsafeMutablePointer<Float>.allocate(capacity: B * V)
         defer { logits.deallocate() }
         let start = monotonicSeconds()
