@@ -9,6 +9,9 @@ let package = Package(
     products: [
         .library(name: "DQTModel", targets: ["DQTModel"]),
         .library(name: "DQTFormat", targets: ["DQTFormat"]),
+        // For the fuzz package in Fuzz/ (it depends on this one by path).
+        .library(name: "DQTTokenizer", targets: ["DQTTokenizer"]),
+        .library(name: "DQTImport", targets: ["DQTImport"]),
         .executable(name: "dqt-convert", targets: ["dqt-convert"]),
         .executable(name: "dqt-run", targets: ["dqt-run"]),
         .executable(name: "dqt-tune", targets: ["dqt-tune"]),
