@@ -13,6 +13,8 @@
 # to .build-fuzz). A crash, a leak-free ASan report, a timeout (10 s per input) or an input
 # that needs more than 2 GiB ends the run with a non-zero status and the reproducer path.
 # Reproduce: DQT_FUZZ_TARGET=dqt $FUZZ_SCRATCH/release/dqt-fuzz CRASH_FILE
+# Once fixed, copy the crasher to Fuzz/regressions/TARGET/: the test suite replays those
+# (Tests/DQTTokenizerTests/FuzzRegressionTests.swift).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCRATCH="${FUZZ_SCRATCH:-.build-fuzz}"
@@ -34,8 +36,10 @@ run_target() {  # $1 target, $2 libFuzzer option (-runs=N or -max_total_time=S),
   echo "== $t ($limit)" >&2
   local status=0
   # detect_leaks=0: the parsers are Swift (ARC); LeakSanitizer's reports on Swift runtime
-  # metadata caches are noise. Memory errors are what we look for.
-  ASAN_OPTIONS="detect_leaks=0:allocator_may_return_null=1" DQT_FUZZ_TARGET="$t" "$BIN" \
+  # metadata caches are noise. Memory errors are what we look for. SWIFT_BACKTRACE=enable=no:
+  # the Swift backtracer's helper thread trips ASan after a trap (a false "negative-size-param");
+  # libFuzzer prints the symbolized stack of a trap itself.
+  SWIFT_BACKTRACE=enable=no ASAN_OPTIONS="detect_leaks=0:allocator_may_return_null=1" DQT_FUZZ_TARGET="$t" "$BIN" \
     "$SCRATCH/corpus/$t" "Fuzz/corpus/$t" "$limit" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
     -artifact_prefix="$SCRATCH/artifacts/$t-" "$@" >"$log" 2>&1 || status=$?
   # The closing statistics: executions and time.

@@ -92,6 +92,8 @@ public func importSentencePieceModel(path: String) throws -> TokenizerData {
     var pieceID: [[UInt8]: Int32] = [:]   // normal, user-defined, unused (SentencePiece's pieces_)
     for (i, p) in pieces.enumerated() {
         let b = Array(p.piece.utf8)
+        // Scores rank the merges (a NaN has no rank) and the payload forbids NaN scores.
+        guard !p.score.isNaN else { throw err("pieces[\(i)].score", "NaN") }
         switch p.type {
         case 1, 4, 5:
             guard !b.isEmpty else { throw err("pieces[\(i)].piece", "empty") }
