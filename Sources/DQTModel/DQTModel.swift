@@ -36,7 +36,8 @@ public final class DQTModel: @unchecked Sendable {
             throw RuntimeError.badArgument("context length \(ctx) is outside 1…\(spec.maxContext) (the model's max_context)")
         }
         let online = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
-        let n = options.threads == 0 ? max(online, 1) : options.threads
+        // The default is every online CPU, capped at the 256 the pool accepts from a user.
+        let n = options.threads == 0 ? min(max(online, 1), 256) : options.threads
         guard n >= 1, n <= 256 else { throw RuntimeError.badArgument("thread count \(n) is outside 1…256") }
         guard options.batchSize >= 1, options.batchSize <= 512 else {
             throw RuntimeError.badArgument("batch size \(options.batchSize) is outside 1…512")
