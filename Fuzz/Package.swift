@@ -15,6 +15,7 @@ let package = Package(
                 .product(name: "DQTFormat", package: "dqt"),
                 .product(name: "DQTTokenizer", package: "dqt"),
                 .product(name: "DQTImport", package: "dqt"),
+                .product(name: "DQTModel", package: "dqt"),
             ]
         ),
     ]

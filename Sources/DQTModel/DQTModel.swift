@@ -27,9 +27,21 @@ public final class DQTModel: @unchecked Sendable {
     /// Tokens currently in the KV cache.
     public private(set) var position = 0
 
-    public init(path: String, options: RuntimeOptions = RuntimeOptions()) throws {
+    public convenience init(path: String, options: RuntimeOptions = RuntimeOptions()) throws {
         let start = monotonicSeconds()
-        file = try DQTFile(path: path, options: LoadOptions(verifyChecksums: options.verifyChecksums))
+        let file = try DQTFile(path: path, options: LoadOptions(verifyChecksums: options.verifyChecksums))
+        try self.init(file: file, options: options, startedAt: start)
+    }
+
+    /// A model over an already loaded file (e.g. an in-memory `MappedFile(copying:path:)`
+    /// image, as the fuzz target uses). `options.verifyChecksums` was the loader's business.
+    public convenience init(file: DQTFile, options: RuntimeOptions = RuntimeOptions()) throws {
+        try self.init(file: file, options: options, startedAt: monotonicSeconds())
+    }
+
+    init(file: DQTFile, options: RuntimeOptions, startedAt start: Double) throws {
+        let path = file.path
+        self.file = file
         let spec = file.spec
         let ctx = options.contextLength == 0 ? min(spec.maxContext, 2048) : options.contextLength
         guard ctx >= 1, ctx <= spec.maxContext else {

@@ -3,6 +3,7 @@
 // sizes that need more memory than the machine has, and out-of-range runtime options. Each is
 // an error from DQTModel(path:), before anything large is allocated.
 import DQTFormat
+import DQTImport
 @testable import DQTModel
 import DQTTokenizer
 import Foundation
@@ -60,6 +61,20 @@ func modelError(_ path: String, _ options: RuntimeOptions = RuntimeOptions(threa
         let m = try DQTModel(path: path, options: RuntimeOptions(threads: 1))
         let n = try m.generate(prompt: [1, 5], maxTokens: 3, sampler: SamplerSettings()) { _ in true }
         #expect(n >= 0)
+    }
+
+    /// The in-memory path the dqt fuzz target uses gives the same model as the mapped file.
+    @Test func inMemoryImageRunsLikeTheFile() throws {
+        let path = try convertFixture("dqt-ternary", options: ConvertOptions())
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        let image = bytes.withUnsafeBytes { MappedFile(copying: $0, path: "memory.dqt") }
+        let a = try DQTModel(file: try DQTFile(mapping: image), options: RuntimeOptions(threads: 1))
+        let b = try DQTModel(path: path, options: RuntimeOptions(threads: 1))
+        var ta: [Int32] = [], tb: [Int32] = []
+        let s = SamplerSettings(temperature: 0)
+        try a.generate(prompt: [1, 2, 3], maxTokens: 8, sampler: s) { ta.append($0); return true }
+        try b.generate(prompt: [1, 2, 3], maxTokens: 8, sampler: s) { tb.append($0); return true }
+        #expect(ta == tb && !ta.isEmpty)
     }
 
     @Test func invalidUTF8InTheVocabulary() throws {

@@ -3,6 +3,7 @@
 // libFuzzer reports it). Rejections (thrown errors) are the expected outcome for most inputs.
 import DQTFormat
 import DQTImport
+import DQTModel
 import DQTTokenizer
 #if canImport(Glibc)
 import Glibc
@@ -57,7 +58,30 @@ func loadDQT(_ bytes: UnsafeRawBufferPointer, verify: Bool) {
         accepted("dqt tokenizer, \(tok.vocabSize) tokens")
         exercise(tok, extra: nil)
     }
+    if verify { run(f) }
     blackHole(sum)
+}
+
+/// A verified file runs: a short prompt in batches, greedy and sampled generation, and every
+/// kernel reads its tensors from the exact-size copy (a read past the end of the file is an
+/// ASan report). Hostile-but-valid values (NaN embeddings, huge scales) must not trap.
+func run(_ f: DQTFile) {
+    let ctx = min(f.spec.maxContext, 12)
+    guard let m = try? DQTModel(file: f, options: RuntimeOptions(contextLength: ctx, threads: 1, batchSize: 4)) else { return }
+    accepted("dqt model, context \(ctx)")
+    let V = Int32(m.spec.vocabSize)
+    let prompt = (0..<min(ctx - 1, 5)).map { Int32($0 * 7) % V }
+    guard !prompt.isEmpty else { return }
+    var n = 0
+    for settings in [SamplerSettings(temperature: 0), SamplerSettings(temperature: 0.9, topK: 3, topP: 0.8, repeatPenalty: 1.3, seed: 1)] {
+        _ = try? m.generate(prompt: prompt, maxTokens: 4, sampler: settings) { t in
+            invariant(t >= 0 && t < V, "sampled token \(t) of \(V)")
+            n += 1
+            return true
+        }
+    }
+    if ctx >= 3 { _ = try? m.evaluate(tokens: prompt + [0]) }
+    blackHole(UInt64(n))
 }
 
 /// Recomputes every section checksum the table can locate, then the header checksum.
