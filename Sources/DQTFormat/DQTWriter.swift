@@ -182,7 +182,10 @@ public final class DQTWriter {
 
 /// Removes `.<name>.tmp-<pid>` files in `directory` whose process no longer exists (a writer
 /// killed before its rename). A live process's file, ours included, is left alone; so is one
-/// whose PID has been reused (it is removed on a later run). Returns the removed paths.
+/// whose PID has been reused (it is removed on a later run). A writer in another PID namespace
+/// (a container sharing the directory) looks dead from here: its temporary would be removed and
+/// its rename would then fail with an error, leaving the destination as it was. Returns the
+/// removed paths.
 func removeStaleTemporaries(directory: String, name: String) -> [String] {
     let prefix = "." + name + ".tmp-"
     guard let d = opendir(directory.isEmpty ? "." : directory) else { return [] }
