@@ -136,6 +136,18 @@ func imageWithIntEncodings() throws -> Image {
         #expect(err?.description.contains("m.dqt") == true)
     }
 
+    /// The 256× expansion bound admits the most compressible data there is: 9 MiB of zeros
+    /// (three chunks, each close to LZ4's 255× limit) loads.
+    @Test func maximallyCompressedSectionIsAccepted() throws {
+        let path = tempDir() + "/m.dqt"
+        try writeTinyModel(at: path, compress: true, tokenizer: [UInt8](repeating: 0, count: 9 << 20))
+        let f = try DQTFile(path: path)
+        let e = f.sections[1]
+        #expect(e.codec == .lz4 && e.rawSize == 9 << 20)
+        #expect(e.rawSize > 250 * e.storedSize, "ratio \(Double(e.rawSize) / Double(e.storedSize))")
+        #expect(f.tokenizerPayload.allSatisfy { $0 == 0 })
+    }
+
     /// Every single-byte change anywhere in a small compressed file, with checksums recomputed
     /// so that the change reaches the parsers behind them, loads or fails cleanly.
     @Test func resignedByteChangesNeverCrash() throws {
