@@ -12,7 +12,8 @@
 # .model.dqt.tmp-PID; the next run removes those of dead processes, so at most one may be
 # present after a kill, and none after a final clean run.
 # Kill moments are uniform over [0, 1.05 × the measured conversion time]; rounds in which
-# the converter finished before its kill are counted apart and do not count toward N. Uses the debug
+# the converter finished before its kill are counted apart, do not count toward N, and shrink
+# the range by 3% (the time was measured on a busier machine). Uses the debug
 # dqt-convert of ${KILL_SCRATCH:-.build} (built if needed): it is slow enough that kills
 # land in every phase (reading, quantizing, writing sections, header, fsync, rename).
 set -euo pipefail
@@ -64,15 +65,20 @@ with open(sys.argv[1] + "/model.safetensors", "wb") as out:
 PY
 
 "$BIN" --quiet "$OLD_SRC" "$WORK/old.dqt"
-start=$(date +%s%N)
-"$BIN" --quiet --weights int8 "$SRC" "$WORK/new.dqt"
-end=$(date +%s%N)
-ms=$(( (end - start) / 1000000 ))
-echo "conversion takes ${ms} ms; $N kills over [0, $(( ms * 105 / 100 ))] ms" >&2
+# Conversion time: the median of three runs (the converter is deterministic: same bytes).
+times=()
+for k in 1 2 3; do
+  start=$(date +%s%N)
+  "$BIN" --quiet --weights int8 "$SRC" "$WORK/new$k.dqt"
+  end=$(date +%s%N)
+  times+=($(( (end - start) / 1000000 )))
+done
+cmp "$WORK/new1.dqt" "$WORK/new2.dqt" >&2 || exit 1
+cmp "$WORK/new1.dqt" "$WORK/new3.dqt" >&2 || exit 1
+mv "$WORK/new1.dqt" "$WORK/new.dqt"
+ms=$(printf '%s\n' "${times[@]}" | sort -n | sed -n 2p)
+echo "conversion takes ${ms} ms (median of ${times[*]}); $N kills over [0, 1.05 × that]" >&2
 cmp -s "$WORK/old.dqt" "$WORK/new.dqt" && { echo "old and new models must differ" >&2; exit 1; }
-# The converter is deterministic: a second run gives the same bytes.
-"$BIN" --quiet --weights int8 "$SRC" "$WORK/new2.dqt"
-cmp "$WORK/new.dqt" "$WORK/new2.dqt" >&2
 
 verify() {  # $1 = file: loads, every checksum verified
   local out
@@ -84,7 +90,7 @@ dest_dir="$WORK/dest"
 mkdir -p "$dest_dir"
 dest="$dest_dir/model.dqt"
 fail=0 kept_old=0 got_new=0 absent=0 finished=0 max_tmp=0 kills=0 i=0
-while (( kills < N && i < 3 * N )); do
+while (( kills < N && i < 5 * N )); do
   i=$((i + 1))
   over_old=$(( i % 2 ))
   rm -f "$dest"
@@ -97,7 +103,8 @@ while (( kills < N && i < 3 * N )); do
   st=0
   wait "$pid" 2>/dev/null || st=$?
   # 137 = killed by SIGKILL; anything else means it had exited (a zombie accepts the signal).
-  if [ "$st" = 137 ]; then kills=$((kills + 1)); else finished=$((finished + 1)); fi
+  # A run that beat its kill means conversions got faster (machine load varies): shrink the range.
+  if [ "$st" = 137 ]; then kills=$((kills + 1)); else finished=$((finished + 1)); ms=$(( ms * 97 / 100 + 1 )); fi
   tmps=$(find "$dest_dir" -name '.model.dqt.tmp-*' | wc -l)
   (( tmps > max_tmp )) && max_tmp=$tmps
   what=""
