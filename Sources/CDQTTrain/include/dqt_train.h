@@ -1,0 +1,55 @@
+// Inner loops of dqt-tune's backward pass: a float GEMM (C += A·B) with an AVX2+FMA path
+// picked at run time, and converters between packed tensor rows and plain arrays
+// (formats/dqt.md §8). No function allocates; all are safe to call from several threads on
+// disjoint outputs.
+//
+// Determinism: every output element of dqtt_gemm_acc is summed over k in ascending order,
+// whatever M, N or the caller's split of the columns, as long as column splits start at
+// multiples of 16. So results do not depend on the thread count.
+#ifndef DQT_TRAIN_H
+#define DQT_TRAIN_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// C[m, n] += Σ_k A[m, k] · B[k, n] for m < M, n < N; row-major with strides lda, ldb, ldc (floats).
+void dqtt_gemm_acc(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                   const float *B, int64_t ldb, float *C, int64_t ldc);
+
+/// Which path dqtt_gemm_acc uses: "avx2" or "portable".
+const char *dqtt_gemm_path(void);
+/// Force the portable path (tests compare the paths). Returns the previous setting.
+int dqtt_force_portable(int on);
+
+// MARK: - packed rows -> int8 codes / floats
+
+/// Codes of weights c0..<c1 of one t2 row (row bytes from formats/dqt.md §8) into out[0..<c1-c0].
+void dqtt_unpack_t2(const uint8_t *row, int64_t c0, int64_t c1, int8_t *out);
+/// Codes of all `cols` weights of one t1 row into out[0..<cols].
+void dqtt_unpack_t1(const uint8_t *row, int64_t cols, int8_t *out);
+
+/// Values of weights c0..<c1 of rows r0..<r1 as floats (code·scale for grid encodings,
+/// code·rowscale[r] for i8r), into out[(r - r0)·ldo + (c - c0)].
+/// encoding: 0 f32, 1 f16, 2 bf16, 3 i8, 4 t2, 5 t1, 6 i8r (rowscale used only for 6).
+void dqtt_decode_rows(int encoding, const void *w, int64_t row_bytes, int64_t cols,
+                      int64_t r0, int64_t r1, int64_t c0, int64_t c1,
+                      float scale, const float *rowscale, float *out, int64_t ldo);
+
+// MARK: - int8 codes -> packed rows
+
+/// One t2 row of `cols` ternary codes (each −1, 0 or 1) into row_bytes = 32·ceil(cols/128) bytes.
+void dqtt_pack_t2(const int8_t *codes, int64_t cols, uint8_t *out);
+/// One t1 row of `cols` ternary codes into 32·floor(cols/160) + ceil((cols mod 160)/5) bytes.
+void dqtt_pack_t1(const int8_t *codes, int64_t cols, uint8_t *out);
+
+// MARK: - 16-bit floats
+
+float dqtt_half_to_float(uint16_t h);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
