@@ -63,7 +63,9 @@ extension Network {
                 for i in 0..<V { let e = expf(row[i] - m); row[i] = e; s += e }
                 let target = Int(targets[t])
                 let pt = row[target] / s
-                total += -log(Double(pt))
+                let lt = -log(Double(pt))
+                self.b.tokenLoss[t] = Float(lt)
+                total += lt
                 let scale = invN / s
                 for i in 0..<V { row[i] *= scale }
                 row[target] -= invN

@@ -23,7 +23,7 @@ public enum Rounding: String, Sendable, CaseIterable {
 public struct TrainOptions: Sendable {
     public var optimizer = OptimizerKind.adamw
     /// Learning rate of the coded tensors: q ← R(q − lr·u/s).
-    public var lr: Double = 1e-3
+    public var lr: Double = 5e-4
     /// Learning rate of float tensors (norms, float embeddings/heads); nil = `lr`.
     public var floatLR: Double? = nil
     public var momentum: Double = 0.9

@@ -52,6 +52,7 @@ struct TrainBuffers {
     var logits: UnsafeMutablePointer<Float>  // [N, V] logits, then dL/dlogits
     var normGrad: UnsafeMutablePointer<Float> // [C] one norm's gradient
     var normInv: UnsafeMutablePointer<Float>  // [N] 1/rms of each token (norm backward)
+    var tokenLoss: UnsafeMutablePointer<Float> // [N] −log p(target) of each position
     var ropeCos: UnsafeMutablePointer<Float> // [T, head_dim/2]
     var ropeSin: UnsafeMutablePointer<Float> // [T, head_dim/2]
     var lookup: UnsafeMutablePointer<Int32>  // [2N] (token, position) sorted by token
@@ -90,16 +91,18 @@ final class TrainPlan {
     let stagingBytes: Int
     let N: Int
 
-    init(spec: ModelSpec, seqLen: Int, batch: Int, workers W: Int, moments: Int, stagingBytes: Int, maxRowBytes: Int) throws {
+    /// Rows per update tile for rows of up to C columns (a tile of gradients is ≤ 256 KiB).
+    static func tileRows(_ C: Int) -> Int { max(4, min(64, (65536 / C) & ~3)) }
+
+    /// The sizes table: (name, bytes) of every buffer, in allocation order.
+    static func sizes(spec: ModelSpec, seqLen: Int, batch: Int, workers W: Int, moments: Int, stagingBytes: Int,
+                      maxRowBytes: Int) -> [(String, Int)] {
         let d = spec.hiddenSize, f = spec.ffnSize, a = spec.attnDim, kv = spec.kvDim, V = spec.vocabSize, L = spec.layers
         let T = seqLen, N = seqLen * batch, hd = spec.headDim
         let C = max(d, a, f)
         let P = Int(dqt_padded_cols(Int64(C)))
-        let R = max(4, min(64, (65536 / C) & ~3))
-        tileRows = R
-        self.N = N
+        let R = tileRows(C)
         let staging = max(stagingBytes, maxRowBytes * R)
-        self.stagingBytes = staging
         var sizes: [(String, Int)] = [
             ("saved_layer_inputs", (L + 1) * N * d * 4),
             ("xn", N * d * 4), ("xh1", N * d * 4), ("q", N * a * 4), ("k", N * kv * 4), ("v", N * kv * 4),
@@ -110,7 +113,7 @@ final class TrainPlan {
             ("dx", N * d * 4), ("dxn", N * d * 4), ("df_n", N * f * 4), ("dgate", N * f * 4), ("dup", N * f * 4),
             ("datt", N * a * 4), ("dq", N * a * 4), ("dk", N * kv * 4), ("dv", N * kv * 4),
             ("h_final", N * d * 4), ("head_input", N * d * 4), ("logits", N * V * 4), ("norm_grad", C * 4), ("norm_inv", N * 4),
-            ("rope_cos", T * hd / 2 * 4), ("rope_sin", T * hd / 2 * 4), ("lookup", 2 * N * 4),
+            ("token_loss", N * 4), ("rope_cos", T * hd / 2 * 4), ("rope_sin", T * hd / 2 * 4), ("lookup", 2 * N * 4),
             ("staging", staging),
         ]
         for w in 0..<W {
@@ -118,6 +121,20 @@ final class TrainPlan {
                       ("w\(w).decode_tile", TrainPlan.decodeRows * TrainPlan.decodeCols * 4),
                       ("w\(w).old_codes", C), ("w\(w).new_codes", C), ("w\(w).att_rows", 2 * T * 4), ("w\(w).partial", 32)]
         }
+        return sizes
+    }
+
+    init(spec: ModelSpec, seqLen: Int, batch: Int, workers W: Int, moments: Int, stagingBytes: Int, maxRowBytes: Int) throws {
+        let C = max(spec.hiddenSize, spec.attnDim, spec.ffnSize)
+        let T = seqLen, N = seqLen * batch
+        let P = Int(dqt_padded_cols(Int64(C)))
+        let R = TrainPlan.tileRows(C)
+        tileRows = R
+        self.N = N
+        let staging = max(stagingBytes, maxRowBytes * R)
+        self.stagingBytes = staging
+        let sizes = TrainPlan.sizes(spec: spec, seqLen: seqLen, batch: batch, workers: W, moments: moments,
+                                    stagingBytes: stagingBytes, maxRowBytes: maxRowBytes)
         var entries: [TrainPlanEntry] = []
         var offsets: [Int] = []
         var offset = 0
@@ -148,7 +165,7 @@ final class TrainPlan {
         let dx = next(Float.self), dxn = next(Float.self), dfN = next(Float.self), dgate = next(Float.self), dup = next(Float.self)
         let datt = next(Float.self), dq = next(Float.self), dk = next(Float.self), dv = next(Float.self)
         let hfin = next(Float.self), xhh = next(Float.self), logits = next(Float.self), normGrad = next(Float.self)
-        let normInv = next(Float.self)
+        let normInv = next(Float.self), tokenLoss = next(Float.self)
         let ropeCos = next(Float.self), ropeSin = next(Float.self), lookup = next(Int32.self)
         let stagingPtr = UnsafeMutableRawPointer(next(UInt8.self))
         var workers: [WorkerScratch] = []
@@ -161,7 +178,7 @@ final class TrainPlan {
         b = TrainBuffers(saved: saved, xn: xn, xh1: xh1, q: q, k: k, v: v, attPre: attPre, attN: attN, xho: xho, xmid: xmid,
                          xn2: xn2, xh2: xh2, gpre: gpre, up: up, fpre: fpre, fN: fN, xh3: xh3, out: out, xq: xq,
                          alpha: alpha, qsum: qsum, mult: mult, dx: dx, dxn: dxn, dfN: dfN, dgate: dgate, dup: dup,
-                         datt: datt, dq: dq, dk: dk, dv: dv, hfin: hfin, xhh: xhh, logits: logits, normGrad: normGrad, normInv: normInv,
+                         datt: datt, dq: dq, dk: dk, dv: dv, hfin: hfin, xhh: xhh, logits: logits, normGrad: normGrad, normInv: normInv, tokenLoss: tokenLoss,
                          ropeCos: ropeCos, ropeSin: ropeSin, lookup: lookup, staging: stagingPtr, workers: workers,
                          paddedWidth: P)
     }
