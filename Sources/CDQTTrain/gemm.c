@@ -12,14 +12,6 @@
 #define DQTT_AVX2 __attribute__((target("avx2,fma,f16c")))
 #endif
 
-static int force_portable = 0;
-
-int dqtt_force_portable(int on) {
-    int old = force_portable;
-    force_portable = on;
-    return old;
-}
-
 static void gemm_portable(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                           const float *B, int64_t ldb, float *C, int64_t ldc) {
     for (int64_t m = 0; m < M; m++) {
@@ -132,21 +124,28 @@ static int has_avx2_fma(void) {
 }
 #endif
 
-void dqtt_gemm_acc(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
-                   const float *B, int64_t ldb, float *C, int64_t ldc) {
-    if (M <= 0 || N <= 0 || K <= 0) return;
+int dqtt_gemm_acc_path(int path, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                       const float *B, int64_t ldb, float *C, int64_t ldc) {
+    if (M <= 0 || N <= 0 || K <= 0) return 0;
 #if defined(__x86_64__)
-    if (!force_portable && has_avx2_fma()) {
+    if (path != 0 && has_avx2_fma()) {
         gemm_avx2(M, N, K, A, lda, B, ldb, C, ldc);
-        return;
+        return 0;
     }
 #endif
+    if (path == 1) return -1;
     gemm_portable(M, N, K, A, lda, B, ldb, C, ldc);
+    return 0;
 }
 
-const char *dqtt_gemm_path(void) {
+void dqtt_gemm_acc(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                   const float *B, int64_t ldb, float *C, int64_t ldc) {
+    (void)dqtt_gemm_acc_path(2, M, N, K, A, lda, B, ldb, C, ldc);
+}
+
+const char *dqtt_path(void) {
 #if defined(__x86_64__)
-    if (!force_portable && has_avx2_fma()) return "avx2";
+    if (has_avx2_fma()) return "avx2";
 #endif
     return "portable";
 }

@@ -163,25 +163,9 @@ extension Network {
             for item in split(self.batch * K, share, shares) {
                 let s0 = (item / K) * T, j = item % K, kvOff = j * hd
                 for h in (j * g)..<(j * g + g) {
-                    for t in 0..<T {
-                        let tt = s0 + t
-                        let qv = q + tt * a + h * hd
-                        for p in 0...t { P[p] = FloatKernels.dot(qv, k + (s0 + p) * kv + kvOff, hd) * scale }
-                        FloatKernels.softmax(P, t + 1)
-                        let dO = datt + tt * a + h * hd
-                        var sum: Float = 0
-                        for p in 0...t {
-                            dP[p] = FloatKernels.dot(dO, v + (s0 + p) * kv + kvOff, hd)
-                            sum += P[p] * dP[p]
-                        }
-                        let dqv = dq + tt * a + h * hd
-                        for p in 0...t {
-                            let ds = P[p] * (dP[p] - sum) * scale
-                            FloatKernels.axpy(ds, k + (s0 + p) * kv + kvOff, dqv, hd)
-                            FloatKernels.axpy(ds, qv, dk + (s0 + p) * kv + kvOff, hd)
-                            FloatKernels.axpy(P[p], dO, dv + (s0 + p) * kv + kvOff, hd)
-                        }
-                    }
+                    let qo = s0 * a + h * hd, ko = s0 * kv + kvOff
+                    dqtt_attention_backward(Int64(T), Int64(hd), scale, q + qo, k + ko, v + ko, datt + qo, Int64(a), Int64(kv),
+                                            dq + qo, dk + ko, dv + ko, P, dP)
                 }
             }
         }

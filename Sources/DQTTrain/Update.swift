@@ -114,32 +114,35 @@ enum Update {
         let base = r * cols
         let nearest = c.rounding == .nearest
         var changed = 0
-        for i in 0..<cols {
-            let gi = g[i]
-            var u: Float
-            switch c.kind {
-            case .sgd:
-                u = gi
-            case .momentum:
-                let b = st![i] * c.mu + gi
-                st![i] = b
-                u = b
-            case .adamw:
-                let m = (st![2 * i] * c.b1).addingProduct(gi, c.omb1)
-                let v = st![2 * i + 1] * c.b2 + (c.omb2 * gi) * gi
-                st![2 * i] = m
-                st![2 * i + 1] = v
-                u = (m / (v.squareRoot() + c.eps)) * c.adamStepSize
-            }
+        // The new code of element i from its direction u (decay, step, rounding, clamp).
+        @inline(__always) func place(_ i: Int, _ u0: Float) {
             let q = Float(old[i])
+            var u = u0
             if decay { u = u + c.wd * (q * s) }
-            let x = q - k * u
-            var y = nearest ? GridRounding.nearest(x) : GridRounding.stochastic(x, stream.uniform(base + i))
-            if !y.isFinite { y = q }
-            y = min(max(y, lo), hi)
-            let code = Int8(y)
+            let code = Update.round(q - k * u, keep: q, lo: lo, hi: hi, nearest: nearest, stream: stream, element: base + i)
             new[i] = code
             if code != old[i] { changed += 1 }
+        }
+        switch c.kind {
+        case .sgd:
+            for i in 0..<cols { place(i, g[i]) }
+        case .momentum:
+            let st = st!
+            for i in 0..<cols {
+                let b = st[i] * c.mu + g[i]
+                st[i] = b
+                place(i, b)
+            }
+        case .adamw:
+            let st = st!
+            for i in 0..<cols {
+                let gi = g[i]
+                let m = (st[2 * i] * c.b1).addingProduct(gi, c.omb1)
+                let v = st[2 * i + 1] * c.b2 + (c.omb2 * gi) * gi
+                st[2 * i] = m
+                st[2 * i + 1] = v
+                place(i, (m / (v.squareRoot() + c.eps)) * c.adamStepSize)
+            }
         }
         switch p.encoding {
         case .t2: dqtt_pack_t2(new, Int64(cols), dst.assumingMemoryBound(to: UInt8.self))
@@ -147,6 +150,24 @@ enum Update {
         default: dst.copyMemory(from: new, byteCount: cols)
         }
         return changed
+    }
+
+    /// R(x) clamped to [lo, hi]; a non-finite x keeps the old code. The target is first clamped
+    /// to [lo − 1, hi + 1] (rounding never crosses an integer, so the result is the same), which
+    /// keeps ⌊x⌋ and round-half-even in exact small-integer arithmetic.
+    @inline(__always)
+    static func round(_ x: Float, keep q: Float, lo: Float, hi: Float, nearest: Bool, stream: RandomStream, element: Int) -> Int8 {
+        guard x.isFinite else { return Int8(q) }
+        let xc = min(max(x, lo - 1), hi + 1)
+        let y: Float
+        if nearest {
+            y = (xc + 12_582_912) - 12_582_912          // 1.5·2²³: round half to even in the default mode
+        } else {
+            var f = Float(Int32(xc))                     // truncation, then ⌊xc⌋
+            if f > xc { f -= 1 }
+            y = stream.uniform(element) < xc - f ? f + 1 : f
+        }
+        return Int8(min(max(y, lo), hi))
     }
 
     // MARK: - float rows

@@ -19,10 +19,13 @@ extern "C" {
 void dqtt_gemm_acc(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                    const float *B, int64_t ldb, float *C, int64_t ldc);
 
-/// Which path dqtt_gemm_acc uses: "avx2" or "portable".
-const char *dqtt_gemm_path(void);
-/// Force the portable path (tests compare the paths). Returns the previous setting.
-int dqtt_force_portable(int on);
+/// Which path the dqtt_ kernels use: "avx2" or "portable".
+const char *dqtt_path(void);
+
+/// Explicit paths (tests compare them): path 0 = portable, 1 = AVX2 (returns -1 without running
+/// if this CPU or build lacks it), otherwise automatic. Same semantics as the functions above/below.
+int dqtt_gemm_acc_path(int path, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                       const float *B, int64_t ldb, float *C, int64_t ldc);
 
 // MARK: - packed rows -> int8 codes / floats
 
@@ -44,6 +47,20 @@ void dqtt_decode_rows(int encoding, const void *w, int64_t row_bytes, int64_t co
 void dqtt_pack_t2(const int8_t *codes, int64_t cols, uint8_t *out);
 /// One t1 row of `cols` ternary codes into 32·floor(cols/160) + ceil((cols mod 160)/5) bytes.
 void dqtt_pack_t1(const int8_t *codes, int64_t cols, uint8_t *out);
+
+// MARK: - attention
+
+/// Backward of causal softmax attention for one query head over one sequence of T tokens.
+/// q, dout: rows of stride ldq (this head's hd values at the row start); k, v: rows of stride
+/// ldkv (the KV head's values). Recomputes p_t = softmax(q_t·k_j·scale, j ≤ t), then adds
+///   dq_t += Σ_j ds_tj·k_j,  dk_j += ds_tj·q_t,  dv_j += p_tj·dout_t,  ds_tj = p_tj·(dp_tj − Σ_i p_ti·dp_ti)·scale,
+/// with dp_tj = dout_t·v_j. P and dP are scratch of T floats.
+void dqtt_attention_backward(int64_t T, int64_t hd, float scale,
+                             const float *q, const float *k, const float *v, const float *dout, int64_t ldq, int64_t ldkv,
+                             float *dq, float *dk, float *dv, float *P, float *dP);
+int dqtt_attention_backward_path(int path, int64_t T, int64_t hd, float scale,
+                                 const float *q, const float *k, const float *v, const float *dout, int64_t ldq, int64_t ldkv,
+                                 float *dq, float *dk, float *dv, float *P, float *dP);
 
 // MARK: - 16-bit floats
 
