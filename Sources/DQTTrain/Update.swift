@@ -109,7 +109,7 @@ enum Update {
         }
         let s = p.step(row: r)
         let k = Float(c.lr / Double(s))
-        let lo = Float(p.qmin), hi = Float(p.qmax)
+        let lo = Int32(p.qmin), hi = Int32(p.qmax)
         let decay = c.wd != 0 && p.decays
         let base = r * cols
         let nearest = c.rounding == .nearest
@@ -119,9 +119,9 @@ enum Update {
             let q = Float(old[i])
             var u = u0
             if decay { u = u + c.wd * (q * s) }
-            let code = Update.round(q - k * u, keep: q, lo: lo, hi: hi, nearest: nearest, stream: stream, element: base + i)
+            let code = Update.round(q - k * u, keep: old[i], lo: lo, hi: hi, nearest: nearest, stream: stream, element: base + i)
             new[i] = code
-            if code != old[i] { changed += 1 }
+            changed &+= code != old[i] ? 1 : 0
         }
         switch c.kind {
         case .sgd:
@@ -153,21 +153,22 @@ enum Update {
     }
 
     /// R(x) clamped to [lo, hi]; a non-finite x keeps the old code. The target is first clamped
-    /// to [lo − 1, hi + 1] (rounding never crosses an integer, so the result is the same), which
-    /// keeps ⌊x⌋ and round-half-even in exact small-integer arithmetic.
+    /// to [lo − 1, hi + 1] (rounding never crosses an integer, so the result is the same); then
+    /// ⌊x⌋ and the round-up decision are integer compares, without data-dependent branches (the
+    /// stochastic decision is a coin flip a branch predictor cannot learn).
     @inline(__always)
-    static func round(_ x: Float, keep q: Float, lo: Float, hi: Float, nearest: Bool, stream: RandomStream, element: Int) -> Int8 {
-        guard x.isFinite else { return Int8(q) }
-        let xc = min(max(x, lo - 1), hi + 1)
-        let y: Float
+    static func round(_ x: Float, keep q: Int8, lo: Int32, hi: Int32, nearest: Bool, stream: RandomStream, element: Int) -> Int8 {
+        guard x.isFinite else { return q }
+        let xc = min(max(x, Float(lo &- 1)), Float(hi &+ 1))
+        var y: Int32
         if nearest {
-            y = (xc + 12_582_912) - 12_582_912          // 1.5·2²³: round half to even in the default mode
+            y = Int32((xc + 12_582_912) - 12_582_912)   // 1.5·2²³: round half to even in the default mode
         } else {
-            var f = Float(Int32(xc))                     // truncation, then ⌊xc⌋
-            if f > xc { f -= 1 }
-            y = stream.uniform(element) < xc - f ? f + 1 : f
+            let t = Int32(xc)                            // toward zero
+            let f = t &- (Float(t) > xc ? 1 : 0)         // ⌊xc⌋
+            y = f &+ (stream.uniform(element) < xc - Float(f) ? 1 : 0)
         }
-        return Int8(min(max(y, lo), hi))
+        return Int8(truncatingIfNeeded: min(max(y, lo), hi))
     }
 
     // MARK: - float rows
