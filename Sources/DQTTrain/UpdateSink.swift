@@ -92,8 +92,10 @@ final class UpdateSink: GradientSink, @unchecked Sendable {
             (p.data + r * rb).copyMemory(from: staging + (r - rows.lowerBound) * rb, byteCount: rb)
         }
         if !changedRows.isEmpty { dirtySections.insert(p.section) }
-        if state.moments > 0 && rows.upperBound == p.rows {
-            state.release(element: p.stateOffset, count: p.count)
+        // Flush this chunk's moments and drop them from the page cache: dirty state pages never
+        // pile up beyond one chunk (~ the staging size × moments·4/row bytes).
+        if state.moments > 0 {
+            state.release(element: p.stateOffset + rows.lowerBound * p.cols, count: rows.count * p.cols)
         }
     }
 }
