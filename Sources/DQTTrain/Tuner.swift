@@ -157,10 +157,15 @@ public final class Tuner {
 
     /// Runs one optimizer step on the next windows of the data; commits when due.
     public func runStep() throws -> StepReport {
-        guard !broken else { throw TrainError.state("a previous step failed; reopen the model to roll back") }
         guard let data else { throw TrainError.badArgument("no training data") }
-        let t0 = monotonicSeconds()
         let (windows, next) = data.windows(at: Int(slot.dataPosition), seqLen: options.seqLen, batch: options.batch)
+        return try runStep(windows: windows, nextPosition: next)
+    }
+
+    /// One step on explicit windows (batch × (seqLen + 1) tokens).
+    func runStep(windows: [Int32], nextPosition next: Int) throws -> StepReport {
+        guard !broken else { throw TrainError.state("a previous step failed; reopen the model to roll back") }
+        let t0 = monotonicSeconds()
         let (inputs, targets) = Tuner.split(windows, seqLen: options.seqLen, batch: options.batch)
         sink.constants = StepConstants(options: options, step: Int(slot.step) + 1)
         sink.resetCounters()
