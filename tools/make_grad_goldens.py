@@ -62,7 +62,12 @@ VARIANTS = {
     "dqt-int8": ("dqt-int8", ["--embed", "int8"], "i8 8-bit, i8r tied head (quantized head input), relu2, sub-norms"),
     "hf-bitnet": ("hf-bitnet", ["--embed", "f32"], "t2, f32 tied head, relu2, RoPE 500000, 3 layers, GQA"),
     "llama-int8": ("llama-f32", ["--weights", "int8"], "i8 absmax, f16 untied, no sub-norms"),
+    # dqt-ternary re-encoded with float linears (no activation quantization) and a bf16 embedding;
+    # the test writes the same payloads with ModelWriter (FLOAT_LINEARS below) and checks the checksums.
+    "float-linears": ("dqt-ternary", [], "f32/f16/bf16 linears, bf16 embedding, f32 head"),
 }
+FLOAT_LINEARS = {"q_proj": "f32", "k_proj": "f32", "v_proj": "f32", "o_proj": "f16", "gate_proj": "bf16", "up_proj": "bf16",
+                 "down_proj": "f32", "embed": "bf16", "output": "f32"}
 
 # MARK: - the runtime's values with autograd's gradients
 
@@ -128,6 +133,14 @@ DQTForCausalLM.forward = model_forward
 # MARK: - model from a .dqt file
 
 
+def _parent_of(model, module):
+    for name, m in model.named_modules():
+        if m is module:
+            parent, _, attr = name.rpartition(".")
+            return parent, attr
+    raise KeyError("module not in model")
+
+
 def tensor_map(model: DQTForCausalLM) -> dict:
     """dqt tensor name -> (module or parameter)."""
     m = {"embed": model.model.embed_tokens.weight, "final_norm": model.model.norm.weight}
@@ -147,7 +160,39 @@ def tensor_map(model: DQTForCausalLM) -> dict:
     return m
 
 
-def build_model(f: DqtFile) -> DQTForCausalLM:
+def to_bf16(v: np.ndarray) -> np.ndarray:
+    """float32 -> bf16 bits, round to nearest even (as DQTKernels.FloatBits.floatToBF16)."""
+    b = v.astype(np.float32).view(np.uint32).astype(np.uint64)
+    return ((b + 0x7FFF + ((b >> 16) & 1)) >> 16).astype(np.uint16)
+
+
+def float_reencoding(f: DqtFile) -> tuple[dict, list[str]]:
+    """FLOAT_LINEARS applied to f: name -> float32 values, and the new tensor payload checksums."""
+    from dqt_file import xxh64
+    values, sums = {}, []
+    for name, t in f.tensors.items():
+        v = f.values(name).numpy().astype(np.float32)
+        enc = FLOAT_LINEARS.get(name.split(".")[-1], FLOAT_LINEARS.get(name))
+        if enc is None:
+            payload = v.tobytes()
+        elif enc == "f32":
+            payload = v.tobytes()
+        elif enc == "f16":
+            h = v.astype(np.float16)
+            v, payload = h.astype(np.float32), h.tobytes()
+        else:
+            bits = to_bf16(v)
+            v, payload = (bits.astype(np.uint32) << 16).view(np.float32), bits.tobytes()
+        values[name] = torch.from_numpy(np.ascontiguousarray(v).reshape(t.rows, t.cols) if t.ndim == 2 else v.copy())
+        sums.append(f"{xxh64(payload):016X}")
+    return values, sums
+
+
+class FloatLinear(torch.nn.Linear):
+    """A float-encoded linear: y = W·x, no activation quantization (formats/dqt.md §6)."""
+
+
+def build_model(f: DqtFile, float_values: dict | None = None) -> DQTForCausalLM:
     sp = f.spec
     ternary = all(t.encoding in ("t2", "t1") for n, t in f.tensors.items() if n.endswith("_proj"))
     cfg = DQTConfig(vocab_size=sp["vocab_size"], hidden_size=sp["hidden_size"], intermediate_size=sp["ffn_size"],
@@ -159,6 +204,16 @@ def build_model(f: DqtFile) -> DQTForCausalLM:
     with torch.no_grad():
         for name, target in tensor_map(model).items():
             info = f.tensors[name]
+            if float_values is not None:
+                v = float_values[name]
+                if isinstance(target, QLinear):   # swap in a float linear on the parent module
+                    lin = FloatLinear(target.in_features, target.out_features, bias=False)
+                    lin.weight.copy_(v)
+                    parent_name, attr = _parent_of(model, target)
+                    setattr(model.get_submodule(parent_name), attr, lin)
+                else:
+                    target.copy_(v.reshape(target.shape))
+                continue
             if isinstance(target, QLinear):
                 codes, scale = f.codes(name)
                 target.qmin, target.qmax = info.qmin, info.qmax
@@ -167,7 +222,7 @@ def build_model(f: DqtFile) -> DQTForCausalLM:
             else:
                 target.copy_(f.values(name).reshape(target.shape))
     head_name = "embed" if sp["tied_head"] else "output"
-    if f.tensors[head_name].encoding == "i8r":
+    if float_values is None and f.tensors[head_name].encoding == "i8r":
         model.head_i8r = f.codes(head_name)
     model.set_exact(False)
     for m in model.modules():   # eager attention (explicit softmax), as the runtime computes it
@@ -183,7 +238,12 @@ def grads_of(model: DQTForCausalLM, ids: torch.Tensor):
     loss.backward()
     out = {}
     for name, target in tensor_map(model).items():
-        g = target.w_eff.grad if isinstance(target, QLinear) else target.grad
+        if isinstance(target, QLinear):
+            g = target.w_eff.grad
+        elif isinstance(target, torch.nn.Linear):
+            g = target.weight.grad
+        else:
+            g = target.grad
         out[name] = g.detach().clone().float().contiguous()
     return float(loss.detach()), out
 
@@ -215,7 +275,7 @@ def pick_window(model: DQTForCausalLM, stream: list[int]) -> tuple[torch.Tensor,
             ids = torch.tensor(stream[o:o + span], dtype=torch.int64).reshape(B, T + 1)
             MARGINS.clear()
             model(ids[:, :-1])
-            margin = min(MARGINS)
+            margin = min(MARGINS) if MARGINS else float("inf")
             if margin > best_margin:
                 best, best_margin = ids, margin
     return best, best_margin
@@ -226,14 +286,19 @@ def make_variant(name: str, dqt_convert: str, tmp: str) -> dict:
     path = os.path.join(tmp, name + ".dqt")
     convert(dqt_convert, fixture, opts, path)
     f = DqtFile(path)
-    model = build_model(f)
+    checksums = f.tensor_checksums()
+    if name == "float-linears":
+        values, checksums = float_reencoding(f)
+        model = build_model(f, values)
+    else:
+        model = build_model(f)
     ids, margin = pick_window(model, token_stream(fixture))
     loss, grads = grads_of(model, ids)
     tensors = {"input_ids": ids.to(torch.int32), "loss": torch.tensor([loss], dtype=torch.float32)}
     for n, g in grads.items():
         tensors["grad." + n] = g
     meta = {"fixture": fixture, "convert_options": json.dumps(opts), "covers": covers, "batch": str(B), "seq_len": str(T),
-            "min_margin": f"{margin:.6g}", "tensor_checksums": ",".join(f.tensor_checksums()),
+            "min_margin": f"{margin:.6g}", "tensor_checksums": ",".join(checksums),
             "torch": torch.__version__, "loss": f"{loss:.9g}"}
     save_file(tensors, os.path.join(OUT, f"grad-{name}.safetensors"), metadata=meta)
     info = {"loss": loss, "min_margin": margin, "ids": ids.tolist()}

@@ -19,7 +19,13 @@ let gradientCases: [GradientCase] = [
     GradientCase(variant: "dqt-int8", fixture: "dqt-int8", options: ConvertOptions(embed: .int8)),
     GradientCase(variant: "hf-bitnet", fixture: "hf-bitnet", options: ConvertOptions(embed: .f32)),
     GradientCase(variant: "llama-int8", fixture: "llama-f32", options: ConvertOptions(weights: .int8)),
+    GradientCase(variant: "float-linears", fixture: "dqt-ternary", options: ConvertOptions()),
 ]
+
+/// The model file of a gradient case.
+func modelFile(_ c: GradientCase) throws -> String {
+    c.variant == "float-linears" ? try floatLinearsModel(in: tempDir()) : try convertFixture(c.fixture, options: c.options)
+}
 
 /// Tensor class of a name, for the per-class report.
 func tensorClass(_ name: String) -> String {
@@ -32,7 +38,7 @@ func tensorClass(_ name: String) -> String {
     @Test(arguments: gradientCases)
     func gradientsMatchAutograd(_ c: GradientCase) throws {
         let golden = try GoldenFile("grad-\(c.variant).safetensors")
-        let path = try convertFixture(c.fixture, options: c.options)
+        let path = try modelFile(c)
         let file = try DQTFile(path: path)
         #expect(tensorChecksums(file) == golden.metadata["tensor_checksums"],
                 "the converter's output changed since the goldens were made; rerun tools/make_grad_goldens.py")
@@ -67,7 +73,7 @@ func tensorClass(_ name: String) -> String {
     @Test(arguments: gradientCases)
     func trainingForwardIsTheRuntimeForward(_ c: GradientCase) throws {
         let golden = try GoldenFile("grad-\(c.variant).safetensors")
-        let path = try convertFixture(c.fixture, options: c.options)
+        let path = try modelFile(c)
         let ids = golden.ints("input_ids")!
         let shape = golden.shape("input_ids")
         let T = shape[1] - 1

@@ -97,6 +97,30 @@ func options(_ kind: OptimizerKind = .adamw, lr: Double = 5e-4, seq: Int = 32, b
         _ = try DQTModel(path: model, options: RuntimeOptions(contextLength: 32, threads: 1))
     }
 
+    /// Float linears (f32, f16, bf16) and a bf16 embedding are trained in their own precision.
+    @Test func floatTensorsAreTrainedInTheirOwnPrecision() throws {
+        let dir = tempDir()
+        let model = try floatLinearsModel(in: dir)
+        let before = try DQTFile(path: model).sections.map { $0.checksum }
+        let text = writeText(notesText, in: dir)
+        for kind in OptimizerKind.allCases {
+            for rounding in Rounding.allCases {
+                var o = options(kind, lr: kind == .adamw ? 1e-3 : kind == .sgd ? 0.5 : 0.05)
+                o.rounding = rounding
+                let tuner = try Tuner(modelPath: model, options: o, data: .textFile(text), resetState: true)
+                let r = try tuner.runStep()
+                #expect(r.changed > 0, "\(kind) \(rounding): nothing changed")
+                try tuner.finish()
+            }
+        }
+        let f = try DQTFile(path: model)
+        #expect(f.header.commit == 6)
+        for r in f.tensors where r.encoding != .f32 || r.name.hasSuffix("proj") {
+            #expect(f.sections[Int(r.section)].checksum != before[Int(r.section)], "\(r.name) (\(r.encoding)) did not change")
+        }
+        _ = try DQTModel(path: model, options: RuntimeOptions(contextLength: 32, threads: 1))
+    }
+
     /// --freeze norms,embed leaves those sections byte for byte.
     @Test func frozenTensorsAreNotTouched() throws {
         let dir = tempDir()
