@@ -1,5 +1,6 @@
 import DQTFormat
 import DQTImport
+import DQTModel
 @testable import DQTTrain
 import Foundation
 import Testing
@@ -100,9 +101,12 @@ import Testing
             _ = try t.runStep()
         }
         #expect(try contents(path) != original)
+        // The runtime refuses a file between two commits, and loads it after the rollback.
+        #expect(throws: RuntimeError.self) { _ = try DQTModel(path: path, options: RuntimeOptions(contextLength: 16, threads: 1)) }
         let t = try Tuner(modelPath: path, options: options(commitEvery: 100), data: .textFile(text))
         #expect(t.recovery != nil)
         #expect(t.step == 0)
         #expect(try contents(path) == original)
+        _ = try DQTModel(path: path, options: RuntimeOptions(contextLength: 16, threads: 1))
     }
 }
