@@ -96,6 +96,9 @@ enum Update {
 
     // MARK: - coded rows
 
+    /// Set by tests: run the Swift reference loop instead of the C kernel.
+    nonisolated(unsafe) static var useReference = false
+
     @inline(__always)
     static func codedRow(_ p: Param, _ r: Int, _ g: UnsafePointer<Float>, _ st: UnsafeMutablePointer<Float>?,
                          _ dst: UnsafeMutableRawPointer, _ sc: UpdateScratch, _ c: StepConstants, _ stream: RandomStream) -> Int {
@@ -107,6 +110,31 @@ enum Update {
         case .t1: dqtt_unpack_t1(src.assumingMemoryBound(to: UInt8.self), Int64(cols), old)
         default: old.update(from: src.assumingMemoryBound(to: Int8.self), count: cols)
         }
+        let changed: Int
+        if useReference {
+            changed = codedRowReference(p, r, g, st, old, new, c, stream)
+        } else {
+            let s = p.step(row: r)
+            var params = dqtt_update_params(
+                kind: c.kind == .sgd ? 0 : c.kind == .momentum ? 1 : 2, nearest: c.rounding == .nearest ? 1 : 0,
+                decay: c.wd != 0 && p.decays ? 1 : 0, lo: Int32(p.qmin), hi: Int32(p.qmax), k: Float(c.lr / Double(s)),
+                s: s, wd: c.wd, mu: c.mu, b1: c.b1, omb1: c.omb1, b2: c.b2, omb2: c.omb2, eps: c.eps,
+                step_size: c.adamStepSize, key: stream.key, base: UInt64(r * cols))
+            changed = Int(dqtt_update_coded_row(&params, g, st, old, new, Int64(cols)))
+        }
+        switch p.encoding {
+        case .t2: dqtt_pack_t2(new, Int64(cols), dst.assumingMemoryBound(to: UInt8.self))
+        case .t1: dqtt_pack_t1(new, Int64(cols), dst.assumingMemoryBound(to: UInt8.self))
+        default: dst.copyMemory(from: new, byteCount: cols)
+        }
+        return changed
+    }
+
+    /// The reference of dqtt_update_coded_row (the oracle the C kernel is tested against).
+    static func codedRowReference(_ p: Param, _ r: Int, _ g: UnsafePointer<Float>, _ st: UnsafeMutablePointer<Float>?,
+                                  _ old: UnsafeMutablePointer<Int8>, _ new: UnsafeMutablePointer<Int8>,
+                                  _ c: StepConstants, _ stream: RandomStream) -> Int {
+        let cols = p.cols
         let s = p.step(row: r)
         let k = Float(c.lr / Double(s))
         let lo = Int32(p.qmin), hi = Int32(p.qmax)
@@ -114,6 +142,7 @@ enum Update {
         let base = r * cols
         let nearest = c.rounding == .nearest
         var changed = 0
+        new.update(from: old, count: cols)   // elements with a non-finite gradient keep their code and moments
         // The new code of element i from its direction u (decay, step, rounding, clamp).
         @inline(__always) func place(_ i: Int, _ u0: Float) {
             let q = Float(old[i])
@@ -125,17 +154,17 @@ enum Update {
         }
         switch c.kind {
         case .sgd:
-            for i in 0..<cols { place(i, g[i]) }
+            for i in 0..<cols where g[i].isFinite { place(i, g[i]) }
         case .momentum:
             let st = st!
-            for i in 0..<cols {
+            for i in 0..<cols where g[i].isFinite {
                 let b = st[i] * c.mu + g[i]
                 st[i] = b
                 place(i, b)
             }
         case .adamw:
             let st = st!
-            for i in 0..<cols {
+            for i in 0..<cols where g[i].isFinite {
                 let gi = g[i]
                 let m = (st[2 * i] * c.b1).addingProduct(gi, c.omb1)
                 let v = st[2 * i + 1] * c.b2 + (c.omb2 * gi) * gi
@@ -143,11 +172,6 @@ enum Update {
                 st[2 * i + 1] = v
                 place(i, (m / (v.squareRoot() + c.eps)) * c.adamStepSize)
             }
-        }
-        switch p.encoding {
-        case .t2: dqtt_pack_t2(new, Int64(cols), dst.assumingMemoryBound(to: UInt8.self))
-        case .t1: dqtt_pack_t1(new, Int64(cols), dst.assumingMemoryBound(to: UInt8.self))
-        default: dst.copyMemory(from: new, byteCount: cols)
         }
         return changed
     }
@@ -191,6 +215,11 @@ enum Update {
             default: w = src.loadUnaligned(fromByteOffset: 4 * i, as: Float.self)
             }
             let gi = g[i]
+            guard gi.isFinite else {   // keep the value and its moments
+                let size = p.encoding == .f32 ? 4 : 2
+                (dst + size * i).copyMemory(from: src + size * i, byteCount: size)
+                continue
+            }
             var nw: Float
             switch c.kind {
             case .sgd:

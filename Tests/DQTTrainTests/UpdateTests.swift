@@ -140,3 +140,55 @@ final class PackedTensor {
         #expect(t.codes == [Int8](repeating: -4, count: 32) + [Int8](repeating: 3, count: 32), "a NaN gradient must not move a code")
     }
 }
+
+@Suite struct UpdateKernelTests {
+    /// dqtt_update_coded_row (C) equals the Swift reference loop bit for bit: codes, moments
+    /// and change counts, for every optimizer, both roundings, decay on and off, several grids,
+    /// and gradients with zeros, huge values, infinities and NaNs.
+    @Test func theCKernelEqualsTheSwiftReference() throws {
+        var rng = SystemRandomNumberGenerator()
+        let cols = 777
+        for (lo, hi): (Int8, Int8) in [(-1, 1), (-128, 127), (-4, 3)] {
+            let codes = (0..<cols).map { _ in Int8.random(in: lo...hi, using: &rng) }
+            let t = try PackedTensor(name: "w", index: 5, encoding: .i8, codes: codes, rows: 1, cols: cols, scale: 0.0173,
+                                     qmin: lo, qmax: hi)
+            for kind in OptimizerKind.allCases {
+                for rounding in Rounding.allCases {
+                    for wd in [0.0, 0.3] {
+                        var o = TrainOptions()
+                        o.optimizer = kind
+                        o.rounding = rounding
+                        o.weightDecay = wd
+                        o.lr = kind == .adamw ? 0.01 : 0.05
+                        let c = StepConstants(options: o, step: 3)
+                        var g = (0..<cols).map { _ in Float.random(in: -1...1, using: &rng) * pow(10, Float.random(in: -5...0, using: &rng)) }
+                        g[0] = 0; g[1] = 1e30; g[2] = -1e30; g[3] = .infinity; g[4] = .nan; g[5] = -.infinity
+                        let K = kind.moments
+                        let st0 = (0..<max(1, cols * K)).map { i in K == 2 && i % 2 == 1 ? Float.random(in: 0...1e-4, using: &rng)
+                                                                                        : Float.random(in: -1e-2...1e-2, using: &rng) }
+                        var st1 = st0, st2 = st0
+                        var new1 = [Int8](repeating: 0, count: cols), new2 = new1
+                        let stream = RandomStream(seed: 11, step: 3, tensor: 5)
+                        var old = codes
+                        let n1 = g.withUnsafeBufferPointer { gp in st1.withUnsafeMutableBufferPointer { sp in
+                            old.withUnsafeMutableBufferPointer { op in new1.withUnsafeMutableBufferPointer { np in
+                                Update.codedRowReference(t.param, 0, gp.baseAddress!, K > 0 ? sp.baseAddress! : nil, op.baseAddress!,
+                                                         np.baseAddress!, c, stream)
+                            } } } }
+                        var params = dqtt_update_params(
+                            kind: kind == .sgd ? 0 : kind == .momentum ? 1 : 2, nearest: rounding == .nearest ? 1 : 0,
+                            decay: wd != 0 ? 1 : 0, lo: Int32(lo), hi: Int32(hi), k: Float(c.lr / Double(t.param.scale)),
+                            s: t.param.scale, wd: c.wd, mu: c.mu, b1: c.b1, omb1: c.omb1, b2: c.b2, omb2: c.omb2, eps: c.eps,
+                            step_size: c.adamStepSize, key: stream.key, base: 0)
+                        let n2 = dqtt_update_coded_row(&params, g, &st2, codes, &new2, Int64(cols))
+                        #expect(new1 == new2, "\(kind) \(rounding) wd \(wd) grid \(lo)…\(hi)")
+                        #expect(Int64(n1) == n2)
+                        #expect(st1.map(\.bitPattern) == st2.map(\.bitPattern), "moments differ: \(kind)")
+                        #expect(new2[3] == codes[3] && new2[4] == codes[4] && new2[5] == codes[5], "a non-finite gradient keeps the code")
+                        if K > 0 { #expect(st2[3 * K] == st0[3 * K] && st2[4 * K] == st0[4 * K], "and its moments") }
+                    }
+                }
+            }
+        }
+    }
+}

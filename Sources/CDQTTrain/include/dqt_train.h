@@ -62,6 +62,26 @@ int dqtt_attention_backward_path(int path, int64_t T, int64_t hd, float scale,
                                  const float *q, const float *k, const float *v, const float *dout, int64_t ldq, int64_t ldkv,
                                  float *dq, float *dk, float *dv, float *P, float *dP);
 
+// MARK: - the coded update (formats/dqt-tune.md §4.2–4.3)
+
+/// Constants of one row's update. kind: 0 sgd, 1 momentum, 2 adamw.
+typedef struct dqtt_update_params {
+    int32_t kind;
+    int32_t nearest;        // 1: round half to even; 0: stochastic rounding
+    int32_t decay;          // 1: u += wd·(q·s)
+    int32_t lo, hi;         // the grid
+    float k;                // lr / s as f32
+    float s, wd, mu, b1, omb1, b2, omb2, eps, step_size;
+    uint64_t key;           // the tensor's random stream at this step
+    uint64_t base;          // element index of code 0 of the row
+} dqtt_update_params;
+
+/// New codes of one row: new[i] from old[i], gradient g[i] and the moments in state
+/// ([n, K] interleaved, updated in place; unused for sgd). Returns how many codes changed.
+/// Float operations are not contracted: results equal DQTTrain's Swift reference bit for bit.
+int64_t dqtt_update_coded_row(const dqtt_update_params *p, const float *g, float *state,
+                              const int8_t *old_codes, int8_t *new_codes, int64_t n);
+
 // MARK: - 16-bit floats
 
 float dqtt_half_to_float(uint16_t h);
