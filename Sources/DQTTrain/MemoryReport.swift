@@ -28,12 +28,12 @@ public struct MemoryPlanReport: Sendable, CustomStringConvertible {
     public var description: String {
         func mib(_ b: Int) -> String { pad(DQTTrain.mib(b), 13) }
         var s = "dqt-tune memory plan for \(modelPath)\n"
-        s += "  model mapping (shared, file-backed)   \(mib(mappingBytes))   (\(trainableTensors) trainable tensors, \(mib(trainableBytes).trimmingLeadingSpaces) updated in place)\n"
-        if arenaBytes > 0 { s += "  LZ4 sections decoded at load           \(mib(arenaBytes))\n" }
-        s += "  training plan (one allocation)         \(mib(planBytes))\n"
-        for (name, bytes) in planGroups { s += "    \(name.padding(36))\(mib(bytes))\n" }
-        s += "  training data tokens                   \(mib(dataBytes))\n"
-        s += "  estimated peak resident                \(mib(estimatedPeakBytes))\n"
+        s += "  model mapping (shared, file-backed)           \(mib(mappingBytes))   (\(trainableTensors) trainable tensors, \(mib(trainableBytes).trimmingLeadingSpaces) updated in place)\n"
+        if arenaBytes > 0 { s += "  LZ4 sections decoded at load                   \(mib(arenaBytes))\n" }
+        s += "  training plan (one allocation)                 \(mib(planBytes))\n"
+        for (name, bytes) in planGroups { s += "    \(name.padding(44))\(mib(bytes))\n" }
+        s += "  training data tokens                           \(mib(dataBytes))\n"
+        s += "  estimated peak resident                        \(mib(estimatedPeakBytes))\n"
         s += "  no gradient buffer for the model and no float copy of the weights: gradients exist one tile of rows per worker (\(workers) workers)\n"
         if optimizer.moments > 0 {
             s += "  optimizer state (\(optimizer.rawValue), f32 moments) in \(StateFile.path(for: modelPath)): \(mib(stateFileBytes).trimmingLeadingSpaces) on disk (two buffers), streamed per tile, not held in memory\n"
