@@ -29,6 +29,10 @@ public final class DQTModel: @unchecked Sendable {
 
     public convenience init(path: String, options: RuntimeOptions = RuntimeOptions()) throws {
         let start = monotonicSeconds()
+        // formats/dqt.md §9: with an undo journal next to it the file may be between two commits.
+        guard access(path + ".journal", F_OK) != 0 else {
+            throw RuntimeError.badArgument("\(path).journal exists: dqt-tune is running or was interrupted; run `dqt-tune \(path) --recover` first")
+        }
         let file = try DQTFile(path: path, options: LoadOptions(verifyChecksums: options.verifyChecksums))
         try self.init(file: file, options: options, startedAt: start)
     }
