@@ -7,15 +7,12 @@ let package = Package(
     name: "dqt",
     platforms: [.macOS(.v13)],
     products: [
-<<<<<<< HEAD
+        // DQTModel is the library apps use; the others serve tools (the fuzz package in
+        // tools/fuzz depends on this one by path).
         .library(name: "DQTModel", targets: ["DQTModel", "DQTTokenizer", "DQTFormat"]),
-=======
-        .library(name: "DQTModel", targets: ["DQTModel"]),
         .library(name: "DQTFormat", targets: ["DQTFormat"]),
-        // For the fuzz package in Fuzz/ (it depends on this one by path).
         .library(name: "DQTTokenizer", targets: ["DQTTokenizer"]),
         .library(name: "DQTImport", targets: ["DQTImport"]),
->>>>>>> reliability
         .executable(name: "dqt-convert", targets: ["dqt-convert"]),
         .executable(name: "dqt-run", targets: ["dqt-run"]),
         .executable(name: "dqt-tune", targets: ["dqt-tune"]),
