@@ -1,4 +1,4 @@
-// Inputs that crashed a fuzz target (Fuzz/regressions/TARGET/*), replayed through the same
+// Inputs that crashed a fuzz target (tools/fuzz/regressions/TARGET/*), replayed through the same
 // parser by the normal test suite: each must now end in an error or a valid result, never a
 // trap. tools/fuzz.sh writes new crashers to $FUZZ_SCRATCH/artifacts; a fixed one is copied here.
 import DQTFormat
@@ -8,7 +8,7 @@ import Foundation
 import Testing
 
 private let regressionsDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent().appendingPathComponent("Fuzz/regressions").path
+    .deletingLastPathComponent().appendingPathComponent("tools/fuzz/regressions").path
 
 private func regressionFiles(_ target: String) -> [String] {
     let dir = regressionsDir + "/" + target

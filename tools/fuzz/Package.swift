@@ -6,7 +6,7 @@ import PackageDescription
 // One binary; the target is chosen by DQT_FUZZ_TARGET. Not part of the root build.
 let package = Package(
     name: "dqt-fuzz",
-    dependencies: [.package(name: "dqt", path: "..")],
+    dependencies: [.package(name: "dqt", path: "../..")],
     targets: [
         // No main.swift: SwiftPM compiles it as a library; libFuzzer supplies main().
         .executableTarget(

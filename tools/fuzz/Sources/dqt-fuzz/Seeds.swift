@@ -1,6 +1,6 @@
-// The seed corpus (DQT_FUZZ_MAKE_SEEDS=Fuzz/corpus): small valid inputs of every shape the
+// The seed corpus (DQT_FUZZ_MAKE_SEEDS=tools/fuzz/corpus): small valid inputs of every shape the
 // parsers accept, which libFuzzer mutates. tokenizer-json seeds are written by
-// Fuzz/make_json_seeds.py (checked against HF tokenizers) and must exist first; the
+// tools/fuzz/make_json_seeds.py (checked against HF tokenizers) and must exist first; the
 // TOKENIZER payloads and the .dqt files here are built from them.
 import DQTFormat
 import DQTImport
@@ -18,7 +18,7 @@ func makeSeeds(into root: String) throws {
     // TOKENIZER payloads from the tokenizer.json seeds (and one SentencePiece model).
     let jsonDir = root + "/" + FuzzTarget.tokenizerJSON.rawValue
     let jsonNames = try fm.contentsOfDirectory(atPath: jsonDir).filter { $0.hasSuffix(".json") }.sorted()
-    guard !jsonNames.isEmpty else { throw SeedError("no tokenizer.json seeds in \(jsonDir); run Fuzz/make_json_seeds.py") }
+    guard !jsonNames.isEmpty else { throw SeedError("no tokenizer.json seeds in \(jsonDir); run tools/fuzz/make_json_seeds.py") }
     var payloads: [String: [UInt8]] = [:]
     for name in jsonNames {
         let data = try importTokenizerJSON(path: jsonDir + "/" + name)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the small tokenizer.json seeds of the fuzz corpus (Fuzz/corpus/tokenizer-json/).
+"""Writes the small tokenizer.json seeds of the fuzz corpus (tools/fuzz/corpus/tokenizer-json/).
 Each is a complete, importable tokenizer in one of the supported shapes; the fuzzer mutates
 them. Run from the repository root; the files are committed."""
 import json, os
@@ -98,7 +98,7 @@ seeds = {
     "llama2-normalizer.json": char_bpe(["hello", "a"], normalizer={"type": "Sequence", "normalizers": [
         {"type": "Prepend", "prepend": "\u2581"}, {"type": "Replace", "pattern": {"String": " "}, "content": "\u2581"}]}),
 }
-out = "Fuzz/corpus/tokenizer-json"
+out = "tools/fuzz/corpus/tokenizer-json"
 os.makedirs(out, exist_ok=True)
 for name, j in seeds.items():
     with open(os.path.join(out, name), "w", encoding="utf-8") as f:
