@@ -7,7 +7,12 @@ let package = Package(
     name: "dqt",
     platforms: [.macOS(.v13)],
     products: [
+        // DQTModel is the library apps use; the others serve tools (the fuzz package in
+        // tools/fuzz depends on this one by path).
         .library(name: "DQTModel", targets: ["DQTModel", "DQTTokenizer", "DQTFormat"]),
+        .library(name: "DQTFormat", targets: ["DQTFormat"]),
+        .library(name: "DQTTokenizer", targets: ["DQTTokenizer"]),
+        .library(name: "DQTImport", targets: ["DQTImport"]),
         .executable(name: "dqt-convert", targets: ["dqt-convert"]),
         .executable(name: "dqt-run", targets: ["dqt-run"]),
         .executable(name: "dqt-tune", targets: ["dqt-tune"]),
@@ -30,7 +35,9 @@ let package = Package(
         .target(name: "DQTTokenizer"),
         .target(name: "DQTModel", dependencies: ["DQTFormat", "DQTKernels", "DQTTokenizer"]),
         .target(name: "DQTImport", dependencies: ["DQTFormat", "DQTKernels", "DQTTokenizer", "DQTModel"]),
-        .target(name: "DQTTrain", dependencies: ["DQTModel", "DQTFormat", "DQTKernels"]),
+        // Training kernels (float GEMM for the backward pass, weight decode/pack) in C with an AVX2+FMA path.
+        .target(name: "CDQTTrain", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "DQTTrain", dependencies: ["DQTModel", "DQTFormat", "DQTKernels", "DQTTokenizer", "CDQTTrain"]),
         .executableTarget(
             name: "dqt-convert",
             dependencies: ["DQTImport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -48,6 +55,6 @@ let package = Package(
         .testTarget(name: "DQTTokenizerTests", dependencies: ["DQTTokenizer", "DQTImport"], exclude: ["Fixtures"]),
         .testTarget(name: "DQTImportTests", dependencies: ["DQTImport", "DQTFormat"]),
         .testTarget(name: "DQTModelTests", dependencies: ["DQTModel", "DQTImport"]),
-        .testTarget(name: "DQTTrainTests", dependencies: ["DQTTrain", "DQTImport"]),
+        .testTarget(name: "DQTTrainTests", dependencies: ["DQTTrain", "DQTImport"], exclude: ["Goldens"]),
     ]
 )

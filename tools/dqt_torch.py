@@ -239,7 +239,8 @@ class QLinear(nn.Module):
 
 def rope_cos_sin(head_dim: int, theta: float, positions: torch.Tensor):
     """cos, sin [T, head_dim] in float32, computed as Hugging Face does (rotate-half layout)."""
-    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.int64).float() / head_dim))
+    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.int64, device=positions.device).float()
+                                / head_dim))
     freqs = positions.float()[:, None] * inv_freq[None, :]
     emb = torch.cat((freqs, freqs), dim=-1)
     return emb.cos(), emb.sin()
@@ -274,7 +275,7 @@ class Attention(nn.Module):
         if self.exact:
             # eager math, as transformers' eager attention
             att = torch.matmul(q, k.transpose(2, 3)) * (self.h ** -0.5)
-            mask = torch.full((T, T), float("-inf")).triu(1)
+            mask = torch.full((T, T), float("-inf"), device=q.device).triu(1)
             att = torch.softmax(att + mask, dim=-1, dtype=torch.float32)
             a = torch.matmul(att, v)
         else:
@@ -369,7 +370,7 @@ class DQTForCausalLM(nn.Module):
         """input_ids [B, T] int64 -> logits [B, T, V] float32 (the head is a plain float product)."""
         B, T = input_ids.shape
         if positions is None:
-            positions = torch.arange(T)
+            positions = torch.arange(T, device=input_ids.device)
         cos, sin = rope_cos_sin(self.config.head_dim, self.config.rope_theta, positions)
         x = self.model.embed_tokens(input_ids).float()
         for layer in self.model.layers:
@@ -389,7 +390,7 @@ class DQTForCausalLM(nn.Module):
         out = []
         for _ in range(n_new):
             ctx = ids[-self.config.max_position_embeddings:]
-            logits = self.forward(torch.tensor([ctx]))[0, -1]
+            logits = self.forward(torch.tensor([ctx], device=self.head_weight().device))[0, -1]
             if temperature <= 0:
                 t = int(torch.argmax(logits))
             else:

@@ -214,6 +214,13 @@ public final class DQTFile: @unchecked Sendable {
                 guard e.rawSize >= 1, e.rawSize < 1 << 48 else {
                     throw DQTFormatError(.tooLarge, path: path, field: "\(f).raw_size", offset: at + 24, "\(e.rawSize) is outside 1…2^48")
                 }
+                // An LZ4 block expands at most 255-fold (one match-length byte adds ≤ 255 bytes),
+                // so a larger claim is a lie; refusing it here keeps a few stored bytes from
+                // reserving gigabytes of arena before the first chunk fails to decode.
+                guard let most = checkedMul(e.storedSize, LZ4Codec.maxExpansion), e.rawSize <= most else {
+                    throw DQTFormatError(.badCodec, path: path, field: "\(f).raw_size", offset: at + 24,
+                                         "\(e.rawSize) bytes cannot come from \(e.storedSize) bytes of LZ4 (at most \(LZ4Codec.maxExpansion)× expansion)")
+                }
                 guard !e.writable else {
                     throw DQTFormatError(.badSectionTable, path: path, field: "\(f).flags", offset: at + 44,
                                          "an LZ4 section cannot be writable in place")
@@ -277,7 +284,8 @@ public final class DQTFile: @unchecked Sendable {
         }
     }
 
-    static func physicalMemory() -> UInt64 {
+    /// Bytes of physical memory (sysconf), or UInt64.max when unknown.
+    public static func physicalMemory() -> UInt64 {
         let pages = sysconf(Int32(_SC_PHYS_PAGES)), size = sysconf(Int32(_SC_PAGESIZE))
         return pages > 0 && size > 0 ? UInt64(pages) * UInt64(size) : UInt64.max
     }

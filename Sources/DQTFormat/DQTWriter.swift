@@ -35,7 +35,12 @@ public final class DQTWriter {
     private var offset: UInt64
     private var finished = false
 
-    /// Creates the temporary file `.<name>.tmp-<pid>` in the destination's directory.
+    /// Temporary files of earlier writers of this destination whose process is gone (killed
+    /// or crashed before the rename), removed by `init`.
+    public private(set) var removedStaleTemporaries: [String] = []
+
+    /// Creates the temporary file `.<name>.tmp-<pid>` in the destination's directory, after
+    /// removing stale ones that dead processes left there.
     public init(path: String, sectionCount: Int, alignment: UInt32 = DQTConstants.defaultAlignment) throws {
         precondition(sectionCount >= 3 && sectionCount <= Int(DQTConstants.maxSections), "section count out of range")
         precondition(alignment >= 64 && alignment & (alignment - 1) == 0, "alignment must be a power of two ≥ 64")
@@ -44,6 +49,7 @@ public final class DQTWriter {
         self.sectionCount = sectionCount
         let (dir, name) = splitPath(path)
         tempPath = (dir.isEmpty ? "" : dir + "/") + "." + name + ".tmp-\(getpid())"
+        removedStaleTemporaries = removeStaleTemporaries(directory: dir, name: name)
         fd = open(tempPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             throw DQTFormatError(.io, path: path, field: "output", "cannot create temporary file \(tempPath): \(errnoDescription())")
@@ -132,8 +138,10 @@ public final class DQTWriter {
         }
     }
 
-    /// Writes the header block, syncs, and atomically replaces the destination.
-    public func finish(commit: UInt64 = 0) throws {
+    /// Writes the header block, syncs, and atomically replaces the destination. `verify`, if
+    /// given, is called with the complete temporary file before the rename; if it throws, the
+    /// temporary is removed and the destination is left as it was.
+    public func finish(commit: UInt64 = 0, verify: ((String) throws -> Void)? = nil) throws {
         precondition(!finished, "writer already finished")
         guard entries.count == sectionCount else {
             abort()
@@ -153,6 +161,12 @@ public final class DQTWriter {
         }
         close(fd)
         fd = -1
+        if let verify {
+            do { try verify(tempPath) } catch {
+                abort()
+                throw error
+            }
+        }
         guard rename(tempPath, path) == 0 else {
             let e = errnoDescription()
             abort()
@@ -164,6 +178,29 @@ public final class DQTWriter {
 
     public var writtenEntries: [SectionEntry] { entries }
     public var bytesWritten: UInt64 { offset }
+}
+
+/// Removes `.<name>.tmp-<pid>` files in `directory` whose process no longer exists (a writer
+/// killed before its rename). A live process's file, ours included, is left alone; so is one
+/// whose PID has been reused (it is removed on a later run). A writer in another PID namespace
+/// (a container sharing the directory) looks dead from here: its temporary would be removed and
+/// its rename would then fail with an error, leaving the destination as it was. Returns the
+/// removed paths.
+func removeStaleTemporaries(directory: String, name: String) -> [String] {
+    let prefix = "." + name + ".tmp-"
+    guard let d = opendir(directory.isEmpty ? "." : directory) else { return [] }
+    defer { closedir(d) }
+    var removed: [String] = []
+    while let entry = readdir(d) {
+        let file = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+            String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
+        guard file.hasPrefix(prefix), let pid = Int32(file.dropFirst(prefix.count)), pid > 0, pid != getpid() else { continue }
+        guard kill(pid, 0) != 0, errno == ESRCH else { continue }  // alive (or not ours to signal)
+        let full = (directory.isEmpty ? "" : directory + "/") + file
+        if unlink(full) == 0 { removed.append(full) }
+    }
+    return removed
 }
 
 /// Splits "a/b/c" into ("a/b", "c"); ("", "c") for a bare name.

@@ -6,13 +6,16 @@ import CLZ4
 
 public enum LZ4Codec {
     public static let chunkSize = 4 << 20
+    /// An upper bound on raw/stored for a valid section: an LZ4 sequence of k bytes decodes
+    /// to at most about 255·k bytes (each match-length byte adds at most 255).
+    public static let maxExpansion: UInt64 = 256
 
     /// Compresses `src` into the chunked section payload. `high` selects LZ4-HC (level 9):
     /// slower to write, smaller, decoded at the same speed; the writer uses it only for
     /// sections that the fast mode has shown to compress.
     public static func encode(_ src: UnsafeRawBufferPointer, high: Bool = false) -> [UInt8] {
         var out: [UInt8] = []
-        var scratch = [UInt8](repeating: 0, count: Int(LZ4_compressBound(Int32(chunkSize))))
+        var scratch = [UInt8](repeating: 0, count: Int(LZ4_compressBound(Int32(min(chunkSize, max(src.count, 1))))))
         var pos = 0
         while pos < src.count {
             let n = min(chunkSize, src.count - pos)

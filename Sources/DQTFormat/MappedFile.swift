@@ -21,6 +21,8 @@ public final class MappedFile: @unchecked Sendable {
     let fd: Int32
     /// The mapping; nil only for an empty file (which no valid .dqt is).
     public let base: UnsafeMutableRawPointer?
+    /// True for an in-memory copy (`init(copying:path:)`): freed, not unmapped.
+    private let inMemory: Bool
 
     public init(path: String, writable: Bool = false) throws {
         self.path = path
@@ -40,6 +42,7 @@ public final class MappedFile: @unchecked Sendable {
             throw DQTFormatError(.io, path: path, field: "file", "is not a regular file")
         }
         self.fd = fd
+        self.inMemory = false
         self.size = Int(st.st_size)
         if size == 0 {
             base = nil
@@ -55,7 +58,30 @@ public final class MappedFile: @unchecked Sendable {
         base = p
     }
 
+    /// An in-memory "mapping": a copy of `bytes` in one exact-size, 64-byte-aligned
+    /// allocation (read-only use). `path` names it in errors. For fuzzing and tests: a read
+    /// past the end is a heap overflow that AddressSanitizer reports, where a real mapping
+    /// would silently read the zeros that fill its last page.
+    public init(copying bytes: UnsafeRawBufferPointer, path: String) {
+        self.path = path
+        self.writable = false
+        self.fd = -1
+        self.inMemory = true
+        self.size = bytes.count
+        if bytes.isEmpty {
+            base = nil
+        } else {
+            let p = UnsafeMutableRawPointer.allocate(byteCount: bytes.count, alignment: 64)
+            p.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+            base = p
+        }
+    }
+
     deinit {
+        if inMemory {
+            base?.deallocate()
+            return
+        }
         if let base { munmap(base, size) }
         close(fd)
     }
@@ -68,7 +94,7 @@ public final class MappedFile: @unchecked Sendable {
 
     /// Tells the kernel the access pattern of a range (best effort).
     public func advise(offset: Int, count: Int, willNeed: Bool) {
-        guard let base, count > 0 else { return }
+        guard let base, count > 0, !inMemory else { return }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let start = offset & ~(page - 1)
         _ = madvise(base + start, count + (offset - start), willNeed ? MADV_WILLNEED : MADV_RANDOM)
@@ -76,7 +102,7 @@ public final class MappedFile: @unchecked Sendable {
 
     /// Flushes written pages of a range to the file (MS_SYNC).
     public func sync(offset: Int, count: Int) throws {
-        guard let base, count > 0 else { return }
+        guard let base, count > 0, !inMemory else { return }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let start = offset & ~(page - 1)
         guard msync(base + start, count + (offset - start), MS_SYNC) == 0 else {

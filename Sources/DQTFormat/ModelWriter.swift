@@ -26,13 +26,17 @@ public struct TensorPayload {
 public struct ModelWriteReport: Sendable {
     public var sections: [WrittenSection]
     public var fileBytes: UInt64
+    /// Temporary files of killed earlier runs that were removed (see `DQTWriter`).
+    public var removedStaleTemporaries: [String] = []
 }
 
 public enum ModelWriter {
     /// Writes `path` atomically. `produce(i, slot)` returns tensor i of `spec.tensorSlots`;
-    /// `progress(i, slot, written)` is called after each tensor is on disk.
+    /// `progress(i, slot, written)` is called after each tensor is on disk. With `verify`, the
+    /// finished temporary file is loaded with every check and checksum before it replaces
+    /// `path`: a file the reader would reject is never installed (the old file stays).
     public static func write(path: String, spec: ModelSpec, tokenizer: [UInt8], metadata: String,
-                             compress: Bool = true,
+                             compress: Bool = true, verify: Bool = true,
                              produce: (Int, TensorSlot) throws -> TensorPayload,
                              progress: (Int, TensorSlot, WrittenSection) -> Void = { _, _, _ in }) throws -> ModelWriteReport {
         let slots = spec.tensorSlots
@@ -61,7 +65,13 @@ public enum ModelWriter {
         }
         report.append(try writer.addSection(kind: .tensorIndex, payload: TensorIndex(records: records).encode(), policy: policy))
         report.append(try writer.addSection(kind: .metadata, payload: Array((metadata.isEmpty ? "format=dqt" : metadata).utf8), policy: policy))
-        try writer.finish()
-        return ModelWriteReport(sections: report, fileBytes: writer.bytesWritten)
+        try writer.finish(verify: verify ? { temp in
+            do { _ = try DQTFile(path: temp) } catch var e as DQTFormatError {
+                e.message = "the file just written fails its own checks, so \(path) was not replaced: " + e.message
+                throw e
+            }
+        } : nil)
+        return ModelWriteReport(sections: report, fileBytes: writer.bytesWritten,
+                                removedStaleTemporaries: writer.removedStaleTemporaries)
     }
 }

@@ -127,6 +127,7 @@ public enum Converter {
                            slot.ndim == 1 ? "[\(slot.rows)]" : "[\(slot.rows), \(slot.cols)]", codec,
                            Double(e.storedSize) / 1048576))
             })
+        for stale in report.removedStaleTemporaries { log("removed \(stale), left by an earlier run that was killed") }
         log(String(format: "wrote %@: %.2f MiB in %.1f s", output, Double(report.fileBytes) / 1048576, Date().timeIntervalSince(start)))
         return ConvertResult(spec: spec, report: report, warnings: warnings)
     }

@@ -86,7 +86,12 @@ public struct HFConfig: Sendable {
             throw ImportError(path: path, field: "head_dim", "\(headDim) must be even (rotary embeddings)")
         }
         maxPositions = try int("max_position_embeddings") ?? 2048
+        guard maxPositions >= 1 else { throw ImportError(path: path, field: "max_position_embeddings", "must be ≥ 1") }
         normEps = try double("rms_norm_eps") ?? 1e-6
+        // Stored as f32 in the model spec: it must stay finite and > 0 there.
+        guard normEps > 0, Float(normEps) > 0, Float(normEps).isFinite else {
+            throw ImportError(path: path, field: "rms_norm_eps", "\(normEps) must be > 0 and within f32 range")
+        }
         // RoPE: `rope_theta` (older files) or `rope_parameters` / `rope_scaling` (newer).
         var theta = try double("rope_theta")
         for key in ["rope_parameters", "rope_scaling"] {
@@ -98,7 +103,9 @@ public struct HFConfig: Sendable {
             if let t = try double("rope_theta", in: rp) { theta = t }
         }
         ropeTheta = theta ?? (family == .hfBitnet ? 500000 : 10000)
-        guard ropeTheta > 0 else { throw ImportError(path: path, field: "rope_theta", "must be > 0") }
+        guard ropeTheta > 0, Float(ropeTheta) > 0, Float(ropeTheta).isFinite else {
+            throw ImportError(path: path, field: "rope_theta", "\(ropeTheta) must be > 0 and within f32 range")
+        }
         hiddenAct = j["hidden_act"] as? String ?? (family == .hfBitnet ? "relu2" : "silu")
         guard ["silu", "relu2"].contains(hiddenAct) else {
             throw ImportError(path: path, field: "hidden_act", "\"\(hiddenAct)\" is not supported (silu or relu2)")
@@ -115,7 +122,9 @@ public struct HFConfig: Sendable {
         bosID = try int("bos_token_id")
         if let e = j["eos_token_id"] as? [Any] {
             eosIDs = try e.map { v in
-                guard let i = jsonInteger(v) else { throw ImportError(path: path, field: "eos_token_id", "must be integers") }
+                guard let i = jsonInteger(v), i >= 0, i <= Int64(Int32.max) else {
+                    throw ImportError(path: path, field: "eos_token_id", "must be non-negative integers, got \(v)")
+                }
                 return Int(i)
             }
         } else {

@@ -62,11 +62,19 @@ public final class SafetensorsFile: @unchecked Sendable {
     /// File offset of the data buffer (8 + header length).
     public let dataOffset: Int
 
-    public init(path: String) throws {
-        self.path = path
+    public convenience init(path: String) throws {
+        let mapping: MappedFile
         do { mapping = try MappedFile(path: path) } catch let e as DQTFormatError {
             throw ImportError(path: path, field: "file", e.message)
         }
+        try self.init(mapping: mapping)
+    }
+
+    /// Parses a mapped (or in-memory, `MappedFile(copying:path:)`) safetensors file.
+    public init(mapping: MappedFile) throws {
+        let path = mapping.path
+        self.path = path
+        self.mapping = mapping
         let bytes = mapping.bytes
         guard bytes.count >= 8 else {
             throw ImportError(path: path, field: "header_length", offset: 0, "file is \(bytes.count) bytes; a safetensors file starts with an 8-byte header length")

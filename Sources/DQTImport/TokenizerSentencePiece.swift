@@ -39,7 +39,7 @@ public func importSentencePieceModel(path: String) throws -> TokenizerData {
                     switch (f, w) {
                     case (1, 2): p.piece = try r.string("piece")
                     case (2, 5): p.score = Float(bitPattern: try r.fixed32())
-                    case (3, 0): p.type = Int(try r.varint())
+                    case (3, 0): p.type = Int(Int32(truncatingIfNeeded: try r.varint()))  // enum (int32): never traps
                     default: try r.skip(w)
                     }
                 }
@@ -48,7 +48,7 @@ public func importSentencePieceModel(path: String) throws -> TokenizerData {
                 var r = try top.subMessage("trainer_spec")
                 while let (f, w) = try r.nextField() {
                     switch (f, w) {
-                    case (3, 0): modelType = Int(try r.varint())
+                    case (3, 0): modelType = Int(Int32(truncatingIfNeeded: try r.varint()))
                     case (24, 0): treatWSAsSuffix = try r.varint() != 0
                     case (35, 0): byteFallback = try r.varint() != 0
                     case (41, 0): bosID = Int(Int32(truncatingIfNeeded: try r.varint()))
@@ -92,6 +92,8 @@ public func importSentencePieceModel(path: String) throws -> TokenizerData {
     var pieceID: [[UInt8]: Int32] = [:]   // normal, user-defined, unused (SentencePiece's pieces_)
     for (i, p) in pieces.enumerated() {
         let b = Array(p.piece.utf8)
+        // Scores rank the merges (a NaN has no rank) and the payload forbids NaN scores.
+        guard !p.score.isNaN else { throw err("pieces[\(i)].score", "NaN") }
         switch p.type {
         case 1, 4, 5:
             guard !b.isEmpty else { throw err("pieces[\(i)].piece", "empty") }

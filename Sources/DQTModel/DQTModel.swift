@@ -27,16 +27,33 @@ public final class DQTModel: @unchecked Sendable {
     /// Tokens currently in the KV cache.
     public private(set) var position = 0
 
-    public init(path: String, options: RuntimeOptions = RuntimeOptions()) throws {
+    public convenience init(path: String, options: RuntimeOptions = RuntimeOptions()) throws {
         let start = monotonicSeconds()
-        file = try DQTFile(path: path, options: LoadOptions(verifyChecksums: options.verifyChecksums))
+        // formats/dqt.md §9: with an undo journal next to it the file may be between two commits.
+        guard access(path + ".journal", F_OK) != 0 else {
+            throw RuntimeError.badArgument("\(path).journal exists: dqt-tune is running or was interrupted; run `dqt-tune \(path) --recover` first")
+        }
+        let file = try DQTFile(path: path, options: LoadOptions(verifyChecksums: options.verifyChecksums))
+        try self.init(file: file, options: options, startedAt: start)
+    }
+
+    /// A model over an already loaded file (e.g. an in-memory `MappedFile(copying:path:)`
+    /// image, as the fuzz target uses). `options.verifyChecksums` was the loader's business.
+    public convenience init(file: DQTFile, options: RuntimeOptions = RuntimeOptions()) throws {
+        try self.init(file: file, options: options, startedAt: monotonicSeconds())
+    }
+
+    init(file: DQTFile, options: RuntimeOptions, startedAt start: Double) throws {
+        let path = file.path
+        self.file = file
         let spec = file.spec
         let ctx = options.contextLength == 0 ? min(spec.maxContext, 2048) : options.contextLength
         guard ctx >= 1, ctx <= spec.maxContext else {
             throw RuntimeError.badArgument("context length \(ctx) is outside 1…\(spec.maxContext) (the model's max_context)")
         }
         let online = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
-        let n = options.threads == 0 ? max(online, 1) : options.threads
+        // The default is every online CPU, capped at the 256 the pool accepts from a user.
+        let n = options.threads == 0 ? min(max(online, 1), 256) : options.threads
         guard n >= 1, n <= 256 else { throw RuntimeError.badArgument("thread count \(n) is outside 1…256") }
         guard options.batchSize >= 1, options.batchSize <= 512 else {
             throw RuntimeError.badArgument("batch size \(options.batchSize) is outside 1…512")
@@ -51,7 +68,7 @@ public final class DQTModel: @unchecked Sendable {
         }
         weights = ModelWeights(file: file)
         transformer = try Transformer(spec: spec, weights: weights, context: ctx, batch: min(options.batchSize, ctx), threads: n,
-                                      kvCache: options.kvCache)
+                                      kvCache: options.kvCache, otherBytes: file.arenaBytes)
         loadSeconds = monotonicSeconds() - start
     }
 

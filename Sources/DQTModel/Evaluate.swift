@@ -32,6 +32,11 @@ extension DQTModel {
             throw RuntimeError.badArgument("\(stream.count) tokens do not fill one evaluation window of \(w) + 1")
         }
         let V = spec.vocabSize, B = transformer.batch
+        // [B, V] logits: up to 512 × 2^24 floats for a hostile vocabulary; refuse, don't trap.
+        let (cells, overflow) = B.multipliedReportingOverflow(by: V)
+        guard !overflow, UInt64(cells) * 4 <= DQTFile.physicalMemory() else {
+            throw RuntimeError.outOfMemory("evaluation needs \(B) × \(V) logits, more than this machine's memory; use a smaller -b")
+        }
         let logits = UnsafeMutablePointer<Float>.allocate(capacity: B * V)
         defer { logits.deallocate() }
         let start = monotonicSeconds()

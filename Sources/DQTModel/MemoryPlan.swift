@@ -82,26 +82,54 @@ final class MemoryPlan {
 
     static let recentWindow = 64
 
-    init(spec: ModelSpec, context: Int, batch: Int, threads: Int, kvCache: KVCacheType = .f32) throws {
+    init(spec: ModelSpec, context: Int, batch: Int, threads: Int, kvCache: KVCacheType = .f32, otherBytes: Int = 0) throws {
         let d = spec.hiddenSize, f = spec.ffnSize, a = spec.attnDim, kv = spec.kvDim, V = spec.vocabSize
-        let C = context, B = batch, L = spec.layers
+        let C = context, B = batch, L = spec.layers, T = threads
         let P = Int(dqt_padded_cols(Int64(max(d, f, a))))
+        // Every size is a product of declared dimensions: computed with overflow checks, so a
+        // file that declares absurd sizes is refused with a message, never a trap.
+        func size(_ name: String, _ factors: Int...) throws -> (String, Int) {
+            var n = 1
+            for x in factors {
+                let (p, o) = n.multipliedReportingOverflow(by: x)
+                guard !o, x >= 0 else {
+                    throw RuntimeError.outOfMemory("the \(name) buffer (\(factors.map(String.init).joined(separator: " × ")) bytes) overflows; the model declares impossible sizes")
+                }
+                n = p
+            }
+            return (name, n)
+        }
         let sizes: [(String, Int)] = [
-            ("x", B * d * 4), ("xb", B * d * 4), ("q", B * a * 4), ("k", B * kv * 4), ("v", B * kv * 4),
-            ("att", B * a * 4), ("hb", B * f * 4), ("hb2", B * f * 4), ("out", B * max(d, a) * 4),
-            ("xq", B * P), ("qsum", B * 4), ("alpha", B * 4), ("mult", B * 4),
-            ("scores", threads * C * 4), ("logits", V * 4),
-            ("key_cache", L * C * kv * kvCache.size), ("value_cache", L * C * kv * kvCache.size),
-            ("rope_cos", C * spec.headDim / 2 * 4), ("rope_sin", C * spec.headDim / 2 * 4),
-            ("probs", V * 4), ("indices", V * 4), ("recent", MemoryPlan.recentWindow * 4), ("tokens", C * 4),
+            try size("x", B, d, 4), try size("xb", B, d, 4), try size("q", B, a, 4), try size("k", B, kv, 4),
+            try size("v", B, kv, 4), try size("att", B, a, 4), try size("hb", B, f, 4), try size("hb2", B, f, 4),
+            try size("out", B, max(d, a), 4), try size("xq", B, P), try size("qsum", B, 4), try size("alpha", B, 4),
+            try size("mult", B, 4), try size("scores", T, C, 4), try size("logits", V, 4),
+            try size("key_cache", L, C, kv, kvCache.size), try size("value_cache", L, C, kv, kvCache.size),
+            try size("rope_cos", C, spec.headDim / 2, 4), try size("rope_sin", C, spec.headDim / 2, 4),
+            try size("probs", V, 4), try size("indices", V, 4), try size("recent", MemoryPlan.recentWindow, 4),
+            try size("tokens", C, 4),
         ]
         var entries: [PlanEntry] = []
         var offset = 0
         for (name, bytes) in sizes {
             entries.append(PlanEntry(name: name, bytes: bytes, offset: offset))
-            offset += (bytes + 63) & ~63
+            let (padded, o1) = bytes.addingReportingOverflow(63)
+            let (next, o2) = offset.addingReportingOverflow(padded & ~63)
+            guard !o1, !o2 else { throw RuntimeError.outOfMemory("the runtime plan overflows at \(name); the model declares impossible sizes") }
+            offset = next
         }
         totalBytes = offset
+        // Refuse before mapping: the whole plan may be touched (a full context), and with
+        // overcommit a mapping larger than the machine would succeed and the OOM killer come later.
+        let physical = DQTFile.physicalMemory()
+        let (needed, o) = offset.addingReportingOverflow(max(otherBytes, 0))
+        guard !o, UInt64(needed) <= physical else {
+            let kvBytes = sizes[15].1 + sizes[16].1
+            throw RuntimeError.outOfMemory(
+                "the model needs \(MemoryPlan.describe(offset)) of runtime buffers (KV cache \(MemoryPlan.describe(kvBytes)) for context \(C) × \(L) layers × \(kv) KV width)"
+                + (otherBytes > 0 ? " plus \(MemoryPlan.describe(otherBytes)) of decoded LZ4 sections" : "")
+                + ", more than this machine's \(MemoryPlan.describe(Int(clamping: physical))) of memory; try a smaller -c")
+        }
         // One anonymous mapping: its pages are zero and become resident only when first
         // written, so a 2048-token KV cache costs RSS only for the positions used (the
         // first write of each new 4 KiB page is a minor fault, not an allocation).
@@ -125,6 +153,16 @@ final class MemoryPlan {
     }
 
     deinit { munmap(base, max(totalBytes, 64)) }
+
+    /// "1.5 GiB"-style size for messages.
+    static func describe(_ bytes: Int) -> String {
+        let units = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]
+        var v = Double(bytes), u = 0
+        while v >= 1024 && u < units.count - 1 { v /= 1024; u += 1 }
+        if u == 0 { return "\(bytes) bytes" }
+        let r = (v * 10).rounded() / 10
+        return "\(r) \(units[u])"
+    }
 
     /// Bytes of the KV cache part of the plan.
     var kvCacheBytes: Int { entries.filter { $0.name.hasSuffix("_cache") }.reduce(0) { $0 + $1.bytes } }

@@ -185,13 +185,15 @@ final class Transformer {
     let batch: Int
     var b: Buffers { plan.buffers }
 
-    init(spec: ModelSpec, weights: ModelWeights, context: Int, batch: Int, threads: Int, kvCache: KVCacheType = .f32) throws {
+    init(spec: ModelSpec, weights: ModelWeights, context: Int, batch: Int, threads: Int, kvCache: KVCacheType = .f32,
+         otherBytes: Int = 0) throws {
         self.spec = spec
         self.weights = weights
         self.context = context
         self.batch = batch
+        // The plan first: it refuses sizes beyond this machine before any thread starts.
+        plan = try MemoryPlan(spec: spec, context: context, batch: batch, threads: threads, kvCache: kvCache, otherBytes: otherBytes)
         pool = try ThreadPool(threads: threads)
-        plan = try MemoryPlan(spec: spec, context: context, batch: batch, threads: pool.count, kvCache: kvCache)
         fillRopeTables()
     }
 

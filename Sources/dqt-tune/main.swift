@@ -1,1 +1,182 @@
-print("not yet")
+// dqt-tune model.dqt --data notes.txt — Direct Quantized Training on the device, in place:
+// the update goes straight into the packed weights of the file, committed crash-safely after
+// every step (or every --commit-every steps); dqt-run uses the result at once.
+import ArgumentParser
+import DQTFormat
+import DQTTrain
+import Foundation
+
+@main
+struct Tune: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dqt-tune",
+        abstract: "Fine-tune a .dqt model in place with Direct Quantized Training (stochastic rounding into the packed weights).",
+        discussion: """
+        The update is q <- clamp(SR(q - lr*u/s), qmin, qmax) on every grid tensor (t2, t1, i8; i8r rows with their \
+        row scale); float tensors (norms, f16/f32 embeddings) are trained in their own precision. The file stays a valid \
+        model: each commit updates section checksums and the header's commit counter behind an undo journal \
+        (<model>.journal), so a crash leaves the previous or the next commit. <model>.tune holds the step, the data \
+        position and the optimizer moments; a rerun resumes from the last commit until --steps is reached.
+        Examples:
+          dqt-tune model.dqt --data notes.txt --steps 50
+          dqt-tune model.dqt --data notes.txt --optimizer sgd --lr 0.5 --freeze norms,embed --eval held-out.txt
+          dqt-tune model.dqt --data notes.txt --seq-len 256 --dry-run
+        """)
+
+    @Argument(help: "The .dqt model (tuned in place).")
+    var model: String
+
+    @Option(help: "Training text (UTF-8), tokenized with the model's own tokenizer.")
+    var data: String?
+
+    @Option(help: "Train until the state reaches this many steps (a rerun resumes from the last commit).")
+    var steps = 10
+
+    @Option(help: "Learning rate of the coded weights (q <- R(q - lr*u/s)).")
+    var lr = 5e-4
+
+    @Option(name: .customLong("float-lr"), help: "Learning rate of float tensors (norms, float embeddings); default --lr.")
+    var floatLR: Double?
+
+    @Option(help: "sgd | momentum | adamw.")
+    var optimizer: OptimizerKind = .adamw
+
+    @Option(help: "Momentum of --optimizer momentum.")
+    var momentum = 0.9
+
+    @Option(name: .customLong("weight-decay"), help: "Decoupled weight decay of 2-D tensors.")
+    var weightDecay = 0.0
+
+    @Option(name: .customLong("seq-len"), help: "Tokens per training sequence.")
+    var seqLen = 128
+
+    @Option(help: "Sequences per step.")
+    var batch = 1
+
+    @Option(help: "Seed of the stochastic-rounding streams.")
+    var seed: UInt64 = 1234
+
+    @Option(name: .customLong("commit-every"), help: "Commit the file every N steps.")
+    var commitEvery = 1
+
+    @Option(help: "Tensor groups not to train: norms, embed (embedding and head), head (separate head only), linears.")
+    var freeze = ""
+
+    @Option(help: "stochastic | nearest (round to nearest: the reference's ablation).")
+    var rounding: Rounding = .stochastic
+
+    @Option(help: "Threads (0 = all CPUs).")
+    var threads = 0
+
+    @Option(help: "Held-out text: print its loss before and after training.")
+    var eval: String?
+
+    @Flag(name: .customLong("dry-run"), help: "Print the memory plan and exit.")
+    var dryRun = false
+
+    @Flag(name: .customLong("reset-state"), help: "Ignore <model>.tune and start a fresh optimizer state at step 0.")
+    var resetState = false
+
+    @Flag(help: "Only roll back an interrupted run (if any) and verify the model.")
+    var recover = false
+
+    @Flag(help: "Print only the summary.")
+    var quiet = false
+
+    func validate() throws {
+        guard recover || dryRun || data != nil else { throw ValidationError("--data is required (the training text)") }
+        guard steps >= 0 else { throw ValidationError("--steps must be ≥ 0") }
+    }
+
+    func run() throws {
+        do { try execute() } catch let e as ExitCode { throw e } catch {
+            FileHandle.standardError.write(Data(("dqt-tune: error: \(error)\n").utf8))
+            throw ExitCode(1)
+        }
+    }
+
+    func trainOptions() throws -> TrainOptions {
+        var o = TrainOptions()
+        o.optimizer = optimizer
+        o.lr = lr
+        o.floatLR = floatLR
+        o.momentum = momentum
+        o.weightDecay = weightDecay
+        o.seqLen = seqLen
+        o.batch = batch
+        o.seed = seed
+        o.commitEvery = commitEvery
+        o.freeze = try FreezeSet(parsing: freeze)
+        o.rounding = rounding
+        o.threads = threads
+        return o
+    }
+
+    func execute() throws {
+        let o = try trainOptions()
+        if recover {
+            if let r = try Tuner.recoverOnly(modelPath: model) { print(r) } else { print("\(model): no interrupted run to roll back") }
+            let f = try DQTFile(path: model)
+            print("\(model): checksums verify, commit \(f.header.commit)")
+            return
+        }
+        if dryRun {
+            var tokens = 0
+            if let data {
+                let f = try DQTFile(path: model, options: LoadOptions(verifyChecksums: false))
+                tokens = try TokenData(textFile: data, model: f).tokens.count
+            }
+            print(try Tuner.memoryPlan(modelPath: model, options: o, dataTokens: tokens), terminator: "")
+            return
+        }
+        let tuner = try Tuner(modelPath: model, options: o, data: .textFile(data!), resetState: resetState)
+        if let r = tuner.recovery { print(r) }
+        let s = tuner.spec
+        if !quiet {
+            print("\(model): \(s.layers) layers, hidden \(s.hiddenSize), vocab \(s.vocabSize); \(tuner.trainableTensors.count) trainable tensors " +
+                  "(\(tuner.trainableElements) values); \(tuner.data!.tokens.count) training tokens; \(tuner.threads) threads; plan \(mib(tuner.planBytes))")
+            if tuner.step > 0 { print("resuming at step \(tuner.step) (commit \(tuner.commitCounter))") }
+        }
+        let evalTokens = try eval.map { try tuner.tokenize(textFile: $0).tokens }
+        if let evalTokens, tuner.step < steps {
+            let (l, n) = try tuner.evaluate(tokens: evalTokens)
+            print("held-out loss before: \(fixed(l, 4)) (perplexity \(fixed(exp(l), 2)), \(n) tokens)")
+        }
+        if tuner.step >= steps, !quiet { print("the state is at step \(tuner.step), --steps is \(steps): nothing to train") }
+        var first: Double? = nil, last = 0.0
+        let t0 = Date()
+        var tokens = 0
+        while tuner.step < steps {
+            let r = try tuner.runStep()
+            if first == nil { first = r.loss }
+            last = r.loss
+            tokens += r.tokens
+            if !quiet {
+                var line = "step \(pad(String(r.step), String(steps).count))/\(steps)  loss \(fixed(r.loss, 4))  \(fixed(r.tokensPerSecond, 1)) tok/s" +
+                    "  changed \(fixed(100 * Double(r.changed) / Double(max(r.updated, 1)), 3))%"
+                if r.committed { line += "  commit \(tuner.commitCounter) (\(fixed(r.commitSeconds, 2)) s, journal \(mib(r.journalBytes)))" }
+                print(line)
+            }
+        }
+        try tuner.finish()
+        let secs = Date().timeIntervalSince(t0)
+        if let f = first {
+            print("trained to step \(tuner.step): loss \(fixed(f, 4)) -> \(fixed(last, 4)); \(fixed(Double(tokens) / max(secs, 1e-9), 1)) tok/s, " +
+                  "\(fixed(secs / Double(max(1, tokens / (seqLen * batch))), 3)) s/step; model at commit \(tuner.commitCounter)")
+        }
+        if let evalTokens, first != nil {
+            let (l, n) = try tuner.evaluate(tokens: evalTokens)
+            print("held-out loss after: \(fixed(l, 4)) (perplexity \(fixed(exp(l), 2)), \(n) tokens)")
+        }
+        print("peak RSS: \(mib(peakRSSBytes()))")
+    }
+}
+
+extension OptimizerKind: ExpressibleByArgument {}
+extension Rounding: ExpressibleByArgument {}
+
+func peakRSSBytes() -> Int {
+    var u = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &u)
+    return u.ru_maxrss * 1024
+}

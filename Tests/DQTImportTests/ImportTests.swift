@@ -4,13 +4,9 @@ import DQTKernels
 import Foundation
 import Testing
 
-let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-func fixture(_ name: String) -> String { repoRoot + "/Tests/Fixtures/" + name }
-func tempDir() -> String {
-    let d = NSTemporaryDirectory() + "dqt-import-tests-\(UUID().uuidString)"
-    try! FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
-    return d
-}
+// Paths and temporary directories come from CatalogueSupport.swift.
+func fixture(_ name: String) -> String { catalogueFixture(name) }
+func tempDir() -> String { freshDir() }
 
 /// Writes a safetensors file from (name, dtype, shape, bytes) in the given order.
 func writeSafetensors(_ path: String, _ tensors: [(String, String, [Int], [UInt8])], metadata: [String: String]? = nil) throws {
@@ -30,7 +26,6 @@ func writeSafetensors(_ path: String, _ tensors: [(String, String, [Int], [UInt8
     try out.write(to: URL(fileURLWithPath: path))
 }
 
-func f32Bytes(_ v: [Float]) -> [UInt8] { v.withUnsafeBytes { Array($0) } }
 
 @Suite struct GridDetectionTests {
     @Test func ternaryGridIsKeptExactly() {

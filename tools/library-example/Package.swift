@@ -5,7 +5,7 @@ import PackageDescription
 
 let package = Package(
     name: "library-example",
-    dependencies: [.package(path: "../..")],
+    dependencies: [.package(name: "dqt", path: "../..")],
     targets: [
         .executableTarget(name: "Haiku", dependencies: [.product(name: "DQTModel", package: "dqt")]),
     ]

@@ -34,9 +34,13 @@ extension Architecture {
         }
         let (v, shape) = try ckpt.floats(name)
         let want = slot.ndim == 1 ? [slot.rows] : [slot.rows, slot.cols]
+        let file = ckpt.tensor(name).map { $0.0.path } ?? ckpt.directory
         guard shape == want else {
-            let file = ckpt.tensor(name).map { $0.0.path } ?? ckpt.directory
             throw ImportError(path: file, field: name, "shape \(shape) does not fit config.json, which implies \(want)")
+        }
+        // NaN or ±Inf would become a NaN/Inf scale, norm or embedding row in the .dqt.
+        if let i = v.firstIndex(where: { !$0.isFinite }) {
+            throw ImportError(path: file, field: name, "element \(i) is \(v[i]); weights must be finite")
         }
         return v
     }

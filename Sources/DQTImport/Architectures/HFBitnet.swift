@@ -62,6 +62,10 @@ public struct HFBitnetArchitecture: Architecture {
         }
         var out = g
         out.scale = g.scale * (config.linearClass == "autobitlinear" ? s[0] : 1 / s[0])
+        guard out.scale.isFinite, out.scale > 0 else {  // e.g. 1 / a subnormal weight_scale
+            throw ImportError(path: ckpt.directory, field: scaleName,
+                              "\(s[0]) gives the per-tensor scale \(out.scale) (\(config.linearClass ?? "")); it must be finite and > 0")
+        }
         return out
     }
 

@@ -1,0 +1,163 @@
+// Packed rows (formats/dqt.md §8) to codes or floats and back, for the fused update: the
+// tuner decodes a tile of a tensor, computes its new codes, and packs them row by row.
+#include "dqt_train.h"
+#include <string.h>
+
+float dqtt_half_to_float(uint16_t h) {
+    const uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+    const uint32_t exp = (h >> 10) & 0x1f;
+    uint32_t man = h & 0x3ff, bits;
+    if (exp == 0x1f) {
+        bits = sign | 0x7f800000u | (man << 13);
+    } else if (exp != 0) {
+        bits = sign | ((exp + 112) << 23) | (man << 13);
+    } else if (man == 0) {
+        bits = sign;
+    } else {  // subnormal: shift the leading 1 into bit 10
+        uint32_t e = 0;
+        while ((man & 0x400) == 0) { man <<= 1; e++; }
+        bits = sign | ((113 - e) << 23) | ((man & 0x3ff) << 13);
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+static inline float bf16_to_float(uint16_t h) {
+    const uint32_t bits = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+void dqtt_unpack_t2(const uint8_t *row, int64_t c0, int64_t c1, int8_t *out) {
+    for (int64_t c = c0; c < c1; c++) {
+        const int64_t b = c >> 7, i = (c >> 5) & 3, j = c & 31;
+        out[c - c0] = (int8_t)(((row[32 * b + j] >> (2 * i)) & 3) - 1);
+    }
+}
+
+static inline int t1_trit(uint8_t byte, int n) {
+    static const int pow3[5] = {1, 3, 9, 27, 81};
+    return (int)((((uint32_t)byte * (uint32_t)pow3[n]) & 255u) * 3u >> 8);
+}
+
+void dqtt_unpack_t1(const uint8_t *row, int64_t cols, int8_t *out) {
+    const int64_t nf = cols / 160, m = (cols % 160 + 4) / 5;
+    for (int64_t b = 0; b < nf; b++)
+        for (int64_t j = 0; j < 32; j++)
+            for (int n = 0; n < 5; n++) out[160 * b + 32 * n + j] = (int8_t)(t1_trit(row[32 * b + j], n) - 1);
+    for (int64_t j = 0; j < m; j++)
+        for (int n = 0; n < 5; n++) {
+            const int64_t c = 160 * nf + m * n + j;
+            if (c < cols) out[c] = (int8_t)(t1_trit(row[32 * nf + j], n) - 1);
+        }
+}
+
+/// Code of weight c of a t1 row of `cols` weights.
+static inline int t1_code(const uint8_t *row, int64_t cols, int64_t c) {
+    const int64_t nf = cols / 160;
+    if (c < 160 * nf) {
+        const int64_t b = c / 160, r = c % 160;
+        return t1_trit(row[32 * b + (r & 31)], (int)(r >> 5)) - 1;
+    }
+    const int64_t m = (cols % 160 + 4) / 5, t = c - 160 * nf;
+    return t1_trit(row[32 * nf + t % m], (int)(t / m)) - 1;
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+__attribute__((target("avx2,fma,f16c")))
+static void decode_f16_f16c(const uint16_t *src, int64_t n, float *dst) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
+    for (; i < n; i++) dst[i] = dqtt_half_to_float(src[i]);
+}
+static int has_f16c(void) {
+    static int cached = -1;
+    if (cached < 0) { __builtin_cpu_init(); cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c"); }
+    return cached;
+}
+#endif
+
+void dqtt_decode_rows(int encoding, const void *w, int64_t row_bytes, int64_t cols,
+                      int64_t r0, int64_t r1, int64_t c0, int64_t c1,
+                      float scale, const float *rowscale, float *out, int64_t ldo) {
+    const uint8_t *base = (const uint8_t *)w;
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *row = base + r * row_bytes;
+        float *o = out + (r - r0) * ldo;
+        const int64_t n = c1 - c0;
+        switch (encoding) {
+        case 0: memcpy(o, (const float *)row + c0, (size_t)n * 4); break;
+        case 1: {
+            const uint16_t *h = (const uint16_t *)row + c0;
+#if defined(__x86_64__)
+            if (has_f16c()) { decode_f16_f16c(h, n, o); break; }
+#endif
+            for (int64_t i = 0; i < n; i++) o[i] = dqtt_half_to_float(h[i]);
+            break;
+        }
+        case 2: {
+            const uint16_t *h = (const uint16_t *)row + c0;
+            for (int64_t i = 0; i < n; i++) o[i] = bf16_to_float(h[i]);
+            break;
+        }
+        case 3: {
+            const int8_t *q = (const int8_t *)row + c0;
+            for (int64_t i = 0; i < n; i++) o[i] = (float)q[i] * scale;
+            break;
+        }
+        case 4:
+            for (int64_t c = c0; c < c1; c++) {
+                const int64_t b = c >> 7, i = (c >> 5) & 3, j = c & 31;
+                o[c - c0] = (float)((int)((row[32 * b + j] >> (2 * i)) & 3) - 1) * scale;
+            }
+            break;
+        case 5:
+            for (int64_t c = c0; c < c1; c++) o[c - c0] = (float)t1_code(row, cols, c) * scale;
+            break;
+        case 6: {
+            const int8_t *q = (const int8_t *)row + c0;
+            const float s = rowscale[r];
+            for (int64_t i = 0; i < n; i++) o[i] = (float)q[i] * s;
+            break;
+        }
+        default: break;
+        }
+    }
+}
+
+void dqtt_pack_t2(const int8_t *codes, int64_t cols, uint8_t *out) {
+    const int64_t blocks = (cols + 127) / 128;
+    for (int64_t b = 0; b < blocks; b++)
+        for (int64_t j = 0; j < 32; j++) {
+            uint8_t byte = 0;
+            for (int i = 0; i < 4; i++) {
+                const int64_t c = 128 * b + 32 * i + j;
+                const int code = c < cols ? codes[c] + 1 : 1;
+                byte |= (uint8_t)(code << (2 * i));
+            }
+            out[32 * b + j] = byte;
+        }
+}
+
+static inline uint8_t t1_byte(int d0, int d1, int d2, int d3, int d4) {
+    const int q = d0 * 81 + d1 * 27 + d2 * 9 + d3 * 3 + d4;
+    return (uint8_t)((q * 256 + 242) / 243);
+}
+
+void dqtt_pack_t1(const int8_t *codes, int64_t cols, uint8_t *out) {
+    const int64_t nf = cols / 160, m = (cols % 160 + 4) / 5;
+#define D(c) ((c) < cols ? codes[(c)] + 1 : 1)
+    for (int64_t b = 0; b < nf; b++)
+        for (int64_t j = 0; j < 32; j++) {
+            const int64_t c = 160 * b + j;
+            out[32 * b + j] = t1_byte(D(c), D(c + 32), D(c + 64), D(c + 96), D(c + 128));
+        }
+    for (int64_t j = 0; j < m; j++) {
+        const int64_t c = 160 * nf + j;
+        out[32 * nf + j] = t1_byte(D(c), D(c + m), D(c + 2 * m), D(c + 3 * m), D(c + 4 * m));
+    }
+#undef D
+}

@@ -1,0 +1,187 @@
+// The tuner's memory plan: a sizes table for every buffer a training step touches, one
+// allocation, typed slices. Only each layer's input is kept across the step (activation
+// recomputation); one layer's internals and gradients live in shared scratch; weight
+// gradients exist one tile of rows at a time per worker. `dqt-tune --dry-run` prints this.
+import CDQTKernels
+import DQTFormat
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Shapes: N = batch·seq tokens, T = seq, d hidden, a = heads·head_dim, kv = kv_heads·head_dim,
+/// f ffn, V vocab, L layers, P padded int8 width, W workers, R update-tile rows, C = max(d, a, f).
+struct TrainBuffers {
+    var saved: UnsafeMutablePointer<Float>   // [L+1, N, d] input of every layer, then the final residual
+    // one layer's internals (recomputed in the backward pass)
+    var xn: UnsafeMutablePointer<Float>      // [N, d] attention-normed input
+    var xh1: UnsafeMutablePointer<Float>     // [N, d] its int8 quantization, dequantized (q/k/v input)
+    var q: UnsafeMutablePointer<Float>       // [N, a] after RoPE
+    var k: UnsafeMutablePointer<Float>       // [N, kv] after RoPE
+    var v: UnsafeMutablePointer<Float>       // [N, kv]
+    var attPre: UnsafeMutablePointer<Float>  // [N, a] attention output
+    var attN: UnsafeMutablePointer<Float>    // [N, a] after the sub-norm
+    var xho: UnsafeMutablePointer<Float>     // [N, a] o_proj input, dequantized
+    var xmid: UnsafeMutablePointer<Float>    // [N, d] residual after attention
+    var xn2: UnsafeMutablePointer<Float>     // [N, d] ffn-normed
+    var xh2: UnsafeMutablePointer<Float>     // [N, d] gate/up input, dequantized
+    var gpre: UnsafeMutablePointer<Float>    // [N, f] gate before the activation
+    var up: UnsafeMutablePointer<Float>      // [N, f]
+    var fpre: UnsafeMutablePointer<Float>    // [N, f] act(gate)·up
+    var fN: UnsafeMutablePointer<Float>      // [N, f] after the sub-norm
+    var xh3: UnsafeMutablePointer<Float>     // [N, f] down input, dequantized
+    var out: UnsafeMutablePointer<Float>     // [N, max(d, a)] a linear's output
+    var xq: UnsafeMutablePointer<Int8>       // [N, P] int8 activations
+    var alpha: UnsafeMutablePointer<Float>   // [N]
+    var qsum: UnsafeMutablePointer<Int32>    // [N]
+    var mult: UnsafeMutablePointer<Float>    // [3N]
+    // gradients of one layer
+    var dx: UnsafeMutablePointer<Float>      // [N, d] dL/d(residual), running
+    var dxn: UnsafeMutablePointer<Float>     // [N, d] dL/d(normed input)
+    var dfN: UnsafeMutablePointer<Float>     // [N, f]
+    var dgate: UnsafeMutablePointer<Float>   // [N, f]
+    var dup: UnsafeMutablePointer<Float>     // [N, f]
+    var datt: UnsafeMutablePointer<Float>    // [N, a]
+    var dq: UnsafeMutablePointer<Float>      // [N, a]
+    var dk: UnsafeMutablePointer<Float>      // [N, kv]
+    var dv: UnsafeMutablePointer<Float>      // [N, kv]
+    // head
+    var hfin: UnsafeMutablePointer<Float>    // [N, d] final-normed hidden state
+    var xhh: UnsafeMutablePointer<Float>     // [N, d] head input as the head sees it (dequantized for i8r)
+    var logits: UnsafeMutablePointer<Float>  // [N, V] logits, then dL/dlogits
+    var normGrad: UnsafeMutablePointer<Float> // [C] one norm's gradient
+    var normInv: UnsafeMutablePointer<Float>  // [N] 1/rms of each token (norm backward)
+    var tokenLoss: UnsafeMutablePointer<Float> // [N] −log p(target) of each position
+    var ropeCos: UnsafeMutablePointer<Float> // [T, head_dim/2]
+    var ropeSin: UnsafeMutablePointer<Float> // [T, head_dim/2]
+    var lookup: UnsafeMutablePointer<Int32>  // [2N] (token, position) sorted by token
+    var staging: UnsafeMutableRawPointer     // [S] packed new rows waiting for the journal
+    var workers: [WorkerScratch]
+    var paddedWidth: Int
+}
+
+/// One worker's scratch.
+struct WorkerScratch {
+    var grad: UnsafeMutablePointer<Float>    // [R, C] gradient tile
+    var dyT: UnsafeMutablePointer<Float>     // [R, N] the tile's output gradients, transposed
+    var state: UnsafeMutablePointer<Float>   // [R, C, moments]
+    var tile: UnsafeMutablePointer<Float>    // [decodeRows, decodeCols] decoded weights
+    var oldCodes: UnsafeMutablePointer<Int8> // [C]
+    var newCodes: UnsafeMutablePointer<Int8> // [C]
+    var row1: UnsafeMutablePointer<Float>    // [T] attention probabilities
+    var row2: UnsafeMutablePointer<Float>    // [T] their gradients
+    var partial: UnsafeMutablePointer<Double> // [4] loss partial sums
+}
+
+public struct TrainPlanEntry: Sendable {
+    public var name: String
+    public var bytes: Int
+}
+
+final class TrainPlan {
+    let entries: [TrainPlanEntry]
+    let totalBytes: Int
+    let base: UnsafeMutableRawPointer
+    let b: TrainBuffers
+    /// Rows per update tile, and the decode tile of the dx product.
+    let tileRows: Int
+    static let decodeRows = 128
+    static let decodeCols = 256
+    let stagingBytes: Int
+    let N: Int
+
+    /// Rows per update tile for rows of up to C columns (a tile of gradients is ≤ 256 KiB).
+    static func tileRows(_ C: Int) -> Int { max(4, min(64, (65536 / C) & ~3)) }
+
+    /// The sizes table: (name, bytes) of every buffer, in allocation order.
+    static func sizes(spec: ModelSpec, seqLen: Int, batch: Int, workers W: Int, moments: Int, stagingBytes: Int,
+                      maxRowBytes: Int) -> [(String, Int)] {
+        let d = spec.hiddenSize, f = spec.ffnSize, a = spec.attnDim, kv = spec.kvDim, V = spec.vocabSize, L = spec.layers
+        let T = seqLen, N = seqLen * batch, hd = spec.headDim
+        let C = max(d, a, f)
+        let P = Int(dqt_padded_cols(Int64(C)))
+        let R = tileRows(C)
+        let staging = max(stagingBytes, maxRowBytes * R)
+        var sizes: [(String, Int)] = [
+            ("saved_layer_inputs", (L + 1) * N * d * 4),
+            ("xn", N * d * 4), ("xh1", N * d * 4), ("q", N * a * 4), ("k", N * kv * 4), ("v", N * kv * 4),
+            ("att_pre", N * a * 4), ("att_n", N * a * 4), ("xho", N * a * 4), ("xmid", N * d * 4),
+            ("xn2", N * d * 4), ("xh2", N * d * 4), ("gate_pre", N * f * 4), ("up", N * f * 4),
+            ("f_pre", N * f * 4), ("f_n", N * f * 4), ("xh3", N * f * 4), ("out", N * max(d, a) * 4),
+            ("xq", N * P), ("alpha", N * 4), ("qsum", N * 4), ("mult", 3 * N * 4),
+            ("dx", N * d * 4), ("dxn", N * d * 4), ("df_n", N * f * 4), ("dgate", N * f * 4), ("dup", N * f * 4),
+            ("datt", N * a * 4), ("dq", N * a * 4), ("dk", N * kv * 4), ("dv", N * kv * 4),
+            ("h_final", N * d * 4), ("head_input", N * d * 4), ("logits", N * V * 4), ("norm_grad", C * 4), ("norm_inv", N * 4),
+            ("token_loss", N * 4), ("rope_cos", T * hd / 2 * 4), ("rope_sin", T * hd / 2 * 4), ("lookup", 2 * N * 4),
+            ("staging", staging),
+        ]
+        for w in 0..<W {
+            sizes += [("w\(w).grad_tile", R * C * 4), ("w\(w).dy_t", R * N * 4), ("w\(w).state", max(1, R * C * moments) * 4),
+                      ("w\(w).decode_tile", TrainPlan.decodeRows * TrainPlan.decodeCols * 4),
+                      ("w\(w).old_codes", C), ("w\(w).new_codes", C), ("w\(w).att_rows", 2 * T * 4), ("w\(w).partial", 32)]
+        }
+        return sizes
+    }
+
+    init(spec: ModelSpec, seqLen: Int, batch: Int, workers W: Int, moments: Int, stagingBytes: Int, maxRowBytes: Int) throws {
+        let C = max(spec.hiddenSize, spec.attnDim, spec.ffnSize)
+        let T = seqLen, N = seqLen * batch
+        let P = Int(dqt_padded_cols(Int64(C)))
+        let R = TrainPlan.tileRows(C)
+        tileRows = R
+        self.N = N
+        let staging = max(stagingBytes, maxRowBytes * R)
+        self.stagingBytes = staging
+        let sizes = TrainPlan.sizes(spec: spec, seqLen: seqLen, batch: batch, workers: W, moments: moments,
+                                    stagingBytes: stagingBytes, maxRowBytes: maxRowBytes)
+        var entries: [TrainPlanEntry] = []
+        var offsets: [Int] = []
+        var offset = 0
+        for (name, bytes) in sizes {
+            entries.append(TrainPlanEntry(name: name, bytes: bytes))
+            offsets.append(offset)
+            offset += (bytes + 63) & ~63
+        }
+        totalBytes = offset
+        self.entries = entries
+        var p: UnsafeMutableRawPointer? = nil
+        guard posix_memalign(&p, 64, max(offset, 64)) == 0, let p else {
+            throw TrainError.io("cannot allocate the \(offset)-byte training plan (try a smaller --seq-len or --batch)")
+        }
+        memset(p, 0, offset)
+        base = p
+        var i = 0
+        func next<T>(_: T.Type) -> UnsafeMutablePointer<T> {
+            defer { i += 1 }
+            return (p + offsets[i]).bindMemory(to: T.self, capacity: max(sizes[i].1 / MemoryLayout<T>.stride, 1))
+        }
+        let saved = next(Float.self)
+        let xn = next(Float.self), xh1 = next(Float.self), q = next(Float.self), k = next(Float.self), v = next(Float.self)
+        let attPre = next(Float.self), attN = next(Float.self), xho = next(Float.self), xmid = next(Float.self)
+        let xn2 = next(Float.self), xh2 = next(Float.self), gpre = next(Float.self), up = next(Float.self)
+        let fpre = next(Float.self), fN = next(Float.self), xh3 = next(Float.self), out = next(Float.self)
+        let xq = next(Int8.self), alpha = next(Float.self), qsum = next(Int32.self), mult = next(Float.self)
+        let dx = next(Float.self), dxn = next(Float.self), dfN = next(Float.self), dgate = next(Float.self), dup = next(Float.self)
+        let datt = next(Float.self), dq = next(Float.self), dk = next(Float.self), dv = next(Float.self)
+        let hfin = next(Float.self), xhh = next(Float.self), logits = next(Float.self), normGrad = next(Float.self)
+        let normInv = next(Float.self), tokenLoss = next(Float.self)
+        let ropeCos = next(Float.self), ropeSin = next(Float.self), lookup = next(Int32.self)
+        let stagingPtr = UnsafeMutableRawPointer(next(UInt8.self))
+        var workers: [WorkerScratch] = []
+        for _ in 0..<W {
+            let grad = next(Float.self), dyT = next(Float.self), state = next(Float.self), tile = next(Float.self)
+            let oldCodes = next(Int8.self), newCodes = next(Int8.self), rows = next(Float.self), partial = next(Double.self)
+            workers.append(WorkerScratch(grad: grad, dyT: dyT, state: state, tile: tile, oldCodes: oldCodes, newCodes: newCodes,
+                                         row1: rows, row2: rows + T, partial: partial))
+        }
+        b = TrainBuffers(saved: saved, xn: xn, xh1: xh1, q: q, k: k, v: v, attPre: attPre, attN: attN, xho: xho, xmid: xmid,
+                         xn2: xn2, xh2: xh2, gpre: gpre, up: up, fpre: fpre, fN: fN, xh3: xh3, out: out, xq: xq,
+                         alpha: alpha, qsum: qsum, mult: mult, dx: dx, dxn: dxn, dfN: dfN, dgate: dgate, dup: dup,
+                         datt: datt, dq: dq, dk: dk, dv: dv, hfin: hfin, xhh: xhh, logits: logits, normGrad: normGrad, normInv: normInv, tokenLoss: tokenLoss,
+                         ropeCos: ropeCos, ropeSin: ropeSin, lookup: lookup, staging: stagingPtr, workers: workers,
+                         paddedWidth: P)
+    }
+
+    deinit { free(base) }
+}

@@ -1,0 +1,101 @@
+// The fused update as a gradient sink: each tile of gradient rows becomes new packed rows in
+// the staging buffer (reading and writing the tile's optimizer moments in the state sidecar);
+// when a chunk of rows is complete, the rows that changed are journaled (old bytes, synced)
+// and then copied into the mapping in place.
+import DQTFormat
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+final class UpdateSink: GradientSink, @unchecked Sendable {
+    let net: Network
+    let state: StateFile
+    let journal: UndoJournal
+    /// Starts the journal's commit period (set by the tuner).
+    var beginJournalHook: () throws -> Void
+    var constants: StepConstants
+    /// Sections modified since the last commit.
+    var dirtySections = Set<Int>()
+    /// Per worker: elements changed, elements updated, first I/O error.
+    var changed: [Int]
+    var updated: [Int]
+    var errors: [Error?]
+
+    init(net: Network, state: StateFile, journal: UndoJournal, constants: StepConstants, beginJournal: @escaping () throws -> Void) {
+        beginJournalHook = beginJournal
+        self.net = net
+        self.state = state
+        self.journal = journal
+        self.constants = constants
+        changed = [Int](repeating: 0, count: net.par.count)
+        updated = changed
+        errors = [Error?](repeating: nil, count: net.par.count)
+    }
+
+    func resetCounters() {
+        for i in 0..<changed.count { changed[i] = 0; updated[i] = 0 }
+    }
+
+    func wants(_ p: Param) -> Bool { p.trainable }
+
+    func chunkRows(_ p: Param) -> Int { max(1, net.plan.stagingBytes / max(p.rowBytes, 1)) }
+
+    func tile(_ p: Param, rows: Range<Int>, grad: UnsafePointer<Float>, worker: Int, chunk: Int) {
+        let ws = net.b.workers[worker]
+        let n = rows.count
+        let K = state.moments
+        var st: UnsafeMutablePointer<Float>? = nil
+        do {
+            if K > 0 {
+                st = ws.state
+                try state.read(element: p.stateOffset + rows.lowerBound * p.cols, count: n * p.cols, into: ws.state)
+            }
+            let out = net.b.staging + (rows.lowerBound - chunk) * p.rowBytes
+            changed[worker] += Update.rows(p, rows.lowerBound, n, grad: grad, state: st, out: out,
+                                           scratch: UpdateScratch(oldCodes: ws.oldCodes, newCodes: ws.newCodes), constants)
+            updated[worker] += n * p.cols
+            if K > 0 { try state.write(element: p.stateOffset + rows.lowerBound * p.cols, count: n * p.cols, from: ws.state) }
+        } catch {
+            if errors[worker] == nil { errors[worker] = error }
+        }
+    }
+
+    func finish(_ p: Param, rows: Range<Int>) throws {
+        if let e = errors.compactMap({ $0 }).first {
+            for i in 0..<errors.count { errors[i] = nil }
+            throw e
+        }
+        let rb = p.rowBytes, staging = net.b.staging
+        // Rows whose bytes change, and the ranges of those the journal does not hold yet.
+        var changedRows: [Int] = []
+        var ranges: [Range<Int>] = []
+        for r in rows {
+            let old = p.data + r * rb, new = staging + (r - rows.lowerBound) * rb
+            guard memcmp(old, new, rb) != 0 else { continue }
+            changedRows.append(r)
+            if !p.journaled[r] {
+                if let last = ranges.last, last.upperBound == r { ranges[ranges.count - 1] = last.lowerBound..<(r + 1) } else { ranges.append(r..<(r + 1)) }
+            }
+        }
+        if !ranges.isEmpty {
+            try beginJournalHook()
+            for range in ranges {
+                try journal.record(offset: p.fileOffset + range.lowerBound * rb,
+                                   bytes: UnsafeRawBufferPointer(start: p.data + range.lowerBound * rb, count: range.count * rb))
+                for r in range { p.journaled[r] = true }
+            }
+            try journal.sync()
+        }
+        for r in changedRows {
+            (p.data + r * rb).copyMemory(from: staging + (r - rows.lowerBound) * rb, byteCount: rb)
+        }
+        if !changedRows.isEmpty { dirtySections.insert(p.section) }
+        // Flush this chunk's moments and drop them from the page cache: dirty state pages never
+        // pile up beyond one chunk (~ the staging size × moments·4/row bytes).
+        if state.moments > 0 {
+            state.release(element: p.stateOffset + rows.lowerBound * p.cols, count: rows.count * p.cols)
+        }
+    }
+}

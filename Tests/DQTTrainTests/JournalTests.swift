@@ -1,0 +1,112 @@
+import DQTFormat
+import DQTImport
+import DQTModel
+@testable import DQTTrain
+import Foundation
+import Testing
+
+@Suite struct JournalTests {
+    func model() throws -> (dir: String, path: String, original: Data) {
+        let dir = tempDir()
+        let p = try convertFixture("dqt-ternary", options: ConvertOptions(), to: dir + "/m.dqt")
+        return (dir, p, try Data(contentsOf: URL(fileURLWithPath: p)))
+    }
+
+    func overwrite(_ path: String, at offset: Int, _ bytes: [UInt8]) throws {
+        let h = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try h.seek(toOffset: UInt64(offset))
+        try h.write(contentsOf: Data(bytes))
+        try h.close()
+    }
+
+    func contents(_ path: String) throws -> Data { try Data(contentsOf: URL(fileURLWithPath: path)) }
+
+    /// Synced records are rolled back; a torn last record (its range never modified) is ignored.
+    @Test func rollbackRestoresSyncedRangesAndIgnoresATornTail() throws {
+        let (_, path, original) = try model()
+        let f = try DQTFile(path: path)
+        let header = original.prefix(Int(f.header.headerBlockSize))
+        let sec = f.sections.first { $0.kind == .tensor && $0.storedSize >= 1024 }!
+        let a = Int(sec.offset), bOff = Int(sec.offset) + 512
+        let j = UndoJournal(modelPath: path)
+        try header.withUnsafeBytes { try j.begin(fileLength: f.header.fileLength, commit: 0, headerBlock: $0) }
+        try original[a..<(a + 256)].withUnsafeBytes { try j.record(offset: a, bytes: $0) }
+        try j.sync()
+        // Modify the journaled range and the header (as a commit would), then crash while
+        // appending the record of range B (never modified).
+        try overwrite(path, at: a, [UInt8](repeating: 0xAB, count: 256))
+        try overwrite(path, at: 32, [7, 0, 0, 0, 0, 0, 0, 0])
+        try original[bOff..<(bOff + 300)].withUnsafeBytes { try j.record(offset: bOff, bytes: $0) }
+        let jpath = path + ".journal"
+        let size = try FileManager.default.attributesOfItem(atPath: jpath)[.size] as! Int
+        try FileHandle(forWritingTo: URL(fileURLWithPath: jpath)).truncate(atOffset: UInt64(size - 100))
+        #expect(try contents(path) != original)
+        let r = try UndoJournal.recover(modelPath: path)
+        #expect(r?.records == 2, "header block and range A")
+        #expect(r?.commit == 0)
+        #expect(try contents(path) == original)
+        #expect(!fileExists(jpath))
+        _ = try DQTFile(path: path)
+    }
+
+    /// A record whose checksum fails (bit rot, or a torn write inside it) ends the rollback there.
+    @Test func aCorruptRecordEndsTheRollback() throws {
+        let (_, path, original) = try model()
+        let f = try DQTFile(path: path)
+        let j = UndoJournal(modelPath: path)
+        try original.prefix(Int(f.header.headerBlockSize)).withUnsafeBytes { try j.begin(fileLength: f.header.fileLength, commit: 0, headerBlock: $0) }
+        let off = Int(f.sections.last!.offset)
+        try original[off..<(off + 64)].withUnsafeBytes { try j.record(offset: off, bytes: $0) }
+        try j.sync()
+        // Flip one data byte of the second record.
+        let jpath = path + ".journal"
+        let recordStart = UndoJournal.headerSize + UndoJournal.recordHeaderSize + ((Int(f.header.headerBlockSize) + 7) & ~7)
+        var jb = try contents(jpath)
+        jb[recordStart + UndoJournal.recordHeaderSize + 5] ^= 1
+        try jb.write(to: URL(fileURLWithPath: jpath))
+        try overwrite(path, at: 32, [9, 0, 0, 0, 0, 0, 0, 0])
+        let r = try UndoJournal.recover(modelPath: path)
+        #expect(r?.records == 1)
+        #expect(try contents(path) == original, "the header block was restored; range 2 was never modified")
+    }
+
+    /// A journal torn while being created (nothing modified yet) is simply removed.
+    @Test func aTornJournalHeaderChangesNothing() throws {
+        let (_, path, original) = try model()
+        try Data([0x44, 0x51, 0x54, 0x55, 0x4E]).write(to: URL(fileURLWithPath: path + ".journal"))
+        let r = try UndoJournal.recover(modelPath: path)
+        #expect(r?.records == 0)
+        #expect(try contents(path) == original)
+        #expect(!fileExists(path + ".journal"))
+        #expect(try UndoJournal.recover(modelPath: path) == nil)
+    }
+
+    /// A journal of another file is refused, and the model is not touched.
+    @Test func aJournalForAnotherFileIsRefused() throws {
+        let (_, path, original) = try model()
+        let j = UndoJournal(modelPath: path)
+        try original.prefix(64).withUnsafeBytes { try j.begin(fileLength: UInt64(original.count + 64), commit: 0, headerBlock: $0) }
+        #expect(throws: TrainError.self) { _ = try UndoJournal.recover(modelPath: path) }
+        #expect(try contents(path) == original)
+        #expect(fileExists(path + ".journal"))
+    }
+
+    /// Opening a model whose last period was interrupted rolls it back before anything else.
+    @Test func theTunerRollsBackAtOpen() throws {
+        let (dir, path, original) = try model()
+        let text = writeText(notesText, in: dir)
+        do {
+            let t = try Tuner(modelPath: path, options: options(commitEvery: 100), data: .textFile(text))
+            _ = try t.runStep()
+            _ = try t.runStep()
+        }
+        #expect(try contents(path) != original)
+        // The runtime refuses a file between two commits, and loads it after the rollback.
+        #expect(throws: RuntimeError.self) { _ = try DQTModel(path: path, options: RuntimeOptions(contextLength: 16, threads: 1)) }
+        let t = try Tuner(modelPath: path, options: options(commitEvery: 100), data: .textFile(text))
+        #expect(t.recovery != nil)
+        #expect(t.step == 0)
+        #expect(try contents(path) == original)
+        _ = try DQTModel(path: path, options: RuntimeOptions(contextLength: 16, threads: 1))
+    }
+}

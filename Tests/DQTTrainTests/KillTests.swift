@@ -1,0 +1,103 @@
+import DQTFormat
+import DQTImport
+@testable import DQTTrain
+import Foundation
+import Testing
+
+/// The built command-line tools next to the test executable.
+func toolPath(_ name: String) -> String? {
+    let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
+    for d in [dir, URL(fileURLWithPath: dir).deletingLastPathComponent().path] where FileManager.default.isExecutableFile(atPath: d + "/" + name) {
+        return d + "/" + name
+    }
+    return nil
+}
+
+@discardableResult
+func runTool(_ exe: String, _ args: [String]) throws -> (status: Int32, output: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: exe)
+    p.arguments = args
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    p.standardError = pipe
+    try p.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+@Suite(.serialized) struct KillTests {
+    /// kill -9 of dqt-tune at random moments (tools/kill_test_tune.sh does the same at any
+    /// count): after each kill the model, rolled back, verifies and is byte for byte the file an
+    /// uninterrupted run had at that commit; resumed runs end on the reference's final file.
+    @Test func killingTheTunerNeverLeavesAMix() throws {
+        guard let tune = toolPath("dqt-tune") else {
+            Issue.record("dqt-tune is not built next to the tests (swift build first)")
+            return
+        }
+        let dir = tempDir()
+        let base = try convertFixture("dqt-ternary", options: ConvertOptions(), to: dir + "/base.dqt")
+        let text = writeText(notesText, in: dir)
+        let steps = 6
+        let args = ["--data", text, "--seq-len", "16", "--batch", "2", "--optimizer", "adamw", "--lr", "1e-3", "--seed", "5",
+                    "--threads", "2", "--quiet"]
+        func fresh(_ p: String) {
+            for s in ["", ".tune", ".journal"] { try? FileManager.default.removeItem(atPath: p + s) }
+            copyFile(base, p)
+        }
+        // Reference: the file at every commit.
+        let ref = dir + "/ref.dqt"
+        fresh(ref)
+        var refs = [fileHash(ref)]
+        for s in 1...steps {
+            let r = try runTool(tune, [ref] + args + ["--steps", "\(s)"])
+            #expect(r.status == 0, "\(r.output)")
+            refs.append(fileHash(ref))
+        }
+        let v = dir + "/v.dqt"
+        fresh(v)
+        let t0 = Date()
+        let whole = try runTool(tune, [v] + args + ["--steps", "\(steps)"])
+        let runSeconds = Date().timeIntervalSince(t0)
+        #expect(whole.status == 0 && fileHash(v) == refs[steps], "one uninterrupted run differs from the step-by-step reference")
+        fresh(v)
+        var kills = 0, completed = 0, rollbacks = 0
+        var rng = SystemRandomNumberGenerator()
+        var commit = 0   // where the victim is (after the last check)
+        while kills < 30 {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: tune)
+            p.arguments = [v] + args + ["--steps", "\(steps)"]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            // Uniform over the run that is left (a resumed run only has the remaining steps).
+            let left = runSeconds * (0.15 + 0.85 * Double(steps - commit) / Double(steps))
+            Thread.sleep(forTimeInterval: Double.random(in: 0...left, using: &rng))
+            let killed = p.isRunning && kill(p.processIdentifier, SIGKILL) == 0
+            p.waitUntilExit()
+            if killed {
+                kills += 1
+                if kills % 3 == 0 { continue }   // the next run rolls back itself (kills land in rollbacks too)
+            } else {
+                #expect(p.terminationStatus == 0)
+            }
+            if fileExists(v + ".journal") { rollbacks += 1 }
+            let r = try runTool(tune, [v, "--recover"])
+            #expect(r.status == 0, "after kill \(kills): \(r.output)")
+            let f = try DQTFile(path: v)
+            let c = Int(f.header.commit)
+            commit = c
+            #expect(c <= steps && fileHash(v) == refs[c], "after kill \(kills): the file at commit \(c) is not the reference's")
+            if !killed {
+                #expect(c == steps)
+                completed += 1
+                fresh(v)
+                commit = 0
+            }
+        }
+        print("kill test: \(kills) kills, \(rollbacks) rollbacks of an interrupted period, \(completed) completed runs")
+        #expect(rollbacks > 5, "few kills landed inside a commit period: the test is not exercising the journal")
+    }
+}
