@@ -147,7 +147,7 @@ extension Network {
         runLinears([LinearCall(w: L.gate, xf: b.xn2, xStride: d, mult: m0, out: b.gpre, outStride: f),
                     LinearCall(w: L.up, xf: b.xn2, xStride: d, mult: m1, out: b.up, outStride: f)])
         b.fpre.update(from: b.gpre, count: n * f)
-        FloatKernels.gatedActivation(relu2: spec.activation == .relu2Gated, gate: b.fpre, up: b.up, n * f)
+        Kernels.gatedActivation(relu2: spec.activation == .relu2Gated, gate: b.fpre, up: b.up, count: n * f)
         if let sub = L.ffnSubNorm {
             for t in 0..<n { FloatKernels.rmsnorm(b.fpre + t * f, weight: sub, eps: eps, out: b.fN + t * f, f) }
         } else {
@@ -158,8 +158,9 @@ extension Network {
         for i in 0..<(n * d) { xOut[i] = b.xmid[i] + b.out[i] }
     }
 
-    /// Causal attention of every sequence, (token, head) pairs split over workers; the
-    /// runtime's loop (scores by dot, softmax, Σ p·v by axpy in position order).
+    /// Causal attention of every sequence, (token, head) pairs split over workers, by the
+    /// runtime's kernel (Kernels.attentionHead: scores, softmax, Σ p·v in position order), so
+    /// the logits equal dqt-run's bit for bit.
     func attentionForward() {
         let hd = spec.headDim, kv = spec.kvDim, a = spec.attnDim, H = spec.heads, g = spec.heads / spec.kvHeads
         let T = seqLen, q = b.q, k = b.k, v = b.v, out = b.attPre
@@ -172,11 +173,8 @@ extension Network {
                 let s0 = (t / T) * T, last = t - s0            // sequence start; attends to s0...t
                 let qv = q + t * a + h * hd
                 let kvOff = (h / g) * hd
-                for p in 0...last { scores[p] = FloatKernels.dot(qv, k + (s0 + p) * kv + kvOff, hd) * scale }
-                FloatKernels.softmax(scores, last + 1)
-                let o = out + t * a + h * hd
-                for i in 0..<hd { o[i] = 0 }
-                for p in 0...last { FloatKernels.axpy(scores[p], v + (s0 + p) * kv + kvOff, o, hd) }
+                Kernels.attentionHead(q: qv, keys: k + s0 * kv + kvOff, values: v + s0 * kv + kvOff, kvStride: kv,
+                                      positions: last + 1, headDim: hd, scale: scale, scores: scores, out: out + t * a + h * hd)
             }
         }
     }

@@ -70,7 +70,21 @@ struct Convert: ParsableCommand {
             FileHandle.standardError.write(Data(("dqt-convert: error: " + describe(error) + "\n").utf8))
             throw ExitCode(1)
         }
+        dropFromPageCache(output!)
     }
+}
+
+/// Asks the kernel to drop the written (and fsynced) file's pages from the page cache, so the
+/// first dqt-run reads it back through readahead. Pages cached by the writes are 4 KiB folios;
+/// read back, a sequential pass brings large folios (up to 2 MiB) that the CPU's TLB covers far
+/// better when every weight is streamed per token. Measured on the 700M model, t2 + f16 head,
+/// 1 thread, 300 tokens: 48-51 tok/s mapped over the written pages, 63 tok/s after this.
+/// Best effort: failure changes nothing but speed.
+func dropFromPageCache(_ path: String) {
+    let fd = open(path, O_RDONLY)
+    guard fd >= 0 else { return }
+    _ = posix_fadvise(fd, 0, 0, Int32(POSIX_FADV_DONTNEED))
+    close(fd)
 }
 
 extension ConvertOptions.Weights: ExpressibleByArgument {}
