@@ -25,12 +25,14 @@ public final class ThreadPool: @unchecked Sendable {
     private let state = Atomic<UInt64>(0)
     /// Chunks finished in the current job.
     private let done = Atomic<Int>(0)
+    /// Chunks in the current job. Atomic because a worker still inside the previous job may read
+    /// it while the caller writes the next job's count (see `dispatch`).
+    private let chunks = Atomic<Int>(0)
     private let stopping = Atomic<Bool>(false)
     private let sleepers = Atomic<Int>(0)
     // Written by the caller before the job is published (release), read after (acquire).
     private var body: ParallelBody? = nil
     private var context: UnsafeMutableRawPointer? = nil
-    private var chunks = 0
     private var passThreadIndex = false
     private var job: UInt32 = 0
     private var threads: [pthread_t] = []
@@ -106,7 +108,9 @@ public final class ThreadPool: @unchecked Sendable {
         precondition(n < 1 << 31, "too many chunks")
         self.body = body
         self.context = context
-        self.chunks = n
+        // Release: a worker that reads this count also sees the previous job's `closed` state
+        // below, so a chunk index it read under the old, smaller count cannot be taken.
+        self.chunks.store(n, ordering: .releasing)
         self.passThreadIndex = passThreadIndex
         done.store(0, ordering: .relaxed)
         job &+= 1
@@ -118,6 +122,11 @@ public final class ThreadPool: @unchecked Sendable {
         }
         work(job, thread: 0)
         while done.load(ordering: .acquiring) != n { spinPause() }
+        // Close the job: without this, a worker that read (job, n) just before the last chunk
+        // was taken, and then the next job's larger count, could take "chunk n" of a finished
+        // job and add to the next job's `done` (the caller then waits forever; seen as a hang
+        // under load).
+        state.store(UInt64(job) << 32 | 0xFFFF_FFFF, ordering: .sequentiallyConsistent)
     }
 
     /// Takes and runs chunks of job `j` until none are left (or the job is no longer current).
@@ -126,11 +135,12 @@ public final class ThreadPool: @unchecked Sendable {
             let v = state.load(ordering: .acquiring)
             guard UInt32(truncatingIfNeeded: v >> 32) == j else { return }
             let c = Int(v & 0xFFFF_FFFF)
-            guard c < chunks else { return }
+            let n = chunks.load(ordering: .acquiring)
+            guard c < n else { return }
             // The job cannot finish while this chunk is taken and not done, so the fields
             // read below belong to job j.
             guard state.compareExchange(expected: v, desired: v + 1, ordering: .acquiring).exchanged else { continue }
-            body!(context, c, passThreadIndex ? thread : chunks)
+            body!(context, c, passThreadIndex ? thread : n)
             done.add(1, ordering: .releasing)
         }
     }
