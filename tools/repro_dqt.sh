@@ -11,7 +11,7 @@
 #
 # Environment: OUT (default /tmp/repro-dqt), DATA (the prepared Shakespeare corpus, default
 # /tmp/shk/data: see tools/README.md "Sample model"), LR (coded and float learning rate of every
-# run; default 3e-3, the sweep's pick), STEPS (1500), PNG (where the plot goes).
+# run; default 3e-3, the sweep's pick), STEPS (1000), EVAL_EVERY (100), PNG (where the plot goes).
 # Every process runs at nice 19 with one thread, at most two at a time (the machine is shared).
 # Peak RSS: /usr/bin/time -v ("Maximum resident set size") of each process.
 set -euo pipefail
@@ -22,11 +22,11 @@ DATA=${DATA:-/tmp/shk/data}
 BUILD=${BUILD:-$ROOT/.build-repro}
 BIN=$BUILD/release
 LR=${LR:-3e-3}
-STEPS=${STEPS:-1500}          # × SEQ·BATCH = 2048 tokens per step
+STEPS=${STEPS:-1000}          # × SEQ·BATCH = 2048 tokens per step
 SEQ=256
 BATCH=8
 WARMUP=100
-EVAL_EVERY=150
+EVAL_EVERY=${EVAL_EVERY:-100}   # must divide STEPS (dqt-tune runs in segments of this many steps)
 SEED=1234
 SWEEP_STEPS=300
 SWEEP_WARMUP=20

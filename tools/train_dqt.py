@@ -160,13 +160,29 @@ class Dist:
         return out
 
 
-def peak_rss_mib() -> float:
-    """Peak resident set size of this process (VmHWM), MiB."""
+def proc_status_mib(key: str = "VmHWM") -> float:
+    """A memory field of /proc/self/status (VmHWM: peak resident set size, VmRSS: current), MiB."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmHWM:"):
+            if line.startswith(key + ":"):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def peak_rss_mib() -> float:
+    return proc_status_mib("VmHWM")
+
+
+def reset_peak_rss() -> bool:
+    """Restarts the VmHWM count at the current RSS (Linux ≥ 4.0: write 5 to /proc/self/clear_refs), so
+    the peak reported at the end is the training loop's alone, not the tokenizer's (which encodes the
+    whole corpus at start-up). Returns False where that is not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
 
 
 def model_hash(model: torch.nn.Module) -> str:
@@ -363,6 +379,11 @@ def main(argv=None):
                 raise SystemExit("replicas diverged")
         log(rec)
 
+    # Memory: the setup's peak (tokenizer, corpus encoding), then count the training loop's alone.
+    setup_peak_mib, setup_rss_mib = peak_rss_mib(), proc_status_mib("VmRSS")
+    peak_was_reset = reset_peak_rss()
+    log({"event": "memory_setup", "setup_peak_rss_mib": setup_peak_mib, "rss_before_training_mib": setup_rss_mib,
+         "peak_reset": peak_was_reset})
     model.train()
     t_start = time.time()
     t_log, tok_log = time.time(), 0
@@ -418,7 +439,7 @@ def main(argv=None):
     if step >= args.steps or (args.time_budget_minutes and elapsed_total() >= 60 * args.time_budget_minutes):
         log({"event": "done", "step": step, "tokens": tokens_seen, "elapsed_s": elapsed_prev + time.time() - t_start,
              "train_s": train_s, "train_tok_per_s": tokens_seen / max(train_s, 1e-9),
-             "peak_rss_mib": peak_rss_mib()})
+             "peak_rss_mib": peak_rss_mib(), "peak_rss_is_training_only": peak_was_reset})
     if dd.world > 1:
         dist.destroy_process_group()
 
