@@ -50,6 +50,11 @@ def parse_args(argv=None):
     d.add_argument("--heldout-frac", type=float, default=0.05)
     d.add_argument("--tokenizer", help="existing tokenizer.json (else trained on the training text)")
     d.add_argument("--vocab-size", type=int, default=4096)
+    d.add_argument("--data-order", choices=["random", "sequential"], default="random",
+                   help="random: every window at a random offset (seeded by seed, step, rank); sequential: "
+                        "dqt-tune's order (formats/dqt-tune.md §5): the windows of a step start at the data "
+                        "position, which advances by --seq per window; a window that would run past the end "
+                        "starts over at token 0")
     m = ap.add_argument_group("model")
     m.add_argument("--mode", choices=["dqt", "bitnet"], default="dqt")
     m.add_argument("--bits", default="1.58", help="1.58 (ternary) or integer bits 2..8 (dqt mode)")
@@ -81,6 +86,8 @@ def parse_args(argv=None):
     r = ap.add_argument_group("run")
     r.add_argument("--out", required=True)
     r.add_argument("--export-dir", help="HF checkpoint directory (default OUT/hf)")
+    r.add_argument("--export-init", metavar="DIR",
+                   help="also write the initial model (step 0, before any update) as an HF checkpoint to DIR")
     r.add_argument("--seed", type=int, default=1234)
     r.add_argument("--threads", type=int, default=None, help="torch.set_num_threads per rank")
     r.add_argument("--log-every", type=int, default=10)
@@ -153,6 +160,31 @@ class Dist:
         return out
 
 
+def proc_status_mib(key: str = "VmHWM") -> float:
+    """A memory field of /proc/self/status (VmHWM: peak resident set size, VmRSS: current), MiB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def peak_rss_mib() -> float:
+    return proc_status_mib("VmHWM")
+
+
+def reset_peak_rss() -> bool:
+    """Restarts the VmHWM count at the current RSS (Linux ≥ 4.0: write 5 to /proc/self/clear_refs), so
+    the peak reported at the end is the training loop's alone, not the tokenizer's (which encodes the
+    whole corpus at start-up). Returns False where that is not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
 def model_hash(model: torch.nn.Module) -> str:
     h = hashlib.sha256()
     for k, v in sorted(model.state_dict().items()):
@@ -195,6 +227,22 @@ def get_batch(stream: torch.Tensor, batch: int, seq: int, seed: int, step: int, 
     x = torch.stack([stream[s:s + seq] for s in starts.tolist()]).long()
     y = torch.stack([stream[s + 1:s + seq + 1] for s in starts.tolist()]).long()
     return x, y
+
+
+def get_batch_sequential(stream: torch.Tensor, position: int, batch: int, seq: int, rank: int, world: int):
+    """dqt-tune's windows (formats/dqt-tune.md §5): the step's batch*world windows start at
+    `position`, each advancing it by seq; a window that would run past the end starts over at
+    token 0. Rank r takes windows r*batch ..< (r+1)*batch. Returns x, y and the next position."""
+    starts, pos = [], position
+    for _ in range(batch * world):
+        if pos + seq + 1 > len(stream):
+            pos = 0
+        starts.append(pos)
+        pos += seq
+    mine = starts[rank * batch:(rank + 1) * batch]
+    x = torch.stack([stream[s:s + seq] for s in mine]).long()
+    y = torch.stack([stream[s + 1:s + seq + 1] for s in mine]).long()
+    return x, y, pos
 
 
 @torch.no_grad()
@@ -288,7 +336,7 @@ def main(argv=None):
     else:
         opt = BitNetOptimizer(model, **opt_kw)
 
-    step, tokens_seen, elapsed_prev = 0, 0, 0.0
+    step, tokens_seen, elapsed_prev, data_pos, train_s = 0, 0, 0.0, 0, 0.0
     if os.path.exists(state_path) and not args.no_resume:
         st = torch.load(state_path, map_location=dd.device, weights_only=False)
         if st["config"] != cfg.to_dict():
@@ -296,16 +344,21 @@ def main(argv=None):
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["opt"])
         step, tokens_seen, elapsed_prev = st["step"], st["tokens_seen"], st["elapsed"]
+        data_pos, train_s = st.get("data_position", 0), st.get("train_seconds", 0.0)
         log({"event": "resume", "step": step, "tokens": tokens_seen, "elapsed_s": elapsed_prev})
     else:
         log({"event": "start", "config": cfg.to_dict(), "params": n_params, "world": dd.world,
              "train_tokens": len(train_ids), "heldout_tokens": len(held_ids),
              "args": {k: v for k, v in vars(args).items()}})
+        if args.export_init and dd.main:
+            save_hf(model, args.export_init, tok_path, {"step": 0, "tokens_seen": 0})
+            log({"event": "export_init", "dir": args.export_init})
 
     def checkpoint():
         if dd.main:
             tmp = state_path + ".tmp"
             torch.save({"step": step, "tokens_seen": tokens_seen, "elapsed": elapsed_prev + time.time() - t_start,
+                        "data_position": data_pos, "train_seconds": train_s,
                         "config": cfg.to_dict(), "model": model.state_dict(), "opt": opt.state_dict(),
                         "args": vars(args)}, tmp)
             os.replace(tmp, state_path)
@@ -326,6 +379,11 @@ def main(argv=None):
                 raise SystemExit("replicas diverged")
         log(rec)
 
+    # Memory: the setup's peak (tokenizer, corpus encoding), then count the training loop's alone.
+    setup_peak_mib, setup_rss_mib = peak_rss_mib(), proc_status_mib("VmRSS")
+    peak_was_reset = reset_peak_rss()
+    log({"event": "memory_setup", "setup_peak_rss_mib": setup_peak_mib, "rss_before_training_mib": setup_rss_mib,
+         "peak_reset": peak_was_reset})
     model.train()
     t_start = time.time()
     t_log, tok_log = time.time(), 0
@@ -342,7 +400,11 @@ def main(argv=None):
             checkpoint()
             break
         lr = lr_at(step, args, el)
-        x, y = get_batch(train_ids, args.batch, args.seq, args.seed, step, dd.rank)
+        t_step = time.time()
+        if args.data_order == "sequential":
+            x, y, data_pos = get_batch_sequential(train_ids, data_pos, args.batch, args.seq, dd.rank, dd.world)
+        else:
+            x, y = get_batch(train_ids, args.batch, args.seq, args.seed, step, dd.rank)
         x, y = x.to(dd.device), y.to(dd.device)
         opt.zero_grad()
         loss = model.loss(x, y)
@@ -353,6 +415,7 @@ def main(argv=None):
             torch.nn.utils.clip_grads_with_norm_(grads, args.grad_clip,
                                                  torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])))
         opt.step(lr, None if args.float_lr is None else lr * args.float_lr / args.lr)
+        train_s += time.time() - t_step
         step += 1
         tokens_seen += args.batch * args.seq * dd.world
         tok_log += args.batch * args.seq * dd.world
@@ -374,7 +437,9 @@ def main(argv=None):
             log({"event": "time_limit", "step": step})
             break
     if step >= args.steps or (args.time_budget_minutes and elapsed_total() >= 60 * args.time_budget_minutes):
-        log({"event": "done", "step": step, "tokens": tokens_seen, "elapsed_s": elapsed_prev + time.time() - t_start})
+        log({"event": "done", "step": step, "tokens": tokens_seen, "elapsed_s": elapsed_prev + time.time() - t_start,
+             "train_s": train_s, "train_tok_per_s": tokens_seen / max(train_s, 1e-9),
+             "peak_rss_mib": peak_rss_mib(), "peak_rss_is_training_only": peak_was_reset})
     if dd.world > 1:
         dist.destroy_process_group()
 

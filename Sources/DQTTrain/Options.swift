@@ -1,4 +1,9 @@
 // Settings of a tuning run (the dqt-tune flags) and the errors DQTTrain throws.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 public enum OptimizerKind: String, Sendable, CaseIterable {
     case sgd, momentum, adamw
@@ -18,6 +23,14 @@ public enum Rounding: String, Sendable, CaseIterable {
     case stochastic
     /// Round half to even (the ablation; the test mode that reproduces tools/dqt_optim.py exactly).
     case nearest
+}
+
+/// Learning-rate schedule over the optimizer steps (tools/train_dqt.py `lr_at`).
+public enum LRSchedule: String, Sendable, CaseIterable {
+    /// `lr` after the warmup.
+    case constant
+    /// After the warmup, cosine from `lr` down to `minLRRatio·lr` at step `scheduleSteps`, then flat.
+    case cosine
 }
 
 public struct TrainOptions: Sendable {
@@ -43,12 +56,38 @@ public struct TrainOptions: Sendable {
     public var freeze: FreezeSet = []
     /// 0 = all online CPUs.
     public var threads = 0
+    public var schedule = LRSchedule.constant
+    /// Steps of linear warmup: the step after `k` completed steps (k < warmup) uses lr·(k+1)/warmup.
+    public var warmup = 0
+    /// Length of the cosine schedule in steps (warmup included); a run may stop earlier and resume.
+    public var scheduleSteps = 0
+    /// Final learning rate of the cosine, as a fraction of `lr`.
+    public var minLRRatio = 0.1
     /// Bytes of the staging buffer new packed rows wait in before the journal is synced.
     public var stagingBytes = 8 << 20
 
     public init() {}
 
     var effectiveFloatLR: Double { floatLR ?? lr }
+
+    /// Learning rate of the step that follows `done` completed steps, computed in the same order
+    /// of float64 operations as tools/train_dqt.py `lr_at` (so both trainers use the same value).
+    public func learningRate(completedSteps done: Int) -> Double {
+        if done < warmup { return lr * Double(done + 1) / Double(warmup) }
+        guard schedule == .cosine else { return lr }
+        let p = min(1.0, Double(done - warmup) / Double(max(1, scheduleSteps - warmup)))
+        return lr * (minLRRatio + (1 - minLRRatio) * 0.5 * (1 + cos(Double.pi * p)))
+    }
+
+    /// These options with the scheduled learning rates of the step after `done` completed steps
+    /// (the float-tensor rate scaled by the same factor: `floatLR·lr_t/lr`, as the reference trainer).
+    public func scheduled(completedSteps done: Int) -> TrainOptions {
+        var o = self
+        let lrT = learningRate(completedSteps: done)
+        o.lr = lrT
+        o.floatLR = floatLR.map { lrT * $0 / lr }
+        return o
+    }
 }
 
 public enum TrainError: Error, CustomStringConvertible {

@@ -32,6 +32,8 @@ public struct StepReport: Sendable {
     public var commitSeconds: Double
     /// Bytes the undo journal held at the commit (0 if no commit).
     public var journalBytes: Int
+    /// Learning rate of the coded tensors in this step (after the schedule).
+    public var lr: Double
     public var tokensPerSecond: Double { Double(tokens) / max(seconds, 1e-9) }
 }
 
@@ -143,6 +145,9 @@ public final class Tuner {
         guard o.beta1 >= 0, o.beta1 < 1, o.beta2 >= 0, o.beta2 < 1, o.eps > 0, o.weightDecay >= 0, o.momentum >= 0, o.momentum < 1 else {
             throw TrainError.badArgument("optimizer settings out of range (0 ≤ β < 1, eps > 0, weight decay ≥ 0)")
         }
+        guard o.warmup >= 0, o.minLRRatio >= 0, o.minLRRatio <= 1, o.schedule == .constant || o.scheduleSteps >= 1 else {
+            throw TrainError.badArgument("schedule out of range (warmup ≥ 0, 0 ≤ min-lr-ratio ≤ 1, cosine needs schedule steps ≥ 1)")
+        }
         guard o.threads >= 0, o.threads <= 256 else { throw TrainError.badArgument("--threads \(o.threads) is outside 0…256") }
     }
 
@@ -167,7 +172,8 @@ public final class Tuner {
         guard !broken else { throw TrainError.state("a previous step failed; reopen the model to roll back") }
         let t0 = monotonicSeconds()
         let (inputs, targets) = Tuner.split(windows, seqLen: options.seqLen, batch: options.batch)
-        sink.constants = StepConstants(options: options, step: Int(slot.step) + 1)
+        let scheduled = options.scheduled(completedSteps: Int(slot.step))
+        sink.constants = StepConstants(options: scheduled, step: Int(slot.step) + 1)
         sink.resetCounters()
         let loss: Double
         do {
@@ -188,7 +194,7 @@ public final class Tuner {
         let seconds = monotonicSeconds() - t0
         var report = StepReport(step: Int(slot.step), loss: loss, tokens: inputs.count, seconds: seconds,
                                 changed: sink.changed.reduce(0, +), updated: sink.updated.reduce(0, +),
-                                committed: false, commitSeconds: 0, journalBytes: 0)
+                                committed: false, commitSeconds: 0, journalBytes: 0, lr: scheduled.lr)
         if stepsSinceCommit >= options.commitEvery {
             let c0 = monotonicSeconds()
             report.journalBytes = try commit()

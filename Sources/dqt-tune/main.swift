@@ -38,6 +38,21 @@ struct Tune: ParsableCommand {
     @Option(name: .customLong("float-lr"), help: "Learning rate of float tensors (norms, float embeddings); default --lr.")
     var floatLR: Double?
 
+    @Option(help: "Learning-rate schedule: constant | cosine (from --lr down to --min-lr-ratio·lr over --schedule-steps).")
+    var schedule: LRSchedule = .constant
+
+    @Option(help: "Linear warmup steps: the step after k completed steps (k < N) uses lr·(k+1)/N.")
+    var warmup = 0
+
+    @Option(name: .customLong("schedule-steps"), help: "Length of the cosine schedule in steps (default: --steps); lets a run stop early and resume on the same schedule.")
+    var scheduleSteps: Int?
+
+    @Option(name: .customLong("min-lr-ratio"), help: "Final learning rate of the cosine as a fraction of --lr.")
+    var minLRRatio = 0.1
+
+    @Option(help: "Append one JSON object per step to this file (JSON Lines: step, tokens, loss, lr, elapsed_s, ...).")
+    var log: String?
+
     @Option(help: "sgd | momentum | adamw.")
     var optimizer: OptimizerKind = .adamw
 
@@ -86,6 +101,9 @@ struct Tune: ParsableCommand {
     func validate() throws {
         guard recover || dryRun || data != nil else { throw ValidationError("--data is required (the training text)") }
         guard steps >= 0 else { throw ValidationError("--steps must be ≥ 0") }
+        guard warmup >= 0 else { throw ValidationError("--warmup must be ≥ 0") }
+        guard minLRRatio >= 0, minLRRatio <= 1 else { throw ValidationError("--min-lr-ratio must be in 0…1") }
+        if let scheduleSteps, scheduleSteps < 1 { throw ValidationError("--schedule-steps must be ≥ 1") }
     }
 
     func run() throws {
@@ -109,6 +127,10 @@ struct Tune: ParsableCommand {
         o.freeze = try FreezeSet(parsing: freeze)
         o.rounding = rounding
         o.threads = threads
+        o.schedule = schedule
+        o.warmup = warmup
+        o.scheduleSteps = scheduleSteps ?? steps
+        o.minLRRatio = minLRRatio
         return o
     }
 
@@ -137,20 +159,31 @@ struct Tune: ParsableCommand {
                   "(\(tuner.trainableElements) values); \(tuner.data!.tokens.count) training tokens; \(tuner.threads) threads; plan \(mib(tuner.planBytes))")
             if tuner.step > 0 { print("resuming at step \(tuner.step) (commit \(tuner.commitCounter))") }
         }
+        let logFile = try log.map { try LogFile(path: $0) }
+        let started = Date()
+        logFile?.write(TuneLog.record([
+            ("event", .string("start")), ("model", .string(model)), ("step", .int(tuner.step)),
+            ("data_tokens", .int(tuner.data!.tokens.count)), ("seq_len", .int(seqLen)), ("batch", .int(batch)),
+            ("optimizer", .string(optimizer.rawValue)), ("rounding", .string(rounding.rawValue)), ("lr", .double(lr)),
+            ("schedule", .string(schedule.rawValue)), ("warmup", .int(warmup)), ("schedule_steps", .int(o.scheduleSteps)),
+            ("min_lr_ratio", .double(minLRRatio)), ("seed", .int(Int(truncatingIfNeeded: seed))), ("threads", .int(tuner.threads))]))
         let evalTokens = try eval.map { try tuner.tokenize(textFile: $0).tokens }
         if let evalTokens, tuner.step < steps {
             let (l, n) = try tuner.evaluate(tokens: evalTokens)
             print("held-out loss before: \(fixed(l, 4)) (perplexity \(fixed(exp(l), 2)), \(n) tokens)")
+            logFile?.write(TuneLog.eval(step: tuner.step, tokens: tuner.step * batch * seqLen, loss: l, count: n))
         }
         if tuner.step >= steps, !quiet { print("the state is at step \(tuner.step), --steps is \(steps): nothing to train") }
         var first: Double? = nil, last = 0.0
         let t0 = Date()
-        var tokens = 0
+        var tokens = 0, trainSeconds = 0.0
         while tuner.step < steps {
             let r = try tuner.runStep()
             if first == nil { first = r.loss }
             last = r.loss
             tokens += r.tokens
+            trainSeconds += r.seconds
+            logFile?.write(TuneLog.train(r, batch: batch, seqLen: seqLen, elapsed: Date().timeIntervalSince(started)))
             if !quiet {
                 var line = "step \(pad(String(r.step), String(steps).count))/\(steps)  loss \(fixed(r.loss, 4))  \(fixed(r.tokensPerSecond, 1)) tok/s" +
                     "  changed \(fixed(100 * Double(r.changed) / Double(max(r.updated, 1)), 3))%"
@@ -167,12 +200,42 @@ struct Tune: ParsableCommand {
         if let evalTokens, first != nil {
             let (l, n) = try tuner.evaluate(tokens: evalTokens)
             print("held-out loss after: \(fixed(l, 4)) (perplexity \(fixed(exp(l), 2)), \(n) tokens)")
+            logFile?.write(TuneLog.eval(step: tuner.step, tokens: tuner.step * batch * seqLen, loss: l, count: n))
         }
         print("peak RSS: \(mib(peakRSSBytes()))")
+        logFile?.write(TuneLog.record([
+            ("event", .string("done")), ("step", .int(tuner.step)), ("tokens", .int(tuner.step * batch * seqLen)),
+            ("elapsed_s", .double(Date().timeIntervalSince(started))), ("train_s", .double(trainSeconds)),
+            ("train_tok_per_s", .double(Double(tokens) / max(trainSeconds, 1e-9))),
+            ("peak_rss_mib", .double(Double(peakRSSBytes()) / 1048576))]))
     }
 }
 
 extension OptimizerKind: ExpressibleByArgument {}
+extension LRSchedule: ExpressibleByArgument {}
+
+/// An append-only JSON Lines file; each record is written (and reaches the kernel) at once, so a
+/// killed run keeps every step it logged.
+final class LogFile {
+    let handle: FileHandle
+    let path: String
+
+    init(path: String) throws {
+        self.path = path
+        if !FileManager.default.fileExists(atPath: path) {
+            guard FileManager.default.createFile(atPath: path, contents: nil) else {
+                throw TrainError.io("\(path): cannot create the log file")
+            }
+        }
+        guard let h = FileHandle(forWritingAtPath: path) else { throw TrainError.io("\(path): cannot open the log file for writing") }
+        handle = h
+        handle.seekToEndOfFile()
+    }
+
+    func write(_ line: String) {
+        handle.write(Data((line + "\n").utf8))
+    }
+}
 extension Rounding: ExpressibleByArgument {}
 
 func peakRSSBytes() -> Int {
