@@ -5,7 +5,7 @@
 #                                  # swiftc has no -sanitize=undefined on Linux ("unsupported
 #                                  # option"), and Swift code traps on overflow, bounds and nil
 #                                  # by itself; the C code (CDQTKernels) is where UB can hide
-#   tools/sanitizers.sh thread     # the thread pool under ThreadSanitizer: GoldenTests
+#   tools/sanitizers.sh thread     # the thread pool under ThreadSanitizer: ThreadPoolTests, GoldenTests
 #                                  # (1 and 2 threads) and dqt-run -t 2 on a converted fixture
 #   tools/sanitizers.sh all        # the three, one after the other
 # Extra arguments after the sanitizer go to `swift test` (e.g. --filter DQTFormatTests).
@@ -32,7 +32,7 @@ run_suite() {  # $1 = sanitizer, rest = swift test args
 run_thread() {
   local scratch=".build-san-thread"
   # The golden tests drive the thread pool at 1 and 2 threads on every fixture.
-  run_suite thread --filter GoldenTests "$@"
+  run_suite thread --filter "GoldenTests|ThreadPoolTests" "$@"
   # dqt-run -t 2 end to end (prompt in batches, then the token loop).
   swift build --scratch-path "$scratch" --sanitize=thread --product dqt-convert
   swift build --scratch-path "$scratch" --sanitize=thread --product dqt-run

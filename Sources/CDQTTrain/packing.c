@@ -74,9 +74,16 @@ static void decode_f16_f16c(const uint16_t *src, int64_t n, float *dst) {
     for (; i < n; i++) dst[i] = dqtt_half_to_float(src[i]);
 }
 static int has_f16c(void) {
+    // Workers may ask at the same time; they all compute and store the same value (relaxed
+    // atomics make that a well-defined race).
     static int cached = -1;
-    if (cached < 0) { __builtin_cpu_init(); cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c"); }
-    return cached;
+    int v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (v < 0) {
+        __builtin_cpu_init();
+        v = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+        __atomic_store_n(&cached, v, __ATOMIC_RELAXED);
+    }
+    return v;
 }
 #endif
 

@@ -16,22 +16,33 @@ protocol GradientSink: AnyObject {
 
 /// Copies every gradient into arrays (for tests: small models only).
 public final class CaptureSink: GradientSink, @unchecked Sendable {
-    public private(set) var grads: [String: [Float]] = [:]
+    /// One buffer per parameter, allocated up front: workers write disjoint rows of it at once,
+    /// which a Swift dictionary of arrays would not allow (every write is an exclusive access
+    /// to the dictionary; ThreadSanitizer reports it).
+    private let buffers: [String: UnsafeMutableBufferPointer<Float>]
     let params: [Param]
+
+    public var grads: [String: [Float]] { buffers.mapValues { Array($0) } }
 
     init(params: [Param]) {
         self.params = params
-        for p in params { grads[p.name] = [Float](repeating: 0, count: p.count) }
+        var b: [String: UnsafeMutableBufferPointer<Float>] = [:]
+        for p in params {
+            let buf = UnsafeMutableBufferPointer<Float>.allocate(capacity: p.count)
+            buf.initialize(repeating: 0)
+            b[p.name] = buf
+        }
+        buffers = b
     }
+
+    deinit { for b in buffers.values { b.deallocate() } }
 
     func wants(_ p: Param) -> Bool { true }
     func chunkRows(_ p: Param) -> Int { p.rows }
 
     func tile(_ p: Param, rows: Range<Int>, grad: UnsafePointer<Float>, worker: Int, chunk: Int) {
-        // Disjoint rows of one array; the array's storage is not reallocated while tiles run.
-        grads[p.name]!.withUnsafeMutableBufferPointer { dst in
-            for i in 0..<(rows.count * p.cols) { dst[rows.lowerBound * p.cols + i] = grad[i] }
-        }
+        let dst = buffers[p.name]!
+        for i in 0..<(rows.count * p.cols) { dst[rows.lowerBound * p.cols + i] = grad[i] }
     }
 
     func finish(_ p: Param, rows: Range<Int>) throws {}

@@ -18,10 +18,12 @@ final class UpdateSink: GradientSink, @unchecked Sendable {
     var constants: StepConstants
     /// Sections modified since the last commit.
     var dirtySections = Set<Int>()
-    /// Per worker: elements changed, elements updated, first I/O error.
-    var changed: [Int]
-    var updated: [Int]
-    var errors: [Error?]
+    /// Per worker: elements changed, elements updated, first I/O error. Fixed buffers, not
+    /// arrays: workers write their own slot at the same time, and a write to one element of a
+    /// Swift array is an exclusive access to the whole array (ThreadSanitizer reports it).
+    let changed: UnsafeMutableBufferPointer<Int>
+    let updated: UnsafeMutableBufferPointer<Int>
+    let errors: UnsafeMutableBufferPointer<Error?>
 
     init(net: Network, state: StateFile, journal: UndoJournal, constants: StepConstants, beginJournal: @escaping () throws -> Void) {
         beginJournalHook = beginJournal
@@ -29,9 +31,19 @@ final class UpdateSink: GradientSink, @unchecked Sendable {
         self.state = state
         self.journal = journal
         self.constants = constants
-        changed = [Int](repeating: 0, count: net.par.count)
-        updated = changed
-        errors = [Error?](repeating: nil, count: net.par.count)
+        changed = .allocate(capacity: net.par.count)
+        changed.initialize(repeating: 0)
+        updated = .allocate(capacity: net.par.count)
+        updated.initialize(repeating: 0)
+        errors = .allocate(capacity: net.par.count)
+        errors.initialize(repeating: nil)
+    }
+
+    deinit {
+        changed.deallocate()
+        updated.deallocate()
+        _ = errors.deinitialize()
+        errors.deallocate()
     }
 
     func resetCounters() {
