@@ -75,6 +75,8 @@ public final class DQTModel: @unchecked Sendable {
     /// Bytes of the single runtime allocation (activations, KV cache, sampler scratch).
     public var planBytes: Int { transformer.plan.totalBytes }
     public var kvCacheBytes: Int { transformer.plan.kvCacheBytes }
+    /// Resident bytes of the KV cache (pages written so far; see MemoryPlan.kvCacheResidentBytes).
+    public var kvCacheResidentBytes: Int { transformer.plan.kvCacheResidentBytes }
     public var planEntries: [PlanEntry] { transformer.plan.entries }
     /// Bytes of decoded LZ4 sections held in memory.
     public var arenaBytes: Int { file.arenaBytes }

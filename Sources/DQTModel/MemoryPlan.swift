@@ -166,6 +166,22 @@ final class MemoryPlan {
 
     /// Bytes of the KV cache part of the plan.
     var kvCacheBytes: Int { entries.filter { $0.name.hasSuffix("_cache") }.reduce(0) { $0 + $1.bytes } }
+
+    /// Bytes of the KV cache that are resident (pages written so far), by mincore(2): the plan
+    /// is mapped lazily, so a cache reserved for a long context costs only what was used.
+    /// Allocates a page vector; for reports after generation, not for the token loop.
+    var kvCacheResidentBytes: Int {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        var total = 0
+        for e in entries where e.name.hasSuffix("_cache") && e.bytes > 0 {
+            let start = (Int(bitPattern: base) + e.offset) / page * page
+            let end = (Int(bitPattern: base) + e.offset + e.bytes + page - 1) / page * page
+            var vec = [UInt8](repeating: 0, count: (end - start) / page)
+            guard mincore(UnsafeMutableRawPointer(bitPattern: start), end - start, &vec) == 0 else { return e.bytes }
+            total += vec.reduce(0) { $0 + Int($1 & 1) } * page
+        }
+        return total
+    }
 }
 
 public enum RuntimeError: Error, CustomStringConvertible {

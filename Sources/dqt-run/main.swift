@@ -175,10 +175,11 @@ if args.stats {
     writeOut(2, "peak RSS: \(mib(peakRSSBytes()))\n")
     if let mapped = mappedResidentBytes(of: args.model) {
         // The bound we hold ourselves to: peak RSS ≤ touched model pages + decoded LZ4 sections
-        // + KV cache + 16 MiB (activations, code, runtime libraries).
-        let other = peakRSSBytes() - mapped - model.arenaBytes - model.kvCacheBytes
-        // `other` is negative when part of the KV cache was never written (its pages stay unmapped).
-        writeOut(2, "memory: model pages touched \(mib(mapped)), LZ4 arena \(mib(model.arenaBytes)), KV cache \(mib(model.kvCacheBytes)) reserved, other \(mib(other))\n")
+        // + KV cache pages written + 16 MiB (activations, code, runtime libraries). The KV cache
+        // is reserved for the whole context but mapped lazily: only written pages count.
+        let kv = model.kvCacheResidentBytes
+        let other = peakRSSBytes() - mapped - model.arenaBytes - kv
+        writeOut(2, "memory: model pages touched \(mib(mapped)), LZ4 arena \(mib(model.arenaBytes)), KV cache \(mib(kv)) touched of \(mib(model.kvCacheBytes)) reserved, other \(mib(other))\n")
     }
     if let a = timing.tokenLoopAllocations {
         writeOut(2, "allocations in token loop: \(a)\n")
