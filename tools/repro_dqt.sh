@@ -5,6 +5,8 @@
 #   tools/repro_dqt.sh prep      release binaries, tokenizer, dqt-tune's training text
 #   tools/repro_dqt.sh sweep     short learning-rate sweep (DQT ternary and BitNet b1.58)
 #   tools/repro_dqt.sh train     the four PyTorch runs (bitnet, dqt158, dqt8, dqt158-nearest) + dqt-tune
+#   tools/repro_dqt.sh control   the four PyTorch runs again with embeddings and norms frozen (--float-lr 0):
+#                                only the low-bit (or latent) linear weights learn
 #   tools/repro_dqt.sh convert   8-bit model: dqt-convert plain / --weights ternary, dqt-run and PyTorch losses
 #   tools/repro_dqt.sh report    results table (OUT/results.md, .json) and the loss-curve PNG
 #   tools/repro_dqt.sh all       everything in that order
@@ -138,6 +140,16 @@ train() {
          "$(train_cmd dqt158-nearest $STEPS $WARMUP $LR $EVAL_EVERY --mode dqt --bits 1.58 --rounding nearest)"
 }
 
+# With embeddings and norms trained in float32, a model whose linears never change (the
+# round-to-nearest ablation: no code ever moves) still learns; this isolates the linears.
+control() {
+    log "control: bitnet, dqt158, dqt8, dqt158-nearest with --float-lr 0; $STEPS steps, lr $LR"
+    par2 "$(train_cmd frozen-bitnet $STEPS $WARMUP $LR $EVAL_EVERY --mode bitnet --float-lr 0)" \
+         "$(train_cmd frozen-dqt158 $STEPS $WARMUP $LR $EVAL_EVERY --mode dqt --bits 1.58 --float-lr 0)" \
+         "$(train_cmd frozen-dqt8 $STEPS $WARMUP $LR $EVAL_EVERY --mode dqt --bits 8 --float-lr 0)" \
+         "$(train_cmd frozen-dqt158-nearest $STEPS $WARMUP $LR $EVAL_EVERY --mode dqt --bits 1.58 --rounding nearest --float-lr 0)"
+}
+
 convert() {
     local dir=$OUT/convert hf=$OUT/runs/dqt8/hf
     mkdir -p "$dir"
@@ -164,6 +176,12 @@ report() {
     $PY "$ROOT/tools/plot_log.py" -o "$PNG" --title "DQT reproduction: $STEPS steps x $((SEQ * BATCH)) tokens, Shakespeare" \
         "$OUT/runs/bitnet/log.jsonl" "$OUT/runs/dqt158/log.jsonl" "$OUT/runs/dqt8/log.jsonl" \
         "$OUT/runs/dqt158-nearest/log.jsonl" "dqt-tune=$OUT/tune/log.jsonl,$OUT/tune/eval.jsonl"
+    if [[ -f $OUT/runs/frozen-dqt158/log.jsonl ]]; then
+        $PY "$ROOT/tools/plot_log.py" -o "${PNG%.png}_frozen.png" \
+            --title "Control: embeddings and norms frozen, only linear weights learn ($STEPS steps)" \
+            "$OUT/runs/frozen-bitnet/log.jsonl" "$OUT/runs/frozen-dqt158/log.jsonl" "$OUT/runs/frozen-dqt8/log.jsonl" \
+            "$OUT/runs/frozen-dqt158-nearest/log.jsonl"
+    fi
 }
 
 case ${1:-} in
@@ -171,8 +189,9 @@ case ${1:-} in
     sweep) sweep ;;
     train) train ;;
     tune) tune ;;
+    control) control ;;
     convert) convert ;;
     report) report ;;
-    all) prep; sweep; train; convert; report ;;
-    *) sed -n '2,18p' "$0"; exit 2 ;;
+    all) prep; sweep; train; control; convert; report ;;
+    *) sed -n '2,20p' "$0"; exit 2 ;;
 esac

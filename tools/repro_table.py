@@ -94,6 +94,21 @@ def main():
         P(f"| {desc} (`{name}`) | {fmt(r['steps'])} | {fmt(r['tokens'])} | {fmt(r['train_loss'])} | {fmt(r['eval_loss'])} | "
           f"{fmt(r['eval_ppl'], 1)} | {fmt(r['peak_rss_mib'], 0)} | {fmt(r['tok_per_s'], 0)} | {fmt(r['wall_s'], 0)} |")
 
+    # control: the same four runs with embeddings and norms frozen
+    crows = []
+    for name, desc in RUNS:
+        recs = jsonl(os.path.join(out, "runs", "frozen-" + name, "log.jsonl"))
+        if not recs:
+            continue
+        done, ev = last(recs, "done"), last(recs, "eval")
+        flips = [x.get("flip_frac") for x in recs if x.get("event") == "train" and x.get("flip_frac") is not None]
+        crows.append((name, desc, {"steps": done and done["step"], "train_loss": train_loss_tail(recs),
+                                   "eval_loss": ev and ev["eval_loss"], "eval_ppl": ev and ev["eval_ppl"],
+                                   "mean_flip_frac": sum(flips) / len(flips) if flips else None}))
+    if crows:
+        res["control"] = {n: r for n, _, r in crows}
+    # printed after the main table (below)
+
     # dqt-tune
     td = os.path.join(out, "tune")
     trecs = jsonl(os.path.join(td, "log.jsonl"))
@@ -126,6 +141,15 @@ def main():
       "training path); dqt-tune: `dqt-run --perplexity` on the tuned file. Peak RSS: `/usr/bin/time -v`; for dqt-tune "
       "the largest of its segments. tokens/s: training time only (no evaluation), 1 thread, nice 19, on a shared "
       "2-core machine.\n")
+
+    if crows:
+        P("### Control: embeddings and norms frozen (`--float-lr 0`), only the linear weights learn\n")
+        P("| run | steps | train loss (last 10 steps) | held-out loss | held-out ppl | mean fraction of linear weights changed per step |")
+        P("|---|---|---|---|---|---|")
+        for name, desc, r in crows:
+            P(f"| {desc} (`frozen-{name}`) | {fmt(r['steps'])} | {fmt(r['train_loss'])} | {fmt(r['eval_loss'])} | "
+              f"{fmt(r['eval_ppl'], 1)} | {fmt(r['mean_flip_frac'], 5)} |")
+        P("")
 
     # PyTorch vs dqt-tune at the same steps
     py = jsonl(os.path.join(out, "runs", "dqt158", "log.jsonl"))
@@ -194,7 +218,8 @@ def main():
         for p in sw:
             recs = jsonl(p)
             name = os.path.basename(os.path.dirname(p))
-            mode, lr = name[len("sweep-"):].rsplit("-", 1)
+            m = re.fullmatch(r"sweep-(.+?)-([0-9.]+(?:e-?[0-9]+)?)", name)
+            mode, lr = (m[1], m[2]) if m else (name, "?")
             ev = last(recs, "eval")
             res["sweep"][name] = {"mode": mode, "lr": float(lr), "train_loss": train_loss_tail(recs),
                                   "eval_loss": ev and ev["eval_loss"]}
