@@ -128,6 +128,12 @@ import Testing
         #expect(lines(r.stderr, "allocations in token loop").isEmpty)
     }
 
+    /// True when this test binary (and so the dqt-run built with it) carries ASan or TSan.
+    static let underSanitizer: Bool = {
+        let me = dlopen(nil, RTLD_NOW)
+        return dlsym(me, "__asan_init") != nil || dlsym(me, "__tsan_init") != nil
+    }()
+
     @Test(arguments: [8, 64])
     func tokenLoopAllocatesNothing(tokens: Int) throws {
         try requireBinary()
@@ -138,10 +144,11 @@ import Testing
             #expect(r.status == 0, "\(r.stderr)")
             #expect(lines(r.stderr, "generation: \(tokens) tokens in ").count == 1, "\(r.stderr)")
             #expect(lines(r.stderr, "allocations in token loop: ") == ["allocations in token loop: 0"], "threads \(threads): \(r.stderr)")
-            // Peak RSS ≤ model pages touched + LZ4 arena + KV cache + 16 MiB.
+            // Peak RSS ≤ model pages touched + LZ4 arena + KV cache pages written + 16 MiB. Not under
+            // a sanitizer: its shadow memory and allocator are part of the RSS (ASan: 25-28 MiB).
             let mem = try #require(lines(r.stderr, "memory: ").first)
             let other = try #require(mem.components(separatedBy: "other ").last?.split(separator: " ").first.flatMap { Double($0) })
-            #expect(other <= 16, "\(mem)")
+            if Self.underSanitizer { print("RSS bound not checked under a sanitizer: \(mem)") } else { #expect(other <= 16, "\(mem)") }
         }
     }
 
