@@ -210,29 +210,6 @@ final class Transformer {
         }
     }
 
-    // MARK: embedding
-
-    private func embed(_ token: Int32, into x: UnsafeMutablePointer<Float>) {
-        let t = weights.embed, d = t.cols, row = Int(token)
-        switch t.encoding {
-        case .f32:
-            let src = t.data.assumingMemoryBound(to: Float.self) + row * d
-            for i in 0..<d { x[i] = src[i] }
-        case .f16:
-            let src = t.data.assumingMemoryBound(to: UInt16.self) + row * d
-            for i in 0..<d { x[i] = halfToFloat(src[i]) }
-        case .bf16:
-            let src = t.data.assumingMemoryBound(to: UInt16.self) + row * d
-            for i in 0..<d { x[i] = Float(bitPattern: UInt32(src[i]) << 16) }
-        case .i8r:
-            let src = t.data.assumingMemoryBound(to: Int8.self) + row * d
-            let s = t.rowScales![row]
-            for i in 0..<d { x[i] = Float(src[i]) * s }
-        default:
-            preconditionFailure("embedding encoding \(t.encoding)")
-        }
-    }
-
     // MARK: quantized linears
 
     /// Quantizes rows of `x` ([n, stride], `cols` used) into xq; fills alpha and qsum.
@@ -269,7 +246,7 @@ final class Transformer {
         let d = spec.hiddenSize, f = spec.ffnSize, a = spec.attnDim, kv = spec.kvDim, hd = spec.headDim
         let eps = spec.normEps, C = context, half = hd / 2
         let m0 = b.mult, m1 = b.mult + batch, m2 = b.mult + 2 * batch
-        for t in 0..<n { embed(tokens[t], into: b.x + t * d) }
+        for t in 0..<n { weights.embed.row(Int(tokens[t]), into: b.x + t * d) }
 
         for l in 0..<spec.layers {
             let L = weights.layers[l]

@@ -31,6 +31,28 @@ public struct TableWeight: @unchecked Sendable {
     public var data: UnsafeRawPointer
     /// i8r: one f32 scale per row, after the codes.
     public var rowScales: UnsafePointer<Float>?
+
+    /// Row `row` as `cols` floats (the embedding lookup of the runtime and the tuner alike).
+    public func row(_ row: Int, into x: UnsafeMutablePointer<Float>) {
+        let d = cols
+        switch encoding {
+        case .f32:
+            let src = data.assumingMemoryBound(to: Float.self) + row * d
+            for i in 0..<d { x[i] = src[i] }
+        case .f16:
+            let src = data.assumingMemoryBound(to: UInt16.self) + row * d
+            for i in 0..<d { x[i] = halfToFloat(src[i]) }
+        case .bf16:
+            let src = data.assumingMemoryBound(to: UInt16.self) + row * d
+            for i in 0..<d { x[i] = Float(bitPattern: UInt32(src[i]) << 16) }
+        case .i8r:
+            let src = data.assumingMemoryBound(to: Int8.self) + row * d
+            let s = rowScales![row]
+            for i in 0..<d { x[i] = Float(src[i]) * s }
+        default:
+            preconditionFailure("embedding encoding \(encoding)")
+        }
+    }
 }
 
 public struct LayerWeights: @unchecked Sendable {

@@ -21,28 +21,6 @@ struct LinearCall {
 extension Network {
     // MARK: - pieces
 
-    /// Row `token` of the embedding as floats (the runtime's lookup).
-    func embedRow(_ token: Int32, into x: UnsafeMutablePointer<Float>) {
-        let t = weights.embed, d = t.cols, row = Int(token)
-        switch t.encoding {
-        case .f32:
-            let src = t.data.assumingMemoryBound(to: Float.self) + row * d
-            for i in 0..<d { x[i] = src[i] }
-        case .f16:
-            let src = t.data.assumingMemoryBound(to: UInt16.self) + row * d
-            for i in 0..<d { x[i] = FloatBits.halfToFloat(src[i]) }
-        case .bf16:
-            let src = t.data.assumingMemoryBound(to: UInt16.self) + row * d
-            for i in 0..<d { x[i] = FloatBits.bf16ToFloat(src[i]) }
-        case .i8r:
-            let src = t.data.assumingMemoryBound(to: Int8.self) + row * d
-            let s = t.rowScales![row]
-            for i in 0..<d { x[i] = Float(src[i]) * s }
-        default:
-            preconditionFailure("embedding encoding \(t.encoding)")
-        }
-    }
-
     /// Quantizes rows of x ([N, stride], `cols` used) into xq/alpha/qsum and writes the
     /// dequantized copy x̂ = q/α into `xh` ([N, cols]).
     func quantize(_ x: UnsafePointer<Float>, stride: Int, cols: Int, xh: UnsafeMutablePointer<Float>) {
@@ -184,7 +162,7 @@ extension Network {
     /// Embeds `tokens` (N) and runs every layer, keeping each layer's input in `saved`.
     func forward(tokens: UnsafePointer<Int32>) {
         let d = spec.hiddenSize, n = N
-        for t in 0..<n { embedRow(tokens[t], into: b.saved + t * d) }
+        for t in 0..<n { weights.embed.row(Int(tokens[t]), into: b.saved + t * d) }
         for l in 0..<spec.layers {
             layerForward(l, x: b.saved + l * n * d, xOut: b.saved + (l + 1) * n * d)
         }
