@@ -1,7 +1,40 @@
 // Causal attention backward for the tuner (see dqt_train.h). Dot products and axpys of one
 // head vector (head_dim floats) are the inner loops: AVX2+FMA with a portable fallback.
 #include "dqt_train.h"
+#include "cpu.h"
 #include <math.h>
+
+// The backward of one head, written once: DOT(x, y, n) and AXPY(a, x, y, n) (y += a·x) are the
+// path's head-vector kernels. P and dP are scratch rows of T floats.
+#define ATTENTION_BACKWARD(NAME, ATTR, DOT, AXPY)                                                       \
+ATTR static void NAME(int64_t T, int64_t hd, float scale, const float *q, const float *k, const float *v, \
+                      const float *dout, int64_t ldq, int64_t ldkv, float *dq, float *dk, float *dv,      \
+                      float *P, float *dP) {                                                             \
+    for (int64_t t = 0; t < T; t++) {                                                                    \
+        const float *qt = q + t * ldq, *dot_ = dout + t * ldq;                                           \
+        float m = -INFINITY;                                                                             \
+        for (int64_t j = 0; j <= t; j++) {                                                               \
+            P[j] = DOT(qt, k + j * ldkv, hd) * scale;                                                    \
+            if (P[j] > m) m = P[j];                                                                      \
+        }                                                                                                \
+        float sum = 0;                                                                                   \
+        for (int64_t j = 0; j <= t; j++) { P[j] = expf(P[j] - m); sum += P[j]; }                         \
+        const float inv = 1.0f / sum;                                                                    \
+        float pd = 0;                                                                                    \
+        for (int64_t j = 0; j <= t; j++) {                                                               \
+            P[j] *= inv;                                                                                 \
+            dP[j] = DOT(dot_, v + j * ldkv, hd);                                                         \
+            pd += P[j] * dP[j];                                                                          \
+        }                                                                                                \
+        float *dqt = dq + t * ldq;                                                                       \
+        for (int64_t j = 0; j <= t; j++) {                                                               \
+            const float ds = P[j] * (dP[j] - pd) * scale;                                                \
+            AXPY(ds, k + j * ldkv, dqt, hd);                                                             \
+            AXPY(ds, qt, dk + j * ldkv, hd);                                                             \
+            AXPY(P[j], dot_, dv + j * ldkv, hd);                                                         \
+        }                                                                                                \
+    }                                                                                                    \
+}
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -31,40 +64,8 @@ AVX2 static inline void axpy_avx2(float a, const float *x, float *y, int64_t n) 
     for (; i < n; i++) y[i] = fmaf(a, x[i], y[i]);
 }
 
-AVX2 static void backward_avx2(int64_t T, int64_t hd, float scale, const float *q, const float *k, const float *v,
-                               const float *dout, int64_t ldq, int64_t ldkv, float *dq, float *dk, float *dv,
-                               float *P, float *dP) {
-    for (int64_t t = 0; t < T; t++) {
-        const float *qt = q + t * ldq, *dot_ = dout + t * ldq;
-        float m = -INFINITY;
-        for (int64_t j = 0; j <= t; j++) {
-            P[j] = dot_avx2(qt, k + j * ldkv, hd) * scale;
-            if (P[j] > m) m = P[j];
-        }
-        float sum = 0;
-        for (int64_t j = 0; j <= t; j++) { P[j] = expf(P[j] - m); sum += P[j]; }
-        const float inv = 1.0f / sum;
-        float pd = 0;
-        for (int64_t j = 0; j <= t; j++) {
-            P[j] *= inv;
-            dP[j] = dot_avx2(dot_, v + j * ldkv, hd);
-            pd += P[j] * dP[j];
-        }
-        float *dqt = dq + t * ldq;
-        for (int64_t j = 0; j <= t; j++) {
-            const float ds = P[j] * (dP[j] - pd) * scale;
-            axpy_avx2(ds, k + j * ldkv, dqt, hd);
-            axpy_avx2(ds, qt, dk + j * ldkv, hd);
-            axpy_avx2(P[j], dot_, dv + j * ldkv, hd);
-        }
-    }
-}
+ATTENTION_BACKWARD(backward_avx2, AVX2, dot_avx2, axpy_avx2)
 
-static int has_avx2(void) {
-    static int cached = -1;
-    if (cached < 0) { __builtin_cpu_init(); cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
-    return cached;
-}
 #endif
 
 static inline float dot_portable(const float *x, const float *y, int64_t n) {
@@ -73,44 +74,17 @@ static inline float dot_portable(const float *x, const float *y, int64_t n) {
     return s;
 }
 
-static void backward_portable(int64_t T, int64_t hd, float scale, const float *q, const float *k, const float *v,
-                              const float *dout, int64_t ldq, int64_t ldkv, float *dq, float *dk, float *dv,
-                              float *P, float *dP) {
-    for (int64_t t = 0; t < T; t++) {
-        const float *qt = q + t * ldq, *dot_ = dout + t * ldq;
-        float m = -INFINITY;
-        for (int64_t j = 0; j <= t; j++) {
-            P[j] = dot_portable(qt, k + j * ldkv, hd) * scale;
-            if (P[j] > m) m = P[j];
-        }
-        float sum = 0;
-        for (int64_t j = 0; j <= t; j++) { P[j] = expf(P[j] - m); sum += P[j]; }
-        const float inv = 1.0f / sum;
-        float pd = 0;
-        for (int64_t j = 0; j <= t; j++) {
-            P[j] *= inv;
-            dP[j] = dot_portable(dot_, v + j * ldkv, hd);
-            pd += P[j] * dP[j];
-        }
-        float *dqt = dq + t * ldq;
-        for (int64_t j = 0; j <= t; j++) {
-            const float ds = P[j] * (dP[j] - pd) * scale;
-            const float *kj = k + j * ldkv;
-            float *dkj = dk + j * ldkv, *dvj = dv + j * ldkv;
-            for (int64_t i = 0; i < hd; i++) {
-                dqt[i] += ds * kj[i];
-                dkj[i] += ds * qt[i];
-                dvj[i] += P[j] * dot_[i];
-            }
-        }
-    }
+static inline void axpy_portable(float a, const float *x, float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
 }
+
+ATTENTION_BACKWARD(backward_portable, , dot_portable, axpy_portable)
 
 int dqtt_attention_backward_path(int path, int64_t T, int64_t hd, float scale,
                                  const float *q, const float *k, const float *v, const float *dout, int64_t ldq, int64_t ldkv,
                                  float *dq, float *dk, float *dv, float *P, float *dP) {
 #if defined(__x86_64__)
-    if (path != 0 && has_avx2()) {
+    if (path != 0 && dqtt_cpu_avx2()) {
         backward_avx2(T, hd, scale, q, k, v, dout, ldq, ldkv, dq, dk, dv, P, dP);
         return 0;
     }

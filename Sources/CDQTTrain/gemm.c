@@ -5,6 +5,7 @@
 // step on both the vector lanes and the scalar tails of a path, so a result does not depend
 // on M, N or where a caller splits the columns.
 #include "dqt_train.h"
+#include "cpu.h"
 #include <math.h>
 
 #if defined(__x86_64__)
@@ -114,21 +115,13 @@ DQTT_AVX2 static void gemm_avx2(int64_t M, int64_t N, int64_t K, const float *A,
     }
 }
 
-static int has_avx2_fma(void) {
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-    }
-    return cached;
-}
 #endif
 
 int dqtt_gemm_acc_path(int path, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                        const float *B, int64_t ldb, float *C, int64_t ldc) {
     if (M <= 0 || N <= 0 || K <= 0) return 0;
 #if defined(__x86_64__)
-    if (path != 0 && has_avx2_fma()) {
+    if (path != 0 && dqtt_cpu_avx2()) {
         gemm_avx2(M, N, K, A, lda, B, ldb, C, ldc);
         return 0;
     }
@@ -145,7 +138,7 @@ void dqtt_gemm_acc(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
 
 const char *dqtt_path(void) {
 #if defined(__x86_64__)
-    if (has_avx2_fma()) return "avx2";
+    if (dqtt_cpu_avx2()) return "avx2";
 #endif
     return "portable";
 }

@@ -1,6 +1,7 @@
 // Packed rows (formats/dqt.md §8) to codes or floats and back, for the fused update: the
 // tuner decodes a tile of a tensor, computes its new codes, and packs them row by row.
 #include "dqt_train.h"
+#include "cpu.h"
 #include <string.h>
 
 float dqtt_half_to_float(uint16_t h) {
@@ -73,18 +74,6 @@ static void decode_f16_f16c(const uint16_t *src, int64_t n, float *dst) {
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
     for (; i < n; i++) dst[i] = dqtt_half_to_float(src[i]);
 }
-static int has_f16c(void) {
-    // Workers may ask at the same time; they all compute and store the same value (relaxed
-    // atomics make that a well-defined race).
-    static int cached = -1;
-    int v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
-    if (v < 0) {
-        __builtin_cpu_init();
-        v = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
-        __atomic_store_n(&cached, v, __ATOMIC_RELAXED);
-    }
-    return v;
-}
 #endif
 
 void dqtt_decode_rows(int encoding, const void *w, int64_t row_bytes, int64_t cols,
@@ -100,7 +89,7 @@ void dqtt_decode_rows(int encoding, const void *w, int64_t row_bytes, int64_t co
         case 1: {
             const uint16_t *h = (const uint16_t *)row + c0;
 #if defined(__x86_64__)
-            if (has_f16c()) { decode_f16_f16c(h, n, o); break; }
+            if (dqtt_cpu_avx2()) { decode_f16_f16c(h, n, o); break; }
 #endif
             for (int64_t i = 0; i < n; i++) o[i] = dqtt_half_to_float(h[i]);
             break;
