@@ -36,6 +36,24 @@ static inline int8_t place(const dqtt_update_params *p, float u, int8_t old, uin
     return (int8_t)y;
 }
 
+// The optimizer's direction u for element i from its gradient gi, advancing the element's
+// state: kind 0 SGD (u = g), 1 momentum (one moment), otherwise AdamW (two moments).
+static inline float direction_sgd(float gi) { return gi; }
+
+static inline float direction_momentum(const dqtt_update_params *p, float gi, float *st) {
+    const float b = st[0] * p->mu + gi;
+    st[0] = b;
+    return b;
+}
+
+static inline float direction_adamw(const dqtt_update_params *p, float gi, float *st) {
+    const float m = fmaf(gi, p->omb1, st[0] * p->b1);
+    const float v = st[1] * p->b2 + (p->omb2 * gi) * gi;
+    st[0] = m;
+    st[1] = v;
+    return (m / (sqrtf(v) + p->eps)) * p->step_size;
+}
+
 int64_t dqtt_update_coded_row(const dqtt_update_params *p, const float *g, float *st,
                               const int8_t *old, int8_t *out, int64_t n) {
     int64_t changed = 0;
@@ -43,29 +61,23 @@ int64_t dqtt_update_coded_row(const dqtt_update_params *p, const float *g, float
     for (int64_t i = 0; i < n; i++) {
         if (!isfinite(g[i])) goto guarded;
     }
+    // All finite: one loop per kind, with no per-element branch.
     switch (p->kind) {
     case 0:
         for (int64_t i = 0; i < n; i++) {
-            out[i] = place(p, g[i], old[i], p->base + (uint64_t)i);
+            out[i] = place(p, direction_sgd(g[i]), old[i], p->base + (uint64_t)i);
             changed += out[i] != old[i];
         }
         break;
     case 1:
         for (int64_t i = 0; i < n; i++) {
-            const float b = st[i] * p->mu + g[i];
-            st[i] = b;
-            out[i] = place(p, b, old[i], p->base + (uint64_t)i);
+            out[i] = place(p, direction_momentum(p, g[i], st + i), old[i], p->base + (uint64_t)i);
             changed += out[i] != old[i];
         }
         break;
     default:
         for (int64_t i = 0; i < n; i++) {
-            const float gi = g[i];
-            const float m = fmaf(gi, p->omb1, st[2 * i] * p->b1);
-            const float v = st[2 * i + 1] * p->b2 + (p->omb2 * gi) * gi;
-            st[2 * i] = m;
-            st[2 * i + 1] = v;
-            out[i] = place(p, (m / (sqrtf(v) + p->eps)) * p->step_size, old[i], p->base + (uint64_t)i);
+            out[i] = place(p, direction_adamw(p, g[i], st + 2 * i), old[i], p->base + (uint64_t)i);
             changed += out[i] != old[i];
         }
         break;
@@ -74,26 +86,10 @@ int64_t dqtt_update_coded_row(const dqtt_update_params *p, const float *g, float
 guarded:
     for (int64_t i = 0; i < n; i++) {
         if (!isfinite(g[i])) { out[i] = old[i]; continue; }
-        switch (p->kind) {
-        case 0:
-            out[i] = place(p, g[i], old[i], p->base + (uint64_t)i);
-            break;
-        case 1: {
-            const float b = st[i] * p->mu + g[i];
-            st[i] = b;
-            out[i] = place(p, b, old[i], p->base + (uint64_t)i);
-            break;
-        }
-        default: {
-            const float gi = g[i];
-            const float m = fmaf(gi, p->omb1, st[2 * i] * p->b1);
-            const float v = st[2 * i + 1] * p->b2 + (p->omb2 * gi) * gi;
-            st[2 * i] = m;
-            st[2 * i + 1] = v;
-            out[i] = place(p, (m / (sqrtf(v) + p->eps)) * p->step_size, old[i], p->base + (uint64_t)i);
-            break;
-        }
-        }
+        const float u = p->kind == 0 ? direction_sgd(g[i])
+                      : p->kind == 1 ? direction_momentum(p, g[i], st + i)
+                                     : direction_adamw(p, g[i], st + 2 * i);
+        out[i] = place(p, u, old[i], p->base + (uint64_t)i);
         changed += out[i] != old[i];
     }
     return changed;
