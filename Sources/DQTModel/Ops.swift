@@ -17,7 +17,3 @@ import Musl
     }
 }
 
-/// IEEE binary16 → binary32.
-@inline(__always) func halfToFloat(_ h: UInt16) -> Float {
-    Float(Float16(bitPattern: h))
-}

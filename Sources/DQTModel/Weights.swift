@@ -1,6 +1,7 @@
 // Typed views of the model's tensors inside the mapping (or the LZ4 arena).
 // Nothing here copies weights; every pointer lives as long as the DQTFile.
 import DQTFormat
+import DQTKernels
 
 #if _endian(big)
 #error("dqt reads little-endian tensor data in place; big-endian hosts are not supported")
@@ -41,10 +42,10 @@ public struct TableWeight: @unchecked Sendable {
             for i in 0..<d { x[i] = src[i] }
         case .f16:
             let src = data.assumingMemoryBound(to: UInt16.self) + row * d
-            for i in 0..<d { x[i] = halfToFloat(src[i]) }
+            for i in 0..<d { x[i] = FloatBits.halfToFloat(src[i]) }
         case .bf16:
             let src = data.assumingMemoryBound(to: UInt16.self) + row * d
-            for i in 0..<d { x[i] = Float(bitPattern: UInt32(src[i]) << 16) }
+            for i in 0..<d { x[i] = FloatBits.bf16ToFloat(src[i]) }
         case .i8r:
             let src = data.assumingMemoryBound(to: Int8.self) + row * d
             let s = rowScales![row]
