@@ -8,8 +8,8 @@ import Musl
 import Darwin
 #endif
 
-/// `strerror(errno)` as a Swift string.
-func errnoDescription(_ e: Int32 = errno) -> String {
+/// `strerror(errno)` as a Swift string (for error messages across the package).
+public func errnoDescription(_ e: Int32 = errno) -> String {
     guard let s = strerror(e) else { return "errno \(e)" }
     return String(cString: s)
 }

@@ -52,7 +52,7 @@ final class UndoJournal {
             throw TrainError.state("\(path) exists: a previous run was interrupted and not rolled back")
         }
         fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw TrainError.io("\(path): cannot create the journal: \(errnoText())") }
+        guard fd >= 0 else { throw TrainError.io("\(path): cannot create the journal: \(errnoDescription())") }
         var h = [UInt8](repeating: 0, count: UndoJournal.headerSize)
         h.withUnsafeMutableBytes { p in
             for i in 0..<8 { p[i] = UndoJournal.magic[i] }
@@ -92,7 +92,7 @@ final class UndoJournal {
         precondition(fd >= 0, "journal not begun")
         close(fd)
         fd = -1
-        guard unlink(path) == 0 else { throw TrainError.io("\(path): cannot remove the journal: \(errnoText())") }
+        guard unlink(path) == 0 else { throw TrainError.io("\(path): cannot remove the journal: \(errnoDescription())") }
         try syncDirectoryOrThrow(of: path)
         end = 0
         bytesWritten = 0
@@ -111,17 +111,17 @@ final class UndoJournal {
         let jfd = open(jpath, O_RDONLY | O_CLOEXEC)
         if jfd < 0 {
             if errno == ENOENT { return nil }
-            throw TrainError.io("\(jpath): cannot open the journal: \(errnoText())")
+            throw TrainError.io("\(jpath): cannot open the journal: \(errnoDescription())")
         }
         defer { close(jfd) }
         var st = stat()
-        guard fstat(jfd, &st) == 0 else { throw TrainError.io("\(jpath): cannot stat: \(errnoText())") }
+        guard fstat(jfd, &st) == 0 else { throw TrainError.io("\(jpath): cannot stat: \(errnoDescription())") }
         let jsize = Int(st.st_size)
         let mfd = open(modelPath, O_RDWR | O_CLOEXEC)
-        guard mfd >= 0 else { throw TrainError.io("\(modelPath): cannot open to roll back \(jpath): \(errnoText())") }
+        guard mfd >= 0 else { throw TrainError.io("\(modelPath): cannot open to roll back \(jpath): \(errnoDescription())") }
         defer { close(mfd) }
         var mst = stat()
-        guard fstat(mfd, &mst) == 0 else { throw TrainError.io("\(modelPath): cannot stat: \(errnoText())") }
+        guard fstat(mfd, &mst) == 0 else { throw TrainError.io("\(modelPath): cannot stat: \(errnoDescription())") }
         let modelSize = Int(mst.st_size)
 
         var restored = 0, bytes = 0
@@ -161,7 +161,7 @@ final class UndoJournal {
             }
             try fsyncOrThrow(mfd, path: modelPath)
         }
-        guard unlink(jpath) == 0 else { throw TrainError.io("\(jpath): cannot remove the journal: \(errnoText())") }
+        guard unlink(jpath) == 0 else { throw TrainError.io("\(jpath): cannot remove the journal: \(errnoDescription())") }
         try syncDirectoryOrThrow(of: jpath)
         var commitBytes = [UInt8](repeating: 0, count: 8)
         if modelSize >= 40 {

@@ -93,7 +93,7 @@ final class StateFile {
         bufferBytes = (Int(template.stateElements) * moments * 4 + 4095) & ~4095
         let exists = fileExists(path)
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw TrainError.io("\(path): cannot open the tuning state: \(errnoText())") }
+        guard fd >= 0 else { throw TrainError.io("\(path): cannot open the tuning state: \(errnoDescription())") }
         self.fd = fd
         committed = template
         if exists && !reset, let c = try StateFile.pick(fd: fd, path: path, template: template) {
@@ -103,7 +103,7 @@ final class StateFile {
         // Fresh state: zero moments (a sparse file), and the slot of the model's current commit.
         let total = StateFile.slotsBytes + 2 * bufferBytes
         guard ftruncate(fd, 0) == 0, ftruncate(fd, off_t(total)) == 0 else {
-            throw TrainError.io("\(path): cannot size the tuning state to \(total) bytes: \(errnoText())")
+            throw TrainError.io("\(path): cannot size the tuning state to \(total) bytes: \(errnoDescription())")
         }
         committed.momentsBuffer = 0
         try writeSlot(committed)
