@@ -15,6 +15,15 @@ def bytes_to_unicode():
 
 B2U = bytes_to_unicode()
 
+def add_merges(s, vocab, merges):
+    """Merges that build the spelling s left to right (s[:2], then s[:3], ...), new ones appended."""
+    cur = s[0]
+    for ch in s[1:]:
+        if cur + ch not in vocab:
+            merges.append([cur, ch])
+            vocab[cur + ch] = len(vocab)
+        cur = cur + ch
+
 def bl(s):  # byte-level spelling
     return "".join(B2U[b] for b in s.encode())
 
@@ -36,13 +45,7 @@ def byte_level(words, extra_added, pre, ignore_merges=False, post=None, prefix_s
         vocab.setdefault(ch, len(vocab))
     merges = []
     for w in words:
-        s = bl(w)
-        cur = s[0]
-        for ch in s[1:]:
-            if cur + ch not in vocab:
-                merges.append([cur, ch])
-                vocab[cur + ch] = len(vocab)
-            cur = cur + ch
+        add_merges(bl(w), vocab, merges)
     return {"version": "1.0", "truncation": None, "padding": None, "added_tokens": extra_added,
             "normalizer": None, "pre_tokenizer": pre, "post_processor": post,
             "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True},
@@ -68,12 +71,7 @@ def char_bpe(words, pre=None, normalizer=None, decoder_strip=True):
         s = sp + w
         for ch in s:
             vocab.setdefault(ch, len(vocab))
-        cur = s[0]
-        for ch in s[1:]:
-            if cur + ch not in vocab:
-                merges.append([cur, ch])
-                vocab[cur + ch] = len(vocab)
-            cur = cur + ch
+        add_merges(s, vocab, merges)
     decoders = [{"type": "Replace", "pattern": {"String": sp}, "content": " "}, {"type": "ByteFallback"}, {"type": "Fuse"}]
     if decoder_strip:
         decoders.append({"type": "Strip", "content": " ", "start": 1, "stop": 0})
