@@ -15,8 +15,12 @@ public struct ConvertOptions: Sendable {
     public var compress = true
     /// Mark grid linears, norms and embeddings trainable (writable in place by dqt-tune).
     public var trainable = true
+    /// `--chat-template NAME|FILE`: replaces the checkpoint's chat template (see ChatImport.override).
+    public var chatTemplate: String? = nil
 
-    public init(weights: Weights = .auto, pack: Pack = .speed, embed: Embed = .f16, compress: Bool = true, trainable: Bool = true) {
+    public init(weights: Weights = .auto, pack: Pack = .speed, embed: Embed = .f16, compress: Bool = true, trainable: Bool = true,
+                chatTemplate: String? = nil) {
+        self.chatTemplate = chatTemplate
         self.weights = weights
         self.pack = pack
         self.embed = embed
@@ -95,6 +99,10 @@ public enum Converter {
             bosID: try tokenID(config.bosID ?? tokenizer.bosID), eosID: try tokenID(eos), padID: try tokenID(config.padID),
             eotID: try tokenID(eot == eos ? nil : eot))
         if let problem = spec.problem { throw ImportError(path: checkpoint + "/config.json", field: "config", problem) }
+        let modelEOS = [spec.eosID, spec.eotID].filter { $0 != ModelSpec.noToken }.map { Int($0) }
+        let chat = try ChatImport.load(directory: checkpoint, override: options.chatTemplate, modelEOS: modelEOS,
+                                       tokenizerPayload: tokenizer.payload, vocabSize: config.vocabSize)
+        if let chat { log("chat template: \(chat.name), stop tokens \(chat.stopTokenIDs.map(String.init).joined(separator: ","))") }
 
         // Every checkpoint tensor must be used or known to be ignorable.
         let slots = spec.tensorSlots
@@ -113,12 +121,13 @@ public enum Converter {
             "architecture=\(config.architecture.isEmpty ? config.modelType : config.architecture)",
             "weights=\(options.weights.rawValue)", "pack=\(options.pack.rawValue)", "embed=\(options.embed.rawValue)",
             "tokenizer=\(tokenizer.summary)",
+            "chat_template=\(chat?.name ?? "none")",
         ].joined(separator: "\n") + "\n"
 
         log("converting \(arch.family.name): \(spec.layers) layers, hidden \(spec.hiddenSize), ffn \(spec.ffnSize), heads \(spec.heads)/\(spec.kvHeads), vocab \(spec.vocabSize)")
         let start = Date()
         let report = try ModelWriter.write(
-            path: output, spec: spec, tokenizer: tokenizer.payload, metadata: metadata, compress: options.compress,
+            path: output, spec: spec, tokenizer: tokenizer.payload, metadata: metadata, chat: chat?.encode(), compress: options.compress,
             produce: { _, slot in try produce(slot, arch: arch, ckpt: ckpt, options: options, warn: warn) },
             progress: { i, slot, w in
                 let e = w.entry

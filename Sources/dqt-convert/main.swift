@@ -3,6 +3,8 @@
 import ArgumentParser
 import DQTFormat
 import DQTImport
+import DQTChat
+import DQTTokenizer
 import Foundation
 
 @main
@@ -16,6 +18,9 @@ struct Convert: ParsableCommand {
           dqt-convert ./my-checkpoint model.dqt
           dqt-convert ./my-checkpoint model-small.dqt --pack size --embed int8
           dqt-convert --inspect model.dqt
+          dqt-convert ./my-checkpoint model.dqt --chat-template chatml
+          dqt-convert --set-chat-template chatml model.dqt        (give an existing file a template, in place)
+        Built-in chat templates: \(ChatBuiltinTemplate.all.map(\.name).joined(separator: ", ")).
         """)
 
     @Argument(help: "Checkpoint directory (or, with --inspect, the .dqt file).")
@@ -42,10 +47,20 @@ struct Convert: ParsableCommand {
     @Flag(help: "Do not mark tensors trainable (allows LZ4 on norms; dqt-tune will refuse the file).")
     var frozen = false
 
+    @Option(help: "Chat template: a built-in name, a .jinja file, or a JSON file with chat_template (replaces the checkpoint's).")
+    var chatTemplate: String?
+
+    @Option(help: "Store this chat template (NAME|FILE, as --chat-template) in an existing .dqt file, in place (atomic); 'none' removes it.")
+    var setChatTemplate: String?
+
     @Flag(help: "Print only warnings and errors.")
     var quiet = false
 
     func validate() throws {
+        if setChatTemplate != nil {
+            guard !inspect, output == nil else { throw ValidationError("--set-chat-template takes one .dqt file") }
+            return
+        }
         if inspect {
             guard output == nil else { throw ValidationError("--inspect takes one .dqt file") }
         } else {
@@ -54,6 +69,29 @@ struct Convert: ParsableCommand {
     }
 
     func run() throws {
+        if let spec = setChatTemplate {
+            do {
+                let file = try DQTFile(path: input)
+                var chat: [UInt8]? = nil
+                if spec != "none" {
+                    let (source, origin, endOfTurn) = try ChatImport.override(spec)
+                    let tok = try Tokenizer(payload: file.tokenizerPayload)
+                    let bos = file.spec.bosID == ModelSpec.noToken ? "" : tok.decode([Int32(file.spec.bosID)], includeSpecial: true)
+                    let eos = file.spec.eosID == ModelSpec.noToken ? "" : tok.decode([Int32(file.spec.eosID)], includeSpecial: true)
+                    let stops = [file.spec.eosID, file.spec.eotID].filter { $0 != ModelSpec.noToken }.map { Int($0) }
+                    let data = try ChatImport.chatData(template: source, origin: origin, bosToken: bos, eosToken: eos, stopTokenIDs: stops,
+                                                       stopTokenStrings: endOfTurn, tokenizerPayload: Array(file.tokenizerPayload),
+                                                       vocabSize: file.spec.vocabSize)
+                    chat = data.encode()
+                    if !quiet { FileHandle.standardError.write(Data("chat template \(origin), stop tokens \(data.stopTokenIDs.map(String.init).joined(separator: ","))\n".utf8)) }
+                }
+                _ = try ModelWriter.rewrite(file, to: input, chat: chat)
+            } catch {
+                FileHandle.standardError.write(Data(("dqt-convert: error: " + describe(error) + "\n").utf8))
+                throw ExitCode(1)
+            }
+            return
+        }
         if inspect {
             do { print(try Inspector.report(path: input), terminator: "") } catch {
                 FileHandle.standardError.write(Data(("dqt-convert: error: " + describe(error) + "\n").utf8))
@@ -61,7 +99,8 @@ struct Convert: ParsableCommand {
             }
             return
         }
-        let options = ConvertOptions(weights: weights, pack: pack, embed: embed, compress: !noCompress, trainable: !frozen)
+        let options = ConvertOptions(weights: weights, pack: pack, embed: embed, compress: !noCompress, trainable: !frozen,
+                                     chatTemplate: chatTemplate)
         do {
             _ = try Converter.convert(checkpoint: input, output: output!, options: options) { line in
                 if !quiet || line.hasPrefix("warning") { FileHandle.standardError.write(Data((line + "\n").utf8)) }
