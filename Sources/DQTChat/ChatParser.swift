@@ -294,10 +294,14 @@ struct ExprParser {
         return x
     }
 
-    mutating func unary() throws -> Expr {
-        if accept("-") { return .negate(try unary()) }
-        if accept("+") { return try unary() }
-        var x = try postfix(try primary())
+    /// Jinja2's parse_unary: a sign applies to the operand without its filters, and the filters
+    /// then apply to the signed value (`-3 | abs` is `(-3) | abs` = 3).
+    mutating func unary(withFilters: Bool = true) throws -> Expr {
+        var x: Expr
+        if accept("-") { x = .negate(try unary(withFilters: false)) }
+        else if accept("+") { x = try unary(withFilters: false) }
+        else { x = try postfix(try primary()) }
+        guard withFilters else { return x }
         // Filters and tests bind tighter than every binary operator: `a + b | trim` is `a + (b | trim)`.
         while true {
             if accept("|") {

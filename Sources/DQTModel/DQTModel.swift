@@ -164,7 +164,13 @@ public final class DQTModel: @unchecked Sendable {
         var token = sampler.sample(transformer.b.logits, spec.vocabSize)
         let allocationsBefore = AllocationProbe.count()
         while generated < budget {
-            if stopAtEnd && (isEnd(token) || stopTokens.contains(token)) { timing?.pointee.stoppedAtEnd = true; break }
+            if stopAtEnd {
+                // Written without `||`/`contains`: their closures allocate per call in debug builds.
+                var stop = isEnd(token)
+                var i = 0
+                while !stop && i < stopTokens.count { stop = stopTokens[i] == token; i += 1 }
+                if stop { timing?.pointee.stoppedAtEnd = true; break }
+            }
             generated += 1
             if !onToken(token) { break }
             if generated == budget { break }
