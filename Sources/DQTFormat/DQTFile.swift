@@ -1,6 +1,7 @@
 // The .dqt reader: maps the file, validates every structural rule of formats/dqt.md,
 // verifies checksums (unless asked not to), decodes LZ4 sections once into one arena,
 // and hands out views. Raw tensors are used in place from the mapping, never copied.
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -289,6 +290,9 @@ public final class DQTFile: @unchecked Sendable {
 /// One 64-byte-aligned allocation for the decoded LZ4 sections, freed with its owner.
 final class Arena {
     let pointer: UnsafeMutableRawPointer?
+    let bytes: Int
+    /// Bytes of arenas alive in this process (tests check that failed loads free theirs).
+    static let live = Atomic<Int>(0)
 
     init(bytes: Int, path: String) throws {
         var p: UnsafeMutableRawPointer? = nil
@@ -298,9 +302,14 @@ final class Arena {
             }
         }
         pointer = p
+        self.bytes = bytes
+        Arena.live.add(bytes, ordering: .relaxed)
     }
 
-    deinit { free(pointer) }
+    deinit {
+        free(pointer)
+        Arena.live.subtract(bytes, ordering: .relaxed)
+    }
 }
 
 func hex(_ v: UInt64) -> String {
