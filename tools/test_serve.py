@@ -15,9 +15,11 @@ import concurrent.futures
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -113,6 +115,7 @@ def main():
     ap.add_argument("--bin", default=os.path.join(ROOT, ".build", "debug", "dqt-serve"))
     ap.add_argument("--model", default=os.path.join(ROOT, "formats", "samples", "shakespeare-chat.dqt"))
     ap.add_argument("--requests", type=int, default=300, help="requests of the RSS check")
+    ap.add_argument("--tune-bin", default=os.path.join(ROOT, ".build", "debug", "dqt-tune"))
     args = ap.parse_args()
     try:
         run(args)
@@ -258,6 +261,26 @@ def run(args):
     rss1 = s.rss_kib()
     print(f"     RSS after warm-up {rss0 / 1024:.1f} MiB, after {args.requests} more requests {rss1 / 1024:.1f} MiB")
     check(f"RSS flat over {args.requests} requests (growth < 4 MiB)", rss1 - rss0 < 4096, f"{rss0} -> {rss1} KiB")
+    s.stop()
+
+    # Tuning while serving: dqt-tune commits to the served file between requests; the next request
+    # sees the new commit (the slot resets its KV cache) and the server keeps answering.
+    with tempfile.TemporaryDirectory() as tmp:
+        model = os.path.join(tmp, "m.dqt")
+        shutil.copy(args.model, model)
+        data = os.path.join(tmp, "data.txt")
+        with open(data, "w") as f:
+            f.write("USER: Good morrow.\nASSISTANT: Good morrow to thee, friend.\n" * 40)
+        t = Server(args.bin, model, "--threads", "1")
+        before = t.client().completions.create(model="x", prompt="ROMEO.", max_tokens=8, temperature=0).choices[0].text
+        tune = subprocess.run([args.tune_bin, model, "--data", data, "--steps", "2", "--seq-len", "32", "--batch", "1",
+                               "--lr", "0.05", "--threads", "1"], capture_output=True, text=True, timeout=600)
+        check("tune while serving: dqt-tune committed", tune.returncode == 0, tune.stderr[-2000:])
+        after = t.client().completions.create(model="x", prompt="ROMEO.", max_tokens=8, temperature=0).choices[0].text
+        check("tune while serving: the server picked up the commit",
+              any("is at tuning commit" in l for l in t.log_lines), "".join(t.log_lines[-5:]))
+        print(f"     before: {before!r}  after: {after!r}")
+        t.stop()
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ struct Arguments {
     var ignoreEOS = false
     var kvCache = KVCacheType.f32
     var perplexityFile: String?
+    var lockWait: Double = 600
     var help = false
     var chat = false
     var tokenize = false
@@ -58,6 +59,7 @@ struct Arguments {
                                 phi3) or a Jinja file; default: the one stored in the model
           --stats               print load time, prompt and generation speed, peak RSS to stderr
           --no-verify           skip checksum verification at load
+          --wait SECONDS        while dqt-tune commits to the model, wait at most this long (default 600)
       -h, --help                this text
     """
 
@@ -131,6 +133,10 @@ struct Arguments {
             case "--system", "-sys": a.system = try value(arg)
             case "--stats": a.stats = true
             case "--no-verify": a.verify = false
+            case "--wait":
+                let v = try value(arg)
+                guard let s = Double(v), s >= 0, s <= 1e9 else { throw Problem(description: "--wait takes seconds (≥ 0), got \"\(v)\"") }
+                a.lockWait = s
             default:
                 if arg.hasPrefix("-") && arg.count > 1 { throw Problem(description: "unknown option \(arg) (see --help)") }
                 positionals.append(arg)

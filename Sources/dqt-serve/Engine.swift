@@ -61,12 +61,32 @@ final class Slot: @unchecked Sendable {
         self.engine = engine
     }
 
-    /// The hook between requests: when dqt-tune has committed to the file since it was loaded, the
-    /// slot reloads it here (issue 12's `DQTModel.reloadIfChanged()`, once it is on main; until
-    /// then this only compares the header's commit counter and logs the change).
-    func beforeJob() {
-        engine.checkForNewCommit(slot: self)
+    /// Between requests (formats/dqt-tune.md §7): takes the read lease — so a tuner cannot commit
+    /// while this slot generates — and picks up a commit the tuner made since the last request.
+    /// New weights make the slot's KV cache stale, so it is reset; a file replaced under the path
+    /// (re-converted) is opened anew. Returns false when the slot cannot serve (the error is logged
+    /// and the job answered 503).
+    func beforeJob() -> Bool {
+        do {
+            switch try model.beginRead() {
+            case .unchanged: break
+            case .updated(let commit):
+                model.reset()
+                engine.log("slot \(index): \(engine.path) is at tuning commit \(commit) now; KV cache reset")
+            case .replaced:
+                model.endRead()
+                model = try engine.openModel()
+                try model.beginRead()
+                engine.log("slot \(index): \(engine.path) was replaced; reopened")
+            }
+            return true
+        } catch {
+            engine.log("slot \(index): cannot read \(engine.path): \(error)")
+            return false
+        }
     }
+
+    func afterJob() { model.endRead() }
 
     func run(_ job: Job) {
         let r = job.request
@@ -140,8 +160,9 @@ final class Slot: @unchecked Sendable {
 }
 
 final class Engine: @unchecked Sendable {
-    let file: DQTFile
     let path: String
+    let options: RuntimeOptions
+    let chatTemplateOverride: String?
     private(set) var slots: [Slot] = []
     let maxQueue: Int
     let quiet: Bool
@@ -149,7 +170,6 @@ final class Engine: @unchecked Sendable {
     private var cond = pthread_cond_t()
     private var queue: [Job] = []
     private var busy = 0
-    private var loadedCommit: UInt64
     /// Totals for /health.
     private(set) var served = 0
 
@@ -157,21 +177,28 @@ final class Engine: @unchecked Sendable {
         self.path = path
         self.maxQueue = maxQueue
         self.quiet = quiet
-        file = try DQTFile(path: path, options: LoadOptions(verifyChecksums: options.verifyChecksums))
-        loadedCommit = file.header.commit
+        self.chatTemplateOverride = chatTemplate
+        // Each slot opens the file as a reader that takes the read lease per request only
+        // (holdReadLease false), so dqt-tune can commit between requests.
+        var o = options
+        o.holdReadLease = false
+        self.options = o
         pthread_mutex_init(&mutex, nil)
         pthread_cond_init(&cond, nil)
-        for i in 0..<n {
-            let m = try DQTModel(file: file, options: options)
-            if let spec = chatTemplate {
-                if let b = ChatBuiltinTemplate.named(spec) {
-                    try m.useChatTemplate(source: b.source, origin: "builtin:\(b.name)", endOfTurn: b.endOfTurn)
-                } else {
-                    try m.useChatTemplate(source: try readTextFile(spec), origin: "file:\(spec)")
-                }
+        for i in 0..<n { slots.append(Slot(index: i, model: try openModel(), engine: self)) }
+    }
+
+    /// One model instance (a slot's), with the --chat-template override applied.
+    func openModel() throws -> DQTModel {
+        let m = try DQTModel(path: path, options: options)
+        if let spec = chatTemplateOverride {
+            if let b = ChatBuiltinTemplate.named(spec) {
+                try m.useChatTemplate(source: b.source, origin: "builtin:\(b.name)", endOfTurn: b.endOfTurn)
+            } else {
+                try m.useChatTemplate(source: try readTextFile(spec), origin: "file:\(spec)")
             }
-            slots.append(Slot(index: i, model: m, engine: self))
         }
+        return m
     }
 
     func start() {
@@ -203,26 +230,18 @@ final class Engine: @unchecked Sendable {
             busy += 1
             pthread_mutex_unlock(&mutex)
             if !job.cancelled {
-                slot.beforeJob()
-                slot.run(job)
+                if slot.beforeJob() {
+                    slot.run(job)
+                    slot.afterJob()
+                } else {
+                    job.sink.fail(APIError(status: 503, message: "the model file cannot be read right now; retry later", type: "server_error"))
+                }
             }
             pthread_mutex_lock(&mutex)
             busy -= 1
             served += 1
             pthread_mutex_unlock(&mutex)
         }
-    }
-
-    /// See Slot.beforeJob. Re-reads the header's commit counter (a pread of 64 bytes).
-    func checkForNewCommit(slot: Slot) {
-        guard let commit = readCommitCounter(path) else { return }
-        pthread_mutex_lock(&mutex)
-        let changed = commit != loadedCommit
-        if changed { loadedCommit = commit }
-        pthread_mutex_unlock(&mutex)
-        if changed { log("\(path): new commit \(commit) noticed between requests (raw tensors are read from the shared mapping; a full reload comes with DQTModel.reloadIfChanged, issue 12)") }
-        // When DQTModel.reloadIfChanged() lands (issue 12), it replaces the check above:
-        //     if try slot.model.reloadIfChanged() { log(...) }
     }
 
     func recordTiming(_ t: GenerationTiming) {
@@ -236,16 +255,6 @@ final class Engine: @unchecked Sendable {
         var line = "dqt-serve: " + s + "\n"
         line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
     }
-}
-
-/// Commit counter at header offset 32 (formats/dqt.md §2), nil if unreadable.
-func readCommitCounter(_ path: String) -> UInt64? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    var v: UInt64 = 0
-    guard pread(fd, &v, 8, 32) == 8 else { return nil }
-    return UInt64(littleEndian: v)
 }
 
 func readTextFile(_ path: String) throws -> String {
