@@ -114,6 +114,22 @@ struct ChatSession {
     }
 
     mutating func answer(_ text: String) {
+        // The read lease for this turn: a tuner commits between turns, never during one. New
+        // weights make the cached conversation stale, so the cache is refilled.
+        do {
+            switch try model.beginRead() {
+            case .unchanged: break
+            case .updated(let commit):
+                model.reset()
+                writeOut(2, "(the model is at tuning commit \(commit) now)\n")
+            case .replaced:
+                writeOut(2, "dqt-run: \(args.model) was replaced by another file; this session goes on with the one it opened (restart to use the new one)\n")
+            }
+        } catch {
+            writeOut(2, "dqt-run: \(error)\n")
+            return
+        }
+        defer { model.endRead() }
         messages.append(ChatMessage(role: "user", content: text))
         var prompt: [Int32]
         while true {

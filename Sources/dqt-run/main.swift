@@ -115,7 +115,10 @@ let model: DQTModel
 do {
     model = try DQTModel(path: args.model, options: RuntimeOptions(contextLength: args.context, threads: args.threads,
                                                                    batchSize: args.batch, verifyChecksums: args.verify,
-                                                                   kvCache: args.kvCache, lockTimeout: args.lockWait,
+                                                                   kvCache: args.kvCache,
+                                                                   // A chat takes the read lease per turn (ChatSession), so dqt-tune can
+                                                                   // commit between turns; everything else holds it while it runs.
+                                                                   holdReadLease: !(args.chat && !args.tokenize), lockTimeout: args.lockWait,
                                                                    onLockWait: { writeOut(2, "dqt-run: waiting: \($0)\n") }))
 } catch {
     fail("\(error)")

@@ -118,3 +118,51 @@ import Testing
         #expect(r.stdout.contains("[stopped]") || r.stdout.contains("[context full]"), "\(r.stdout)")
     }
 }
+
+/// The CHAT section in the container: set and removed in place (ModelWriter.rewrite, as
+/// `dqt-convert --set-chat-template` does), version stamping, and the reader's checks.
+@Suite struct ChatSectionTests {
+    func bytes(_ path: String) throws -> [UInt8] { [UInt8](try Data(contentsOf: URL(fileURLWithPath: path))) }
+
+    @Test func setThenRemoveGivesTheOriginalFileBack() throws {
+        let original = repoRoot + "/formats/samples/shakespeare.dqt"
+        let path = tempPath("rewrite.dqt")
+        try FileManager.default.copyItem(atPath: original, toPath: path)
+        let chat = ChatData(name: "builtin:test", template: "{% for m in messages %}{{ m.content }}{% endfor %}", bosToken: "", eosToken: "",
+                            stopTokenIDs: [0])
+        _ = try ModelWriter.rewrite(try DQTFile(path: path), to: path, chat: chat.encode())
+        let withChat = try DQTFile(path: path)
+        #expect(withChat.header.versionMinor == 1)
+        #expect(withChat.sections.last?.kind == .chat)
+        let model = try DQTModel(path: path, options: RuntimeOptions(threads: 1))
+        #expect(model.chat == chat)
+        #expect(try model.chatText([ChatMessage(role: "user", content: "hi")]) == "hi")
+        _ = try ModelWriter.rewrite(withChat, to: path, chat: nil)
+        let back = try DQTFile(path: path)
+        #expect(back.header.versionMinor == 0 && back.chatPayload == nil)
+        #expect(try bytes(path) == bytes(original), "removing the template must give the original bytes back")
+    }
+
+    @Test func aChatSectionInAVersion10FileIsRejected() throws {
+        let path = tempPath("minor.dqt")
+        try FileManager.default.copyItem(atPath: repoRoot + "/formats/samples/shakespeare-chat.dqt", toPath: path)
+        var b = try bytes(path)
+        #expect(b[10] == 1)
+        b[10] = 0
+        // Re-sign the header block so that only the version rule can fail.
+        let count = Int(b[24]) | Int(b[25]) << 8
+        for i in 40..<48 { b[i] = 0 }
+        let sum = b.withUnsafeBytes { Header.checksum(ofBlock: UnsafeRawBufferPointer(rebasing: $0[0..<(64 * (count + 1))])) }
+        for i in 0..<8 { b[40 + i] = UInt8(truncatingIfNeeded: sum >> (8 * UInt64(i))) }
+        try Data(b).write(to: URL(fileURLWithPath: path))
+        #expect(throws: DQTFormatError.self) { _ = try DQTFile(path: path) }
+        do { _ = try DQTFile(path: path) } catch { #expect("\(error)".contains("needs version 1.1"), "\(error)") }
+    }
+
+    @Test func theChatSampleLoadsWithItsTemplate() throws {
+        let model = try DQTModel(path: repoRoot + "/formats/samples/shakespeare-chat.dqt", options: RuntimeOptions(threads: 1))
+        #expect(model.chatStopTokens == [0])
+        let text = try model.chatText([ChatMessage(role: "system", content: "You are Kent."), ChatMessage(role: "user", content: "Hail!")])
+        #expect(text == "<|endoftext|>SYSTEM: You are Kent.\nUSER: Hail!\nASSISTANT:")
+    }
+}
