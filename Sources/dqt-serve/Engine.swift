@@ -59,34 +59,39 @@ final class Slot: @unchecked Sendable {
         self.index = index
         self.model = model
         self.engine = engine
+        cacheCommit = model.commit
     }
 
-    /// Between requests (formats/dqt-tune.md §7): takes the read lease — so a tuner cannot commit
-    /// while this slot generates — and picks up a commit the tuner made since the last request.
-    /// New weights make the slot's KV cache stale, so it is reset; a file replaced under the path
-    /// (re-converted) is opened anew. Returns false when the slot cannot serve (the error is logged
-    /// and the job answered 503).
+    /// The tuning commit this slot's KV cache was computed at.
+    var cacheCommit: UInt64
+
+    /// Between requests (formats/dqt-tune.md §7): the engine takes the read lease (shared by the
+    /// slots; a tuner cannot commit while any slot generates), then this slot adopts a commit a
+    /// tuner made since its last request. New weights make the slot's KV cache stale, so it is
+    /// reset. Returns false when the slot cannot serve (logged; the job is answered 503).
     func beforeJob() -> Bool {
+        do { try engine.acquireRead() } catch {
+            engine.log("slot \(index): cannot take the read lease of \(engine.path): \(error)")
+            return false
+        }
         do {
-            switch try model.beginRead() {
-            case .unchanged: break
-            case .updated(let commit):
+            if case .replaced = try model.reloadIfChanged() {
+                engine.log("slot \(index): \(engine.path) was replaced by another file; still serving the one opened at start (restart dqt-serve to load the new one)")
+            }
+            if model.commit != cacheCommit {
                 model.reset()
-                engine.log("slot \(index): \(engine.path) is at tuning commit \(commit) now; KV cache reset")
-            case .replaced:
-                model.endRead()
-                model = try engine.openModel()
-                try model.beginRead()
-                engine.log("slot \(index): \(engine.path) was replaced; reopened")
+                cacheCommit = model.commit
+                engine.log("slot \(index): \(engine.path) is at tuning commit \(model.commit) now; KV cache reset")
             }
             return true
         } catch {
+            engine.releaseRead()
             engine.log("slot \(index): cannot read \(engine.path): \(error)")
             return false
         }
     }
 
-    func afterJob() { model.endRead() }
+    func afterJob() { engine.releaseRead() }
 
     func run(_ job: Job) {
         let r = job.request
@@ -184,13 +189,42 @@ final class Engine: @unchecked Sendable {
         o.holdReadLease = false
         self.options = o
         pthread_mutex_init(&mutex, nil)
+        pthread_mutex_init(&leaseMutex, nil)
         pthread_cond_init(&cond, nil)
-        for i in 0..<n { slots.append(Slot(index: i, model: try openModel(), engine: self)) }
+        // One mapping for all slots: the first model opens the file (and owns the lock); the others
+        // are views of the same DQTFile with their own KV cache, activations and thread pool.
+        let first = try DQTModel(path: path, options: o)
+        for i in 0..<n {
+            let m = i == 0 ? first : try DQTModel(file: first.file, options: o)
+            try applyChatTemplate(m)
+            slots.append(Slot(index: i, model: m, engine: self))
+        }
+        leaseHolder = first
     }
 
-    /// One model instance (a slot's), with the --chat-template override applied.
-    func openModel() throws -> DQTModel {
-        let m = try DQTModel(path: path, options: options)
+    /// The read lease, reference-counted over the slots: taken by the first slot that starts a
+    /// job, released by the last that ends one.
+    private var readers = 0
+    private var leaseHolder: DQTModel?
+
+    func acquireRead() throws {
+        pthread_mutex_lock(&leaseMutex)
+        defer { pthread_mutex_unlock(&leaseMutex) }
+        if readers == 0 { try leaseHolder?.beginRead() }
+        readers += 1
+    }
+
+    func releaseRead() {
+        pthread_mutex_lock(&leaseMutex)
+        defer { pthread_mutex_unlock(&leaseMutex) }
+        readers -= 1
+        if readers == 0 { leaseHolder?.endRead() }
+    }
+
+    private var leaseMutex = pthread_mutex_t()
+
+    /// The --chat-template override.
+    func applyChatTemplate(_ m: DQTModel) throws {
         if let spec = chatTemplateOverride {
             if let b = ChatBuiltinTemplate.named(spec) {
                 try m.useChatTemplate(source: b.source, origin: "builtin:\(b.name)", endOfTurn: b.endOfTurn)
@@ -198,7 +232,6 @@ final class Engine: @unchecked Sendable {
                 try m.useChatTemplate(source: try readTextFile(spec), origin: "file:\(spec)")
             }
         }
-        return m
     }
 
     func start() {
