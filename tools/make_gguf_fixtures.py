@@ -20,6 +20,8 @@ Files (all tiny, random weights, tied embeddings):
       blocks of 32 bytes (x86) or 64-value blocks of 16 bytes (ARM), value j of a block in byte
       j % (block/4) at bits 6 − 2·(j / (block/4)), code + 1; then the f32 scale and 28 zero
       bytes). No bitnet.cpp-written file could be obtained here.
+  decoders.gguf  gguf-py-written random blocks of Q4_0, Q8_0, Q4_K, Q6_K, TQ1_0, TQ2_0, F16,
+      F32, BF16 (golden.json "decoders": hashes of gguf-py's dequantization).
   golden.json  per file: XXH64 of every tensor dequantized by gguf-py to little-endian f32
       (I2_S: by this script's own decoder), the ids SentencePiece / HF tokenizers give for test
       texts, and the greedy tokens of the independent path: gguf-py dequantizes the GGUF into a
@@ -371,6 +373,49 @@ def reference_ids(ckpt: str) -> list[list[int]]:
     return [tok.encode(t).ids for t in TEXTS]
 
 
+def write_decoders(out: str, llama_cpp: str) -> dict[str, str]:
+    """decoders.gguf: random blocks of every type the reader decodes (block scales set to finite
+    f16 values; TQ2_0 codes kept below 3), written by gguf-py; returns the hashes of gguf-py's
+    dequantization of each tensor."""
+    sys.path.insert(0, os.path.join(llama_cpp, "gguf-py"))
+    import gguf
+    Q = gguf.GGMLQuantizationType
+    rng = np.random.default_rng(5)
+    w = gguf.GGUFWriter(out, "decoders")
+    values = {}
+    for qt, nblocks in ((Q.Q4_0, 8), (Q.Q8_0, 8), (Q.Q4_K, 3), (Q.Q6_K, 3), (Q.TQ1_0, 3), (Q.TQ2_0, 3)):
+        bs, ts = gguf.GGML_QUANT_SIZES[qt]
+        raw = rng.integers(0, 256, size=(nblocks, ts), dtype=np.uint8)
+        halves = rng.uniform(-2, 2, size=(nblocks, 2)).astype(np.float16).view(np.uint8)
+        if qt in (Q.Q4_0, Q.Q8_0):
+            raw[:, 0:2] = halves[:, 0:2]
+        elif qt == Q.Q4_K:
+            raw[:, 0:4] = np.abs(rng.uniform(0, 2, size=(nblocks, 2))).astype(np.float16).view(np.uint8)
+        elif qt == Q.Q6_K:
+            raw[:, ts - 2:ts] = halves[:, 0:2]
+        elif qt == Q.TQ1_0:
+            raw[:, ts - 2:ts] = halves[:, 0:2]
+        elif qt == Q.TQ2_0:
+            q = rng.integers(0, 3, size=(nblocks, 64, 4), dtype=np.uint8)   # no 2-bit field equals 3
+            raw[:, :64] = q[..., 0] | (q[..., 1] << 2) | (q[..., 2] << 4) | (q[..., 3] << 6)
+            raw[:, 64:66] = halves[:, 0:2]
+        name = qt.name.lower()
+        w.add_tensor(name, raw.reshape(-1), raw_dtype=qt)
+        values[name] = gguf.quants.dequantize(raw.reshape(-1), qt).astype(np.float32)
+    for dt, qt in ((np.float16, Q.F16), (np.float32, Q.F32)):
+        v = rng.standard_normal(37).astype(dt)
+        w.add_tensor(qt.name.lower(), v, raw_dtype=qt)
+        values[qt.name.lower()] = v.astype(np.float32)
+    bf = (rng.standard_normal(19).astype(np.float32).view(np.uint32) >> 16).astype(np.uint16)
+    w.add_tensor("bf16", bf.view(np.uint8), raw_dtype=Q.BF16)
+    values["bf16"] = (bf.astype(np.uint32) << 16).view(np.float32)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return tensor_hashes(values)
+
+
 def tensor_hashes(values: dict[str, np.ndarray]) -> dict[str, str]:
     """XXH64 of each tensor's little-endian f32 bytes, −0.0 counted as +0.0 (a float source
     may hold −0.0 where a code 0 times a scale gives +0.0: the same value)."""
@@ -388,6 +433,7 @@ def main() -> None:
     if a.rehash:
         path = os.path.join(a.out, "golden.json")
         golden = json.load(open(path))
+        golden["decoders"] = write_decoders(os.path.join(a.out, "decoders.gguf"), a.llama_cpp)
         for name in golden["files"]:
             golden["files"][name]["tensors"] = tensor_hashes(dequantized(os.path.join(a.out, name), a.llama_cpp))
         json.dump(golden, open(path, "w"), indent=1)
@@ -435,6 +481,7 @@ def main() -> None:
         if a.dqt_bin:
             print(f"{name}: dqt-convert GGUF vs independent checkpoint: {same_tensors(a.dqt_bin, os.path.join(a.out, name), indep, work)}",
                   file=sys.stderr)
+    golden["decoders"] = write_decoders(os.path.join(a.out, "decoders.gguf"), a.llama_cpp)
     json.dump(golden, open(os.path.join(a.out, "golden.json"), "w"), indent=1)
     shutil.rmtree(work)
     for f in sorted(os.listdir(a.out)):

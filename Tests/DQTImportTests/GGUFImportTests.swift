@@ -222,3 +222,18 @@ func slotName(_ gguf: String) -> String {
         #expect(lines.contains { $0.contains("chat_template") && $0.contains("not stored") })
     }
 }
+
+@Suite struct GGUFDecoderTests {
+    /// Every decoder against gguf-py's dequantization of random blocks (decoders.gguf).
+    @Test func decodersMatchGGUFPy() throws {
+        let j = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: ggufFixtures + "/golden.json"))) as! [String: Any]
+        let golden = j["decoders"] as! [String: String]
+        let f = try GGUFFile(path: ggufFixtures + "/decoders.gguf")
+        #expect(Set(f.tensors.map(\.name)) == Set(golden.keys))
+        for t in f.tensors {
+            let v = try GGUFDecode.floats(t, in: f, i2s: .x86).map { $0 + 0 }
+            let h = String(xxh64(v.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian) { Array($0) } }), radix: 16)
+            #expect(String(repeating: "0", count: 16 - h.count) + h == golden[t.name], "\(t.name) (\(t.type.name))")
+        }
+    }
+}
