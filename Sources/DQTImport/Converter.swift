@@ -48,7 +48,7 @@ public enum Converter {
         if !isDir.boolValue {
             guard GGUFFile.hasMagic(path: checkpoint) else {
                 throw ImportError(path: checkpoint, field: "checkpoint",
-                                  "is neither a directory (a Hugging Face checkpoint) nor a GGUF file (it does not start with \"GGUF\")")
+                                  "is not a directory (a Hugging Face checkpoint) and not a GGUF file (it does not start with \"GGUF\")")
             }
             return try GGUFConverter.convert(path: checkpoint, output: output, options: options, log: log)
         }
