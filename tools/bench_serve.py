@@ -8,7 +8,9 @@ For each slot count: starts dqt-serve (--threads = online CPUs / slots), warms u
 sends one streamed chat request per slot at the same time (greedy, --tokens tokens, a different
 user message per round so the prompt is not served from the slot's KV cache) and reports the
 median over rounds of: time to the first streamed token (request sent -> first content chunk),
-generation tokens/s of each stream (after its first token), idle RSS and RSS after the run.
+generation tokens/s of each slot as the slot measured it (its log line; on a loaded machine the
+event loop may deliver chunks in bursts, so client-side rates would not be per-token rates),
+the client-side rate after the first chunk, idle RSS and RSS after the run.
 """
 import argparse
 import concurrent.futures
@@ -55,30 +57,36 @@ def main():
     cpus = os.cpu_count()
     for slots in a.slots:
         threads = max(1, cpus // slots)
-        p = subprocess.Popen([a.bin, a.model, "--port", "0", "--slots", str(slots), "--threads", str(threads), "--quiet", *a.extra.split()],
+        p = subprocess.Popen([a.bin, a.model, "--port", "0", "--slots", str(slots), "--threads", str(threads), *a.extra.split()],
                              stderr=subprocess.PIPE, text=True)
+        log = []
         try:
             port = None
-            # --quiet silences the log; find the port from /proc instead.
-            deadline = time.time() + 60
-            while port is None and time.time() < deadline:
-                time.sleep(0.2)
-                out = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True).stdout
-                for line in out.splitlines():
-                    if f"pid={p.pid}," in line:
-                        port = int(re.search(r"127\.0\.0\.1:(\d+)", line).group(1))
+            while port is None:
+                line = p.stderr.readline()
+                if not line:
+                    raise SystemExit("dqt-serve did not start: " + "".join(log))
+                log.append(line)
+                m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
+                port = int(m.group(1)) if m else None
+            import threading
+            threading.Thread(target=lambda: [log.append(l) for l in p.stderr], daemon=True).start()
             c = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x", max_retries=0, timeout=600)
             idle = rss(p.pid)
             stream_once(c, "Warm up.", 4)
-            ttft, rates = [], []
+            ttft, rates, counts = [], [], []
             for r in range(a.rounds):
                 with concurrent.futures.ThreadPoolExecutor(slots) as ex:
                     res = list(ex.map(lambda i: stream_once(c, f"Round {r}, client {i}: who art thou, and whence comest thou?", a.tokens), range(slots)))
                 ttft += [x[0] for x in res]
                 rates += [x[1] for x in res if x[2] > 1]
+                counts += [x[2] for x in res]
             after = rss(p.pid)
+            time.sleep(0.5)
+            server = [float(m.group(1)) for l in log for m in [re.search(r"tokens at ([\d.]+) tok/s", l)] if m][-len(ttft):]
             print(f"slots {slots} (threads/slot {threads}): first token {statistics.median(ttft) * 1000:.0f} ms (median of {len(ttft)}), "
-                  f"{statistics.median(rates):.1f} tok/s per slot (median), idle RSS {idle['VmRSS']:.1f} MiB, "
+                  f"{statistics.median(server):.1f} tok/s per slot (server-measured median; client-side {statistics.median(rates):.1f}; "
+                  f"{min(counts)}-{max(counts)} tokens per answer), idle RSS {idle['VmRSS']:.1f} MiB, "
                   f"RSS after {after['VmRSS']:.1f} MiB (peak {after['VmHWM']:.1f})")
         finally:
             p.kill()

@@ -11,6 +11,7 @@
 // here, at conversion, never in front of a user), then resolves the stop tokens: the ids given,
 // plus the ids of the template's end-of-turn strings and of `eos_token`, deduplicated.
 import DQTChat
+import DQTFormat
 import DQTTokenizer
 import Foundation
 
@@ -42,6 +43,24 @@ public enum ChatImport {
                             stopTokenIDs: Array(ids.prefix(ChatData.maxStopTokens)))
         if let problem = data.check(vocabSize: vocabSize) { throw ImportError(path: origin, field: "chat_template", problem) }
         return data
+    }
+
+    /// For sources that carry a template but no token strings (a GGUF file's
+    /// `tokenizer.chat_template`, an existing .dqt): `bos_token`/`eos_token` are the text of the
+    /// spec's BOS/EOS ids, the stop tokens its EOS/EOT ids. `override` (`--chat-template`) wins.
+    /// nil when there is neither a template nor an override.
+    public static func chatData(template: String?, origin: String, override spec: String?, spec model: ModelSpec,
+                                tokenizerPayload: [UInt8]) throws -> ChatData? {
+        var source = template, name = origin, endOfTurn: [String] = []
+        if let spec { (source, name, endOfTurn) = try override(spec) }
+        guard let source else { return nil }
+        let tok = try tokenizerPayload.withUnsafeBytes { try Tokenizer(payload: $0) }
+        func text(_ id: UInt32) -> String? {
+            id == ModelSpec.noToken || Int(id) >= tok.vocabSize ? nil : tok.decode([Int32(id)], includeSpecial: true)
+        }
+        let stops = [model.eosID, model.eotID].filter { $0 != ModelSpec.noToken }.map { Int($0) }
+        return try chatData(template: source, origin: name, bosToken: text(model.bosID), eosToken: text(model.eosID),
+                            stopTokenIDs: stops, stopTokenStrings: endOfTurn, tokenizerPayload: tokenizerPayload, vocabSize: model.vocabSize)
     }
 
     /// `--chat-template NAME|FILE`: a built-in name (ChatBuiltinTemplate), a `.jinja`/text file, or a
