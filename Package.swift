@@ -69,7 +69,7 @@ let package = Package(
         .testTarget(name: "DQTKernelsTests", dependencies: ["DQTKernels", "CDQTKernels"]),
         .testTarget(name: "DQTTokenizerTests", dependencies: ["DQTTokenizer", "DQTImport"], exclude: ["Fixtures"]),
         .testTarget(name: "DQTChatTests", dependencies: ["DQTChat", "DQTImport", "DQTTokenizer"], exclude: ["Fixtures"]),
-        .testTarget(name: "DQTImportTests", dependencies: ["DQTImport", "DQTFormat", "DQTKernels", "DQTModel", "DQTTokenizer"]),
+        .testTarget(name: "DQTImportTests", dependencies: ["DQTImport", "DQTFormat", "DQTKernels", "DQTModel", "DQTTokenizer", "DQTChat"]),
         .testTarget(name: "DQTModelTests", dependencies: ["DQTModel", "DQTImport", "DQTChat", "DQTFormat"]),
         .testTarget(name: "DQTTrainTests", dependencies: ["DQTTrain", "DQTImport"], exclude: ["Goldens"]),
     ]
