@@ -6,6 +6,7 @@
 //         print(model.tokenText(token)); return true
 //     }
 import DQTFormat
+import DQTKernels
 import DQTTokenizer
 #if canImport(Glibc)
 import Glibc
@@ -21,6 +22,8 @@ public final class DQTModel: @unchecked Sendable {
     /// Tokens the KV cache holds.
     public let contextLength: Int
     public let threads: Int
+    /// The kernel path this model runs on (RuntimeOptions.isa, else DQT_ISA, else detected).
+    public var isa: KernelISA { transformer.kernels.isa }
     /// Seconds spent in `init` (mapping, validation, checksums, plan).
     public let loadSeconds: Double
     let transformer: Transformer
@@ -58,6 +61,17 @@ public final class DQTModel: @unchecked Sendable {
         guard options.batchSize >= 1, options.batchSize <= 512 else {
             throw RuntimeError.badArgument("batch size \(options.batchSize) is outside 1…512")
         }
+        let isa: KernelISA
+        do {
+            if let want = options.isa {
+                guard want.isSupported else { throw KernelISAError.unsupported(want) }
+                isa = want
+            } else {
+                isa = try Kernels.defaultISA()
+            }
+        } catch {
+            throw RuntimeError.badArgument("\(error)")
+        }
         contextLength = ctx
         threads = n
         do { tokenizer = try Tokenizer(payload: file.tokenizerPayload) } catch {
@@ -68,7 +82,7 @@ public final class DQTModel: @unchecked Sendable {
         }
         weights = ModelWeights(file: file)
         transformer = try Transformer(spec: spec, weights: weights, context: ctx, batch: min(options.batchSize, ctx), threads: n,
-                                      kvCache: options.kvCache, otherBytes: file.arenaBytes)
+                                      kernels: KernelPath(isa)!, kvCache: options.kvCache, otherBytes: file.arenaBytes)
         loadSeconds = monotonicSeconds() - start
     }
 

@@ -15,15 +15,29 @@ import DQTKernels
         #endif
     }
 
-    @Test func setISASwitchesThePath() {
-        let before = Kernels.isa
-        #expect(Kernels.setISA(.portable))
-        #expect(Kernels.isa == .portable)
-        #expect(Kernels.setISA(before))
+    /// Paths are chosen by name (DQT_ISA, --isa) and held per caller (KernelPath); nothing flips a
+    /// process-wide path, so suites running in parallel in this process all see the same default.
+    @Test func pathsByName() throws {
+        for isa in KernelISA.allCases { #expect(KernelISA(name: isa.description) == isa) }
+        #expect(KernelISA(name: "avx512") == nil)
+        #expect(KernelISA(name: "") == nil)
+        #expect(try Kernels.isa(named: "portable", source: "--isa") == .portable)
+        #expect(KernelPath(.portable)?.isa == .portable)
+        #expect(throws: KernelISAError.self) { try Kernels.isa(named: "sse9", source: "--isa") }
         #if arch(x86_64)
-        #expect(!Kernels.setISA(.neon))
+        #expect(KernelPath(.neon) == nil)
+        do {
+            _ = try Kernels.isa(named: "neon", source: "--isa")
+            Issue.record("neon accepted on x86-64")
+        } catch {
+            #expect(error.description == "--isa: this CPU cannot run the neon kernels (it runs: \(Kernels.supportedISAs.map(\.description).joined(separator: ", ")))")
+        }
         #endif
-        #expect(Kernels.isa == before)
+        #if arch(arm64)
+        #expect(KernelPath(.avx2) == nil)
+        #expect(throws: KernelISAError.self) { try Kernels.isa(named: "avx2", source: "--isa") }
+        #endif
+        #expect(Kernels.supportedISAs.contains(Kernels.isa))
     }
 
     @Test func paddedCols() {
