@@ -79,29 +79,36 @@ void FN(dqt_matvec_t2)(const uint8_t *w, int64_t row_bytes, int64_t cols, const 
     for (; r < r1; r++) FN(t2_rows)(w, row_bytes, nb, q, qsum, mult, r, 1, y);
 }
 
-// MARK: - t1 matvec: trits decoded with byte multiplies by 3 and two compares
+// MARK: - t1 matvec: trits decoded with byte multiplies by 3 and two compares, 4 rows at once
 
-// acc −= ... : adds Σ (−d)·q over one 32-byte group; qn[2n], qn[2n+1] are trit n's activations.
-static inline int32x4_t FN(t1_group)(int32x4_t acc, uint8x16_t v0, uint8x16_t v1, const int8x16_t qn[10]) {
+// Adds Σ (−d)·q of one 32-byte block of R rows to acc[k]: trit-major (trit n of every row
+// before trit n+1), so the R serial chains v ← 3v are interleaved in program order (in-order
+// cores such as the Cortex-A53 cannot find that parallelism themselves). qb + qstep·n: trit n's
+// 32 activations.
+static inline __attribute__((always_inline)) void FN(t1_block)(const uint8_t *const row[4], int R, int64_t off,
+                                                              const int8_t *qb, int64_t qstep, int32x4_t acc[4]) {
     const uint8x16_t three = vdupq_n_u8(3);
+    uint8x16_t v0[4], v1[4];
+    for (int k = 0; k < R; k++) { v0[k] = vld1q_u8(row[k] + off); v1[k] = vld1q_u8(row[k] + off + 16); }
+#if !DQT_DP
+    int16x8_t p[4];   // 20 products of ≤ 256 per lane
+    for (int k = 0; k < R; k++) p[k] = vdupq_n_s16(0);
+#endif
+    for (int n = 0; n < 5; n++) {
+        const int8x16_t q0 = vld1q_s8(qb + qstep * n), q1 = vld1q_s8(qb + qstep * n + 16);
+        for (int k = 0; k < R; k++) {
+            if (n > 0) { v0[k] = vmulq_u8(v0[k], three); v1[k] = vmulq_u8(v1[k], three); }
+            const int8x16_t c0 = dqt_t1_negtrit(v0[k]), c1 = dqt_t1_negtrit(v1[k]);
 #if DQT_DP
-    for (int n = 0; n < 5; n++) {
-        acc = vdotq_s32(acc, dqt_t1_negtrit(v0), qn[2 * n]);
-        acc = vdotq_s32(acc, dqt_t1_negtrit(v1), qn[2 * n + 1]);
-        v0 = vmulq_u8(v0, three);
-        v1 = vmulq_u8(v1, three);
-    }
-    return acc;
+            acc[k] = vdotq_s32(vdotq_s32(acc[k], c0, q0), c1, q1);
 #else
-    int16x8_t p = vdupq_n_s16(0);   // 20 products of ≤ 256 per lane
-    for (int n = 0; n < 5; n++) {
-        const int8x16_t c0 = dqt_t1_negtrit(v0), c1 = dqt_t1_negtrit(v1);
-        p = vmlal_high_s8(vmlal_s8(p, vget_low_s8(c0), vget_low_s8(qn[2 * n])), c0, qn[2 * n]);
-        p = vmlal_high_s8(vmlal_s8(p, vget_low_s8(c1), vget_low_s8(qn[2 * n + 1])), c1, qn[2 * n + 1]);
-        v0 = vmulq_u8(v0, three);
-        v1 = vmulq_u8(v1, three);
+            p[k] = vmlal_high_s8(vmlal_s8(p[k], vget_low_s8(c0), vget_low_s8(q0)), c0, q0);
+            p[k] = vmlal_high_s8(vmlal_s8(p[k], vget_low_s8(c1), vget_low_s8(q1)), c1, q1);
+#endif
+        }
     }
-    return vpadalq_s16(acc, p);
+#if !DQT_DP
+    for (int k = 0; k < R; k++) acc[k] = vpadalq_s16(acc[k], p[k]);
 #endif
 }
 
@@ -110,24 +117,15 @@ static inline __attribute__((always_inline)) void FN(t1_rows)(const uint8_t *w, 
                                                              int64_t r, int R, float *y) {
     const int64_t nf = cols / DQT_T1_BLOCK;
     const int64_t m = (cols - DQT_T1_BLOCK * nf + 4) / 5;
-    const uint8_t *row[2];
-    int32x4_t acc[2];   // Σ (−d)·q
+    const uint8_t *row[4];
+    int32x4_t acc[4];   // Σ (−d)·q
     for (int k = 0; k < R; k++) { row[k] = w + (r + k) * row_bytes; acc[k] = vdupq_n_s32(0); }
-    for (int64_t b = 0; b < nf; b++) {
-        int8x16_t qn[10];
-        for (int i = 0; i < 10; i++) qn[i] = vld1q_s8(q + DQT_T1_BLOCK * b + 16 * i);
-        for (int k = 0; k < R; k++)
-            acc[k] = FN(t1_group)(acc[k], vld1q_u8(row[k] + 32 * b), vld1q_u8(row[k] + 32 * b + 16), qn);
-    }
+    for (int64_t b = 0; b < nf; b++) FN(t1_block)(row, R, 32 * b, q + DQT_T1_BLOCK * b, 32, acc);
     if (m > 0) {   // tail: byte j < m holds weights 160·nf + m·n + j; zero bytes decode to d = 0
-        int8x16_t qn[10];
-        const int8_t *qt = q + DQT_T1_BLOCK * nf;
-        for (int n = 0; n < 5; n++) { qn[2 * n] = vld1q_s8(qt + m * n); qn[2 * n + 1] = vld1q_s8(qt + m * n + 16); }
-        for (int k = 0; k < R; k++) {
-            uint8_t tail[32] = {0};
-            memcpy(tail, row[k] + 32 * nf, (size_t)m);
-            acc[k] = FN(t1_group)(acc[k], vld1q_u8(tail), vld1q_u8(tail + 16), qn);
-        }
+        _Alignas(16) uint8_t tail[4][32] = {{0}};
+        const uint8_t *trow[4];
+        for (int k = 0; k < R; k++) { memcpy(tail[k], row[k] + 32 * nf, (size_t)m); trow[k] = tail[k]; }
+        FN(t1_block)(trow, R, 0, q + DQT_T1_BLOCK * nf, m, acc);
     }
     for (int k = 0; k < R; k++) y[r + k] = (float)(-vaddvq_s32(acc[k]) - qsum) * mult;
 }
@@ -135,7 +133,7 @@ static inline __attribute__((always_inline)) void FN(t1_rows)(const uint8_t *w, 
 void FN(dqt_matvec_t1)(const uint8_t *w, int64_t row_bytes, int64_t cols, const int8_t *q,
                        int32_t qsum, float mult, int64_t r0, int64_t r1, float *y) {
     int64_t r = r0;
-    for (; r + 2 <= r1; r += 2) FN(t1_rows)(w, row_bytes, cols, q, qsum, mult, r, 2, y);
+    for (; r + 4 <= r1; r += 4) FN(t1_rows)(w, row_bytes, cols, q, qsum, mult, r, 4, y);
     for (; r < r1; r++) FN(t1_rows)(w, row_bytes, cols, q, qsum, mult, r, 1, y);
 }
 
@@ -180,7 +178,7 @@ void FN(dqt_matvec_i8r)(const int8_t *w, const float *rowscale, int64_t cols, co
     for (; r < r1; r++) { FN(i8_rows)(w, cols, q, r, 1, s); y[r] = (float)s[0] * (rowscale[r] * mult); }
 }
 
-// MARK: - matmul: decode 2 rows per 2560-column chunk, reuse for tiles of 4 tokens
+// MARK: - matmul: 16 decoded rows per 2560-column chunk, 2-row × 4-token register tiles
 
 // out[rr*4 + k] = Σ_{i<len} codes_rr[i]·q_k[i]; len a multiple of 32.
 static void FN(codes_tile)(const uint8_t *cw0, const uint8_t *cw1, const int8_t *const qp[4], int64_t len,
@@ -218,35 +216,35 @@ static void FN(codes_tile)(const uint8_t *cw0, const uint8_t *cw1, const int8_t 
     for (int k = 0; k < 8; k++) out[k] = vaddvq_s32(acc[k]);
 }
 
-// Results of 16 rows × up to 64 tokens are summed locally and written once per block (one
-// 64-byte line per token), as in matmul_avx2.c.
+// The GEMM order of matmul_avx2.c: a block of 16 rows is decoded once per 2560-column chunk
+// (40 KB of codes) for up to 128 tokens; tiles of 4 tokens keep their activations for the chunk
+// (10 KB) in L1 while all 8 row pairs of the block pass over them.
 static void FN(matmul_ternary)(int t1, const uint8_t *w, int64_t row_bytes, int64_t cols,
                                const int8_t *q, int64_t q_stride, const int32_t *qsum, const float *mult,
                                int64_t n, int64_t r0, int64_t r1, float *y, int64_t y_stride) {
-    _Alignas(16) uint8_t codes[2][DQT_MM_CHUNK];
-    int32_t acc[64][16];
+    _Alignas(16) uint8_t codes[16][DQT_MM_CHUNK];
+    int32_t acc[128][16];
     const int64_t padded = dqt_padded_cols(cols);
-    for (int64_t t0 = 0; t0 < n; t0 += 64) {
-        const int64_t tn = n - t0 < 64 ? n - t0 : 64;
+    for (int64_t t0 = 0; t0 < n; t0 += 128) {
+        const int64_t tn = n - t0 < 128 ? n - t0 : 128;
         for (int64_t rb = r0; rb < r1; rb += 16) {
             const int nr = r1 - rb < 16 ? (int)(r1 - rb) : 16;
             memset(acc, 0, sizeof acc);
             for (int64_t c0 = 0; c0 < padded; c0 += DQT_MM_CHUNK) {
                 const int64_t len = padded - c0 < DQT_MM_CHUNK ? padded - c0 : DQT_MM_CHUNK;
-                for (int p = 0; p < nr; p += 2) {
-                    const int R = nr - p < 2 ? nr - p : 2;
-                    for (int rr = 0; rr < R; rr++) {
-                        const uint8_t *row = w + (rb + p + rr) * row_bytes;
-                        if (t1) dqt_decode_t1_codes_neon(row, row_bytes, cols, c0, len, codes[rr]);
-                        else dqt_decode_t2_codes_neon(row, cols, c0, len, codes[rr]);
-                    }
-                    const uint8_t *cw1 = R == 2 ? codes[1] : codes[0];
-                    for (int64_t t = 0; t < tn; t += 4) {
-                        const int T = tn - t < 4 ? (int)(tn - t) : 4;
-                        const int8_t *qp[4];
-                        for (int k = 0; k < 4; k++) qp[k] = q + (t0 + t + (k < T ? k : T - 1)) * q_stride + c0;
+                for (int rr = 0; rr < nr; rr++) {
+                    const uint8_t *row = w + (rb + rr) * row_bytes;
+                    if (t1) dqt_decode_t1_codes_neon(row, row_bytes, cols, c0, len, codes[rr]);
+                    else dqt_decode_t2_codes_neon(row, cols, c0, len, codes[rr]);
+                }
+                for (int64_t t = 0; t < tn; t += 4) {
+                    const int T = tn - t < 4 ? (int)(tn - t) : 4;
+                    const int8_t *qp[4];
+                    for (int k = 0; k < 4; k++) qp[k] = q + (t0 + t + (k < T ? k : T - 1)) * q_stride + c0;
+                    for (int p = 0; p < nr; p += 2) {
+                        const int R = nr - p < 2 ? nr - p : 2;
                         int32_t out[8];
-                        FN(codes_tile)(codes[0], cw1, qp, len, out);
+                        FN(codes_tile)(codes[p], codes[R == 2 ? p + 1 : p], qp, len, out);
                         for (int k = 0; k < T; k++)
                             for (int rr = 0; rr < R; rr++) acc[t + k][p + rr] += out[rr * 4 + k];
                     }
