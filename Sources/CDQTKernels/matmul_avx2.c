@@ -8,39 +8,41 @@
 //     maddubs pair from L2 held it at ~105 GMAC/s);
 //   - the register tile is 2 rows × 6 tokens: 12 int16 accumulators (maddubs sums, |·| ≤ 512,
 //     widened every 64 steps of 32 columns), 2 code registers, activations as memory operands.
-// A missing second row / last tokens of a partial tile reuse the last one and are dropped.
+// A missing second row / last tokens of a partial tile reuse the last one and are dropped; a
+// last tile of ≤ 4 tokens runs as a 2×4 or 2×2 tile (dqt-run's default batch is 32 = 5·6 + 2).
 #include "avx2_common.h"
 #if defined(__x86_64__)
 
 #define MM_ROWS 2
 #define MM_TOKENS 6
 
-// out[rr*MM_TOKENS + k] = Σ_{i<len} codes_rr[i]·q_k[i]; len a multiple of 32.
-// 12 int16 accumulators + 2 code registers + 1 product: the activations are maddubs memory
-// operands (each loaded once per row), so the 16 ymm registers hold the whole tile.
+// out[rr*TT + k] = Σ_{i<len} codes_rr[i]·q_k[i] for a 2-row × TT-token tile (TT = 2, 4 or 6,
+// a constant at every call so each size is its own unrolled copy); len a multiple of 32.
+// 2·TT int16 accumulators + 2 code registers + 1 product: the activations are maddubs memory
+// operands (each loaded once per row), so the 16 ymm registers hold the whole 2×6 tile.
 DQT_AVX2_INLINE void codes_tile(const uint8_t *const cw[MM_ROWS], const int8_t *const qp[MM_TOKENS],
-                                int64_t len, int32_t out[MM_ROWS * MM_TOKENS]) {
+                                int64_t len, const int TT, int32_t out[MM_ROWS * MM_TOKENS]) {
     const uint8_t *cw0 = cw[0], *cw1 = cw[1];
     const __m256i ones = _mm256_set1_epi16(1);
     const int64_t steps = len / 32;
     __m256i acc[MM_ROWS * MM_TOKENS];
-    for (int k = 0; k < MM_ROWS * MM_TOKENS; k++) acc[k] = _mm256_setzero_si256();
+    for (int k = 0; k < MM_ROWS * TT; k++) acc[k] = _mm256_setzero_si256();
     for (int64_t s0 = 0; s0 < steps; s0 += 64) {
         const int64_t s1 = s0 + 64 < steps ? s0 + 64 : steps;
         __m256i a[MM_ROWS * MM_TOKENS];
-        for (int k = 0; k < MM_ROWS * MM_TOKENS; k++) a[k] = _mm256_setzero_si256();
+        for (int k = 0; k < MM_ROWS * TT; k++) a[k] = _mm256_setzero_si256();
         for (int64_t s = s0; s < s1; s++) {
             const __m256i w0 = _mm256_loadu_si256((const __m256i *)(cw0 + 32 * s));
             const __m256i w1 = _mm256_loadu_si256((const __m256i *)(cw1 + 32 * s));
-            for (int t = 0; t < MM_TOKENS; t++) {
+            for (int t = 0; t < TT; t++) {
                 const __m256i qv = _mm256_loadu_si256((const __m256i *)(qp[t] + 32 * s));
                 a[t] = _mm256_add_epi16(a[t], _mm256_maddubs_epi16(w0, qv));
-                a[MM_TOKENS + t] = _mm256_add_epi16(a[MM_TOKENS + t], _mm256_maddubs_epi16(w1, qv));
+                a[TT + t] = _mm256_add_epi16(a[TT + t], _mm256_maddubs_epi16(w1, qv));
             }
         }
-        for (int k = 0; k < MM_ROWS * MM_TOKENS; k++) acc[k] = _mm256_add_epi32(acc[k], _mm256_madd_epi16(a[k], ones));
+        for (int k = 0; k < MM_ROWS * TT; k++) acc[k] = _mm256_add_epi32(acc[k], _mm256_madd_epi16(a[k], ones));
     }
-    for (int k = 0; k < MM_ROWS * MM_TOKENS; k += 4)
+    for (int k = 0; k < MM_ROWS * TT; k += 4)
         _mm_storeu_si128((__m128i *)(out + k), dqt_hsum4_i32(acc[k], acc[k + 1], acc[k + 2], acc[k + 3]));
 }
 
@@ -75,9 +77,13 @@ DQT_AVX2_INLINE void matmul_ternary_avx2(int t1, const uint8_t *w, int64_t row_b
                         const uint8_t *cw[MM_ROWS];
                         for (int rr = 0; rr < MM_ROWS; rr++) cw[rr] = codes[p + (rr < R ? rr : R - 1)];
                         int32_t out[MM_ROWS * MM_TOKENS];
-                        codes_tile(cw, qp, len, out);
+                        // A short last tile (e.g. 2 of a 32-token batch) runs as a 2- or 4-token tile.
+                        const int TT = T > 4 ? 6 : T > 2 ? 4 : 2;
+                        if (TT == 6) codes_tile(cw, qp, len, 6, out);
+                        else if (TT == 4) codes_tile(cw, qp, len, 4, out);
+                        else codes_tile(cw, qp, len, 2, out);
                         for (int k = 0; k < T; k++)
-                            for (int rr = 0; rr < R; rr++) acc[t + k][p + rr] += out[rr * MM_TOKENS + k];
+                            for (int rr = 0; rr < R; rr++) acc[t + k][p + rr] += out[rr * TT + k];
                     }
                 }
             }
