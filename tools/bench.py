@@ -14,12 +14,17 @@ alternates the engines for --rounds rounds and keeps the best of each measuremen
              16-token prompt + 128 generated (time to first token, and tg128 at positions 16-143,
              close to llama-bench's tg128 which starts from an empty cache).
 
+--isa NAME passes `--isa NAME` to dqt-run (e.g. avx2 on a CPU with AVX-512 VNNI, to measure the
+path an AVX2-only CPU takes); the report names the path dqt-run reported (`--stats` line `isa:`).
+tools/peak.c measures the issue-rate peak of the prompt kernels' inner instruction pair in the
+same rounds, and the report gives prompt processing as GMAC/s of the ternary linears against it.
+
 Before measuring, every model file's page cache is dropped and read back sequentially (see
 fresh_page_cache). Roofline: generation streams every weight once per token, so bandwidth used = weight bytes
 per token x tok/s; the table gives it as a fraction of the triad measured in the same run.
 Everything is cached under --work (default ~/.cache/dqt-bench); delete it to start over.
 
-    tools/bench.sh [--rounds 3] [--threads 1,2] [--work DIR]
+    tools/bench.sh [--rounds 3] [--threads 1,2] [--work DIR] [--isa avx2] [--only t1,TQ1_0]
 """
 
 from __future__ import annotations

@@ -40,9 +40,18 @@ int main(int argc, char **argv) {
     int32_t *qs = malloc((size_t)tokens * 4);
     float *mult = malloc((size_t)tokens * 4);
     if (!w || !q || !x || !y || !qs || !mult) return 1;
-    const int t1 = strstr(kernel, "_t1") != NULL;
-    for (int64_t i = 0; i < rows * 2 * cols; i++)
-        w[i] = t1 ? (uint8_t)(((rnd() % 243) * 256 + 242) / 243) : strstr(kernel, "_t2") ? (uint8_t)(rnd() % 3 | (rnd() % 3) << 2 | (rnd() % 3) << 4 | (rnd() % 3) << 6) : (uint8_t)(rnd() & 0x3b);
+    // Valid random weights, 8 bytes per random number (the fill runs under the counter too).
+    const int t1 = strstr(kernel, "_t1") != NULL, t2 = strstr(kernel, "_t2") != NULL;
+    const int64_t nbytes = rows * (t1 ? rb1 : t2 ? rb2 : strstr(kernel, "f16") ? 2 * cols : cols);
+    for (int64_t i = 0; i < nbytes; i += 8) {
+        unsigned long long r = rnd();
+        for (int64_t j = i; j < i + 8 && j < nbytes; j++, r >>= 8) {
+            const unsigned b = (unsigned)(r & 0xff);
+            if (t1) w[j] = (uint8_t)(((b % 243) * 256 + 242) / 243);                 // one of the 243 codes
+            else if (t2) w[j] = (uint8_t)(b & ~((b & 0xaa) >> 1 & (b & 0x55)) & ~((b & 0x55) << 1 & (b & 0xaa)));
+            else w[j] = (uint8_t)(b & 0x3b);   // i8 codes; as f16 halves, small finite values
+        }
+    }
     for (int64_t i = 0; i < cols; i++) x[i] = (float)((int)(rnd() % 2001) - 1000) * 1e-3f;
     for (int64_t t = 0; t < tokens; t++) { K->quantize_i8(x, cols, q + t * padded, padded, &qs[t]); mult[t] = 1e-3f; }
     double sink = 0;
