@@ -178,47 +178,52 @@ void FN(dqt_matvec_i8r)(const int8_t *w, const float *rowscale, int64_t cols, co
     for (; r < r1; r++) { FN(i8_rows)(w, cols, q, r, 1, s); y[r] = (float)s[0] * (rowscale[r] * mult); }
 }
 
-// MARK: - matmul: 16 decoded rows per 2560-column chunk, 2-row × 4-token register tiles
+// MARK: - matmul: 16 decoded rows per 2560-column chunk, 4-row × 4-token register tiles
 
-// out[rr*4 + k] = Σ_{i<len} codes_rr[i]·q_k[i]; len a multiple of 32.
-static void FN(codes_tile)(const uint8_t *cw0, const uint8_t *cw1, const int8_t *const qp[4], int64_t len,
-                           int32_t out[8]) {
-    int32x4_t acc[8];
-    for (int k = 0; k < 8; k++) acc[k] = vdupq_n_s32(0);
+// out[rr*4 + k] = Σ_{i<len} codes_rr[i]·q_k[i] for a 4-row × 4-token tile; len a multiple of 32.
+// 16 accumulators + 4 code registers + 1 activation register: per 16 columns 8 loads and 32
+// smlal/smlal2 (or 16 sdot) serve 256 multiply-adds. Without dotprod the int16 sums (2
+// products of ≤ 256 per lane and step) are widened into `wide` (memory) every 64 steps, so
+// the loop itself needs only 21 of the 32 vector registers.
+static void FN(codes_tile)(const uint8_t *const cw[4], const int8_t *const qp[4], int64_t len, int32_t out[16]) {
     const int64_t steps = len / 16;
 #if DQT_DP
+    int32x4_t acc[16];
+    for (int k = 0; k < 16; k++) acc[k] = vdupq_n_s32(0);
     for (int64_t s = 0; s < steps; s++) {
-        const int8x16_t w0 = vreinterpretq_s8_u8(vld1q_u8(cw0 + 16 * s));
-        const int8x16_t w1 = vreinterpretq_s8_u8(vld1q_u8(cw1 + 16 * s));
+        int8x16_t wv[4];
+        for (int r = 0; r < 4; r++) wv[r] = vreinterpretq_s8_u8(vld1q_u8(cw[r] + 16 * s));
         for (int t = 0; t < 4; t++) {
             const int8x16_t qv = vld1q_s8(qp[t] + 16 * s);
-            acc[t] = vdotq_s32(acc[t], w0, qv);
-            acc[4 + t] = vdotq_s32(acc[4 + t], w1, qv);
+            for (int r = 0; r < 4; r++) acc[4 * r + t] = vdotq_s32(acc[4 * r + t], wv[r], qv);
         }
     }
+    for (int k = 0; k < 16; k++) out[k] = vaddvq_s32(acc[k]);
 #else
-    for (int64_t s0 = 0; s0 < steps; s0 += 64) {   // int16: 2 products of ≤ 256 per lane per step
+    int32_t wide[16][4];
+    memset(wide, 0, sizeof wide);
+    for (int64_t s0 = 0; s0 < steps; s0 += 64) {
         const int64_t s1 = s0 + 64 < steps ? s0 + 64 : steps;
-        int16x8_t a[8];
-        for (int k = 0; k < 8; k++) a[k] = vdupq_n_s16(0);
+        int16x8_t a[16];
+        for (int k = 0; k < 16; k++) a[k] = vdupq_n_s16(0);
         for (int64_t s = s0; s < s1; s++) {
-            const int8x16_t w0 = vreinterpretq_s8_u8(vld1q_u8(cw0 + 16 * s));
-            const int8x16_t w1 = vreinterpretq_s8_u8(vld1q_u8(cw1 + 16 * s));
+            int8x16_t wv[4];
+            for (int r = 0; r < 4; r++) wv[r] = vreinterpretq_s8_u8(vld1q_u8(cw[r] + 16 * s));
             for (int t = 0; t < 4; t++) {
                 const int8x16_t qv = vld1q_s8(qp[t] + 16 * s);
-                a[t] = vmlal_high_s8(vmlal_s8(a[t], vget_low_s8(w0), vget_low_s8(qv)), w0, qv);
-                a[4 + t] = vmlal_high_s8(vmlal_s8(a[4 + t], vget_low_s8(w1), vget_low_s8(qv)), w1, qv);
+                for (int r = 0; r < 4; r++)
+                    a[4 * r + t] = vmlal_high_s8(vmlal_s8(a[4 * r + t], vget_low_s8(wv[r]), vget_low_s8(qv)), wv[r], qv);
             }
         }
-        for (int k = 0; k < 8; k++) acc[k] = vpadalq_s16(acc[k], a[k]);
+        for (int k = 0; k < 16; k++) vst1q_s32(wide[k], vpadalq_s16(vld1q_s32(wide[k]), a[k]));
     }
+    for (int k = 0; k < 16; k++) out[k] = vaddvq_s32(vld1q_s32(wide[k]));
 #endif
-    for (int k = 0; k < 8; k++) out[k] = vaddvq_s32(acc[k]);
 }
 
 // The GEMM order of matmul_avx2.c: a block of 16 rows is decoded once per 2560-column chunk
 // (40 KB of codes) for up to 128 tokens; tiles of 4 tokens keep their activations for the chunk
-// (10 KB) in L1 while all 8 row pairs of the block pass over them.
+// (10 KB) in L1 while the 4 row quads of the block pass over them.
 static void FN(matmul_ternary)(int t1, const uint8_t *w, int64_t row_bytes, int64_t cols,
                                const int8_t *q, int64_t q_stride, const int32_t *qsum, const float *mult,
                                int64_t n, int64_t r0, int64_t r1, float *y, int64_t y_stride) {
@@ -241,10 +246,12 @@ static void FN(matmul_ternary)(int t1, const uint8_t *w, int64_t row_bytes, int6
                     const int T = tn - t < 4 ? (int)(tn - t) : 4;
                     const int8_t *qp[4];
                     for (int k = 0; k < 4; k++) qp[k] = q + (t0 + t + (k < T ? k : T - 1)) * q_stride + c0;
-                    for (int p = 0; p < nr; p += 2) {
-                        const int R = nr - p < 2 ? nr - p : 2;
-                        int32_t out[8];
-                        FN(codes_tile)(codes[p], codes[R == 2 ? p + 1 : p], qp, len, out);
+                    for (int p = 0; p < nr; p += 4) {
+                        const int R = nr - p < 4 ? nr - p : 4;
+                        const uint8_t *cw[4];
+                        for (int rr = 0; rr < 4; rr++) cw[rr] = codes[p + (rr < R ? rr : R - 1)];
+                        int32_t out[16];
+                        FN(codes_tile)(cw, qp, len, out);
                         for (int k = 0; k < T; k++)
                             for (int rr = 0; rr < R; rr++) acc[t + k][p + rr] += out[rr * 4 + k];
                     }
