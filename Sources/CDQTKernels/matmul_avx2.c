@@ -60,7 +60,7 @@ DQT_AVX2_INLINE void matmul_ternary_avx2(int t1, const uint8_t *w, int64_t row_b
         const int64_t tn = n - t0 < MM_MAX_GROUP ? n - t0 : MM_MAX_GROUP;
         for (int64_t rb = r0; rb < r1; rb += MM_BLOCK) {
             const int nr = r1 - rb < MM_BLOCK ? (int)(r1 - rb) : MM_BLOCK;
-            memset(acc, 0, sizeof acc);
+            memset(acc, 0, (size_t)tn * sizeof acc[0]);   // only the rows in use (32 of 132 for -b 32)
             for (int64_t c0 = 0; c0 < padded; c0 += DQT_MM_CHUNK) {
                 const int64_t len = padded - c0 < DQT_MM_CHUNK ? padded - c0 : DQT_MM_CHUNK;
                 for (int rr = 0; rr < nr; rr++) {   // decoded once per chunk and token group

@@ -242,7 +242,7 @@ static void FN(matmul_ternary)(int t1, const uint8_t *w, int64_t row_bytes, int6
         const int64_t tn = n - t0 < 128 ? n - t0 : 128;
         for (int64_t rb = r0; rb < r1; rb += 16) {
             const int nr = r1 - rb < 16 ? (int)(r1 - rb) : 16;
-            memset(acc, 0, sizeof acc);
+            memset(acc, 0, (size_t)tn * sizeof acc[0]);
             for (int64_t c0 = 0; c0 < padded; c0 += DQT_MM_CHUNK) {
                 const int64_t len = padded - c0 < DQT_MM_CHUNK ? padded - c0 : DQT_MM_CHUNK;
                 for (int rr = 0; rr < nr; rr++) {

@@ -60,19 +60,27 @@ DQT_AVX2 void dqt_matvec_t2_avx2(const uint8_t *w, int64_t row_bytes, int64_t co
     for (; r < r1; r++) t2_rows(w, row_bytes, nb, q, qsum, mult, r, 1, y);
 }
 
-// Codes (one byte per weight) of weights [c0, c0+len) of a t2 row, for matmul.
+// Codes (one byte per weight) of weights [c0, c0+len) of a t2 row, for matmul; c0 is a multiple
+// of 128 (chunks start on block boundaries), len a multiple of 32; codes past the row's last
+// block are 0.
 DQT_AVX2 void dqt_decode_t2_codes_avx2(const uint8_t *row, int64_t cols, int64_t c0, int64_t len, uint8_t *codes) {
     const __m256i m3 = _mm256_set1_epi8(3);
-    const int64_t nb = (cols + DQT_T2_BLOCK - 1) / DQT_T2_BLOCK;
-    int64_t i = 0;
-    for (; i < len; i += DQT_T2_BLOCK) {
-        const int64_t b = (c0 + i) / DQT_T2_BLOCK;
-        if (b >= nb) break;
-        const __m256i x = _mm256_loadu_si256((const __m256i *)(row + 32 * b));
-        _mm256_storeu_si256((__m256i *)(codes + i), _mm256_and_si256(x, m3));
-        _mm256_storeu_si256((__m256i *)(codes + i + 32), _mm256_and_si256(_mm256_srli_epi16(x, 2), m3));
-        _mm256_storeu_si256((__m256i *)(codes + i + 64), _mm256_and_si256(_mm256_srli_epi16(x, 4), m3));
-        _mm256_storeu_si256((__m256i *)(codes + i + 96), _mm256_and_si256(_mm256_srli_epi16(x, 6), m3));
+    const int64_t b0 = c0 / DQT_T2_BLOCK, nb = (cols + DQT_T2_BLOCK - 1) / DQT_T2_BLOCK;
+    const int64_t whole = len / DQT_T2_BLOCK, n = nb - b0 < whole ? nb - b0 : whole;
+    const uint8_t *x0 = row + 32 * b0;
+    for (int64_t k = 0; k < n; k++) {
+        const __m256i x = _mm256_loadu_si256((const __m256i *)(x0 + 32 * k)), x4 = _mm256_srli_epi16(x, 4);
+        uint8_t *c = codes + DQT_T2_BLOCK * k;
+        _mm256_storeu_si256((__m256i *)c, _mm256_and_si256(x, m3));
+        _mm256_storeu_si256((__m256i *)(c + 32), _mm256_and_si256(_mm256_srli_epi16(x, 2), m3));
+        _mm256_storeu_si256((__m256i *)(c + 64), _mm256_and_si256(x4, m3));
+        _mm256_storeu_si256((__m256i *)(c + 96), _mm256_and_si256(_mm256_srli_epi16(x4, 2), m3));
+    }
+    int64_t i = DQT_T2_BLOCK * (n > 0 ? n : 0);
+    if (i < len && b0 + n < nb) {   // a block cut by len (len not a multiple of 128)
+        const __m256i x = _mm256_loadu_si256((const __m256i *)(x0 + 32 * n));
+        for (int p = 0; p < 4 && i < len; p++, i += 32)
+            _mm256_storeu_si256((__m256i *)(codes + i), _mm256_and_si256(_mm256_srli_epi16(x, 2 * p), m3));
     }
     if (i < len) memset(codes + i, 0, (size_t)(len - i));
 }
