@@ -24,15 +24,27 @@ public struct RuntimeOptions: Sendable {
     /// nil = the process default (the environment variable DQT_ISA, else the best this CPU runs).
     /// A path this CPU lacks is refused at load. Every integer path gives the same bits.
     public var isa: KernelISA?
+    /// Keep the shared read lock for the model's lifetime (one-shot use, like dqt-run). A
+    /// long-lived reader sets false and brackets requests with `beginRead()`/`endRead()`, so a
+    /// tuner can commit between them (formats/dqt-tune.md §7).
+    public var holdReadLease = true
+    /// Seconds to wait for a tuner's commit in progress before giving up (at open and in `beginRead`).
+    public var lockTimeout: Double = 600
+    /// Told once per wait who holds the model (for a message on stderr).
+    public var onLockWait: (@Sendable (String) -> Void)? = nil
 
     public init(contextLength: Int = 0, threads: Int = 0, batchSize: Int = 32, verifyChecksums: Bool = true,
-                kvCache: KVCacheType = .f32, isa: KernelISA? = nil) {
+                kvCache: KVCacheType = .f32, isa: KernelISA? = nil, holdReadLease: Bool = true, lockTimeout: Double = 600,
+                onLockWait: (@Sendable (String) -> Void)? = nil) {
         self.isa = isa
         self.contextLength = contextLength
         self.threads = threads
         self.batchSize = batchSize
         self.verifyChecksums = verifyChecksums
         self.kvCache = kvCache
+        self.holdReadLease = holdReadLease
+        self.lockTimeout = lockTimeout
+        self.onLockWait = onLockWait
     }
 }
 
