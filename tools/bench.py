@@ -188,6 +188,9 @@ def weight_bytes(name: str) -> int:
 NICE = 0
 # dqt's kernel path (--isa; "" = the one dqt-run picks) and the paths dqt-run reported using.
 ISA = ""
+# dqt-run -b (prompt tokens per forward block; 0 = dqt-run's default, 32). llama-bench runs a
+# 128-token prompt as one batch (n_ubatch 512); --dqt-batch 128 does the same for dqt.
+BATCH = 0
 DQT_PATHS: set[str] = set()
 
 
@@ -249,7 +252,7 @@ def llama_bench(bins: str, model: str, t: int) -> dict[str, float]:
 
 def dqt_run(bins: str, model: str, t: int, prompt: int, kv: str) -> dict[str, float]:
     ids = ",".join(str(100 + i) for i in range(prompt))  # ids inside the 4000-token tokenizer
-    isa = ["--isa", ISA] if ISA else []
+    isa = (["--isa", ISA] if ISA else []) + (["-b", str(BATCH)] if BATCH else [])
     out = measured([os.path.join(bins, "dqt-run"), model, "--tokens", ids, "-n", "128", "--temp", "0",
                     "--ignore-eos", "-t", str(t), "-c", "512", "--kv-cache", kv, "--stats"] + isa)
     if out.returncode != 0:
@@ -317,7 +320,8 @@ def report(args, models, best, bw, llama_src: str) -> str:
              f"best of {args.rounds} alternating rounds; tok/s (higher is better), TTFT = 16-token prompt to first "
              "token in ms (lower is better); KV cache: llama.cpp f16 (its default), dqt "
              f"{args.kv_cache} (--kv-cache {args.kv_cache}); dqt kernel path: {', '.join(sorted(DQT_PATHS))}"
-             + (f" (--isa {ISA})" if ISA else " (dqt-run's default)"), ""]
+             + (f" (--isa {ISA})" if ISA else " (dqt-run's default)")
+             + f"; dqt prompt batch {BATCH or 32} tokens (-b)", ""]
     tcols = lambda label: " | ".join(f"{label} {t}t" for t in T)
     lines.append(f"| engine | MiB | weights MB/token | {tcols('pp128')} | {tcols('tg128')} | {tcols('TTFT16')} | "
                  f"{tcols('roofline')} | {tcols('tg after pp128')} |")
@@ -370,12 +374,15 @@ def main() -> None:
     ap.add_argument("--out", default="", help="also write the report to this file")
     ap.add_argument("--nice", type=int, default=0, help="niceness increment for the measured processes (negative: root)")
     ap.add_argument("--isa", default="", help="dqt-run --isa NAME (e.g. avx2 on a CPU that has more); default: dqt-run's choice")
+    ap.add_argument("--dqt-batch", type=int, default=0,
+                    help="dqt-run -b N (default: dqt-run's 32); 128 = the whole prompt in one batch, as llama-bench")
     ap.add_argument("--kv-cache", default="f16", choices=["f16", "f32"],
                     help="dqt's KV cache type (default f16, the type llama.cpp caches in by default)")
     args = ap.parse_args()
-    global NICE, ISA
+    global NICE, ISA, BATCH
     NICE = args.nice
     ISA = args.isa
+    BATCH = args.dqt_batch
     args.threads = [int(t) for t in args.threads.split(",")]
     os.makedirs(args.work, exist_ok=True)
     src = llama_source(args.work)
