@@ -7,6 +7,7 @@
 //     }
 import DQTChat
 import DQTFormat
+import DQTKernels
 import DQTTokenizer
 #if canImport(Glibc)
 import Glibc
@@ -24,6 +25,8 @@ public final class DQTModel {
     /// Tokens the KV cache holds.
     public let contextLength: Int
     public let threads: Int
+    /// The kernel path this model runs on (RuntimeOptions.isa, else DQT_ISA, else detected).
+    public var isa: KernelISA { transformer.kernels.isa }
     /// Seconds spent in `init` (mapping, validation, checksums, plan).
     public let loadSeconds: Double
     let transformer: Transformer
@@ -86,6 +89,17 @@ public final class DQTModel {
         guard options.batchSize >= 1, options.batchSize <= 512 else {
             throw RuntimeError.badArgument("batch size \(options.batchSize) is outside 1…512")
         }
+        let isa: KernelISA
+        do {
+            if let want = options.isa {
+                guard want.isSupported else { throw KernelISAError.unsupported(want) }
+                isa = want
+            } else {
+                isa = try Kernels.defaultISA()
+            }
+        } catch {
+            throw RuntimeError.badArgument("\(error)")
+        }
         contextLength = ctx
         threads = n
         do { tokenizer = try Tokenizer(payload: file.tokenizerPayload) } catch {
@@ -105,7 +119,7 @@ public final class DQTModel {
         }
         weights = ModelWeights(file: file)
         transformer = try Transformer(spec: spec, weights: weights, context: ctx, batch: min(options.batchSize, ctx), threads: n,
-                                      kvCache: options.kvCache, otherBytes: file.arenaBytes)
+                                      kernels: KernelPath(isa)!, kvCache: options.kvCache, otherBytes: file.arenaBytes)
         loadSeconds = monotonicSeconds() - start
     }
 

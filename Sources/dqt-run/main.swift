@@ -2,6 +2,7 @@
 // Foundation-free: Glibc only.
 import DQTChat
 import DQTModel
+import DQTKernels
 import DQTTokenizer
 #if canImport(Glibc)
 import Glibc
@@ -115,7 +116,7 @@ let model: DQTModel
 do {
     model = try DQTModel(path: args.model, options: RuntimeOptions(contextLength: args.context, threads: args.threads,
                                                                    batchSize: args.batch, verifyChecksums: args.verify,
-                                                                   kvCache: args.kvCache,
+                                                                   kvCache: args.kvCache, isa: args.isa,
                                                                    // A chat takes the read lease per turn (ChatSession), so dqt-tune can
                                                                    // commit between turns; everything else holds it while it runs.
                                                                    holdReadLease: !(args.chat && !args.tokenize), lockTimeout: args.lockWait,
@@ -169,6 +170,7 @@ if let file = args.perplexityFile {
         let r = try model.evaluate(stream: stream)
         writeOut(1, "\(r.predicted) tokens scored in \(r.windows) windows of \(model.contextLength): loss \(fixed(r.meanLoss, 4)) nats/token, perplexity \(fixed(r.perplexity, 3))\n")
         if args.stats {
+            writeOut(2, "isa: \(model.isa) (detected \(Kernels.detectedISA))\n")
             writeOut(2, "load: \(fixed(model.loadSeconds, 3)) s\n")
             writeOut(2, "evaluation: \(r.predicted) tokens in \(fixed(r.seconds, 2)) s (\(fixed(Double(r.predicted) / r.seconds, 1)) tok/s)\n")
             writeOut(2, "peak RSS: \(mib(peakRSSBytes()))\n")
@@ -219,6 +221,7 @@ writeOut(1, "\n")
 
 if args.stats {
     func rate(_ n: Int, _ s: Double) -> String { s > 0 ? fixed(Double(n) / s, 2) : "-" }
+    writeOut(2, "isa: \(model.isa) (detected \(Kernels.detectedISA))\n")
     writeOut(2, "load: \(fixed(model.loadSeconds, 3)) s (plan \(mib(model.planBytes)), KV cache \(mib(model.kvCacheBytes)), LZ4 arena \(mib(model.arenaBytes)), \(model.threads) threads)\n")
     writeOut(2, "prompt: \(timing.promptTokens) tokens in \(fixed(timing.promptSeconds, 3)) s (\(rate(timing.promptTokens, timing.promptSeconds)) tok/s; CPU \(fixed(timing.promptCPUSeconds, 3)) s)\n")
     writeOut(2, "generation: \(timing.generatedTokens) tokens in \(fixed(timing.generationSeconds, 3)) s (\(rate(timing.generatedTokens, timing.generationSeconds)) tok/s; CPU \(fixed(timing.generationCPUSeconds, 3)) s)\n")

@@ -1,5 +1,6 @@
 import DQTFormat
 import DQTImport
+import DQTKernels
 import DQTModel
 import DQTTokenizer
 import Foundation
@@ -127,6 +128,40 @@ import Testing
         #expect(lines(r.stderr, "memory: model pages touched ").count == 1, "\(r.stderr)")
         // Without the interposer there is no allocation count to report.
         #expect(lines(r.stderr, "allocations in token loop").isEmpty)
+        #expect(lines(r.stderr, "isa: \(Kernels.isa) (detected \(Kernels.detectedISA))").count == 1, "\(r.stderr)")
+    }
+
+    /// --isa and DQT_ISA pick the kernel path; --stats names it; a path this CPU lacks or an
+    /// unknown name is refused with the list of paths it runs; every path prints the same tokens.
+    @Test func kernelPathOverride() throws {
+        try requireBinary()
+        let args = [Self.model, "--tokens", "1,2,3", "-n", "4", "--temp", "0", "--ignore-eos", "-t", "1", "--stats"]
+        var outputs: Set<String> = []
+        for isa in Kernels.supportedISAs {
+            for (extra, env) in [(["--isa", isa.description], [String: String]()), ([], ["DQT_ISA": isa.description])] {
+                let r = try Self.run(args + extra, env: env)
+                #expect(r.status == 0, "\(r.stderr)")
+                #expect(lines(r.stderr, "isa: \(isa) (detected \(Kernels.detectedISA))").count == 1, "\(isa): \(r.stderr)")
+                outputs.insert(r.stdout)
+            }
+        }
+        #expect(outputs.count == 1, "kernel paths generate different tokens: \(outputs)")
+        let supported = Kernels.supportedISAs.map(\.description).joined(separator: ", ")
+        let missing = KernelISA.allCases.first { !$0.isSupported }
+        if let missing {
+            let r = try Self.run(args + ["--isa", missing.description])
+            #expect(r.status == 2)
+            #expect(r.stderr == "dqt-run: error: --isa: this CPU cannot run the \(missing) kernels (it runs: \(supported))\n")
+            let e = try Self.run(args, env: ["DQT_ISA": missing.description])
+            #expect(e.status == 1)
+            #expect(e.stderr == "dqt-run: error: DQT_ISA: this CPU cannot run the \(missing) kernels (it runs: \(supported))\n")
+        }
+        let u = try Self.run(args + ["--isa", "avx3"])
+        #expect(u.status == 2)
+        #expect(u.stderr.hasPrefix("dqt-run: error: --isa: unknown kernel path \"avx3\""), "\(u.stderr)")
+        let v = try Self.run(args, env: ["DQT_ISA": "avx3"])
+        #expect(v.status == 1)
+        #expect(v.stderr.hasPrefix("dqt-run: error: DQT_ISA: unknown kernel path \"avx3\""), "\(v.stderr)")
     }
 
     /// True when this test binary (and so the dqt-run built with it) carries ASan or TSan.
