@@ -9,9 +9,11 @@
 //                   1), 42 eos_id (default 2), 43 pad_id (default −1)
 //   NormalizerSpec  1 name, 2 precompiled_charsmap, 3 add_dummy_prefix (default true),
 //                   4 remove_extra_whitespaces (default true), 5 escape_whitespaces (default true)
-// Only BPE models are accepted; Unicode normalization rules (a non-empty precompiled_charsmap,
-// e.g. nmt_nfkc) are rejected. Merge ranks come from piece scores (dense rank, highest first), so
-// the runtime reproduces SentencePiece's "best-scoring adjacent pair, leftmost on ties".
+// BPE and UNIGRAM models. The normalization rule (nmt_nfkc, nfkc, *_cf, custom: all stored as
+// precompiled_charsmap) is decoded into a key -> value map (SentencePieceCharsMap.swift) and
+// applied at run time with SentencePiece's whitespace rules. BPE merge ranks come from piece
+// scores (dense rank, highest first), so the runtime reproduces SentencePiece's "best-scoring
+// adjacent pair, leftmost on ties"; Unigram keeps the scores for Viterbi.
 // BOS is added by default (Llama convention; tokenizer_config.json add_bos_token overrides).
 
 import DQTTokenizer
@@ -25,7 +27,7 @@ public func importSentencePieceModel(path: String) throws -> TokenizerData {
     var pieces: [Piece] = []
     var modelType = 1, byteFallback = false, treatWSAsSuffix = false
     var bosID = 1, eosID = 2, padID = -1
-    var normName = "", charsmapLen = 0
+    var normName = "", charsmap: [UInt8] = []
     var addDummyPrefix = true, removeExtraWS = true, escapeWS = true
 
     do {
@@ -62,7 +64,7 @@ public func importSentencePieceModel(path: String) throws -> TokenizerData {
                 while let (f, w) = try r.nextField() {
                     switch (f, w) {
                     case (1, 2): normName = try r.string("normalizer_spec.name")
-                    case (2, 2): charsmapLen = try r.lengthDelimited().count
+                    case (2, 2): charsmap = Array(try r.lengthDelimited())
                     case (3, 0): addDummyPrefix = try r.varint() != 0
                     case (4, 0): removeExtraWS = try r.varint() != 0
                     case (5, 0): escapeWS = try r.varint() != 0
@@ -76,16 +78,17 @@ public func importSentencePieceModel(path: String) throws -> TokenizerData {
     }
 
     let typeNames = [1: "UNIGRAM", 2: "BPE", 3: "WORD", 4: "CHAR"]
-    guard modelType == 2 else {
-        throw err("trainer_spec.model_type", "\(typeNames[modelType] ?? String(modelType)) is not supported; only BPE models are")
+    guard modelType == 1 || modelType == 2 else {
+        throw err("trainer_spec.model_type", "\(typeNames[modelType] ?? String(modelType)) is not supported; only UNIGRAM and BPE models are")
     }
-    guard charsmapLen == 0 else {
-        throw err("normalizer_spec.precompiled_charsmap", "normalization rule '\(normName)' is not supported (only identity)")
+    let charsMap: [[UInt8]: [UInt8]]
+    do { charsMap = try decodePrecompiledCharsMap(charsmap) } catch let e as CharsMapError {
+        throw err("normalizer_spec.precompiled_charsmap", "rule '\(normName)': \(e.message)")
     }
     guard !treatWSAsSuffix else { throw err("trainer_spec.treat_whitespace_as_suffix", "true is not supported") }
     guard !pieces.isEmpty, pieces.count <= 1 << 24 else { throw err("pieces", "\(pieces.count) pieces (need 1...2^24)") }
 
-    var data = TokenizerData(model: .characterBPE, tokens: [])
+    var data = TokenizerData(model: modelType == 2 ? .characterBPE : .unigram, tokens: [])
     var tokens: [TokenizerData.Token] = []
     tokens.reserveCapacity(pieces.count)
     var unk: Int32? = nil
@@ -115,8 +118,39 @@ public func importSentencePieceModel(path: String) throws -> TokenizerData {
     }
     guard let unk else { throw err("pieces", "no UNKNOWN piece") }
 
-    // Merges: every split of a piece into two pieces; rank = dense rank of the piece's score.
-    let scores = Set(pieces.enumerated().filter { [1, 4, 5].contains($0.element.type) }.map { $0.element.score }).sorted(by: >)
+    if modelType == 2 {
+        data.merges = sentencePieceMerges(pieces.map { ($0.score, $0.type) }, tokens, pieceID)
+    } else {
+        data.unigram = sentencePieceUnigram(pieces.map { ($0.score, $0.type) }, tokens)
+    }
+
+    func optID(_ x: Int, _ field: String) throws -> Int32? {
+        if x < 0 { return nil }
+        guard x < pieces.count else { throw err(field, "id \(x) is outside the \(pieces.count) pieces") }
+        return Int32(x)
+    }
+    data.tokens = tokens
+    data.unkID = unk
+    data.bosID = try optID(bosID, "trainer_spec.bos_id")
+    data.eosID = try optID(eosID, "trainer_spec.eos_id")
+    data.padID = try optID(padID, "trainer_spec.pad_id")
+    data.byteFallback = byteFallback
+    data.fuseUnk = true   // SentencePiece merges a run of unknown pieces into one <unk>
+    data.escapeSpaces = escapeWS
+    data.collapseSpaces = removeExtraWS
+    data.spacePrefix = addDummyPrefix ? .text : .none
+    data.stripLeadingSpace = addDummyPrefix || removeExtraWS
+    // SentencePiece's own normalizer (charsmap + whitespace rules, spec §3.2.2).
+    data.spNormalize = true
+    if !charsMap.isEmpty { data.normalizer = [.map(charsMap, hangul: false)] }
+    if let b = data.bosID { data.prefixIDs = [b] }
+    return data
+}
+
+/// BPE: every split of a piece into two pieces; rank = dense rank of the piece's score.
+func sentencePieceMerges(_ pieces: [(score: Float, type: Int)], _ tokens: [TokenizerData.Token],
+                         _ pieceID: [[UInt8]: Int32]) -> [TokenizerData.Merge] {
+    let scores = Set(pieces.filter { [1, 4, 5].contains($0.type) }.map { $0.score }).sorted(by: >)
     var rankOfScore: [Float: UInt32] = [:]
     for (r, s) in scores.enumerated() { rankOfScore[s] = UInt32(r) }
     var merges: [TokenizerData.Merge] = []
@@ -130,26 +164,21 @@ public func importSentencePieceModel(path: String) throws -> TokenizerData {
             k += 1
         }
     }
+    return merges
+}
 
-    func optID(_ x: Int, _ field: String) throws -> Int32? {
-        if x < 0 { return nil }
-        guard x < pieces.count else { throw err(field, "id \(x) is outside the \(pieces.count) pieces") }
-        return Int32(x)
+/// Unigram: SentencePiece's Viterbi scores (unigram_model.cc). Normal pieces score their own
+/// score; user-defined ones `length · max_score − 0.1` (length in bytes, the product in f32,
+/// the subtraction in f64; max_score = max(FLT_MIN, normal scores)); the unknown node
+/// `min_score − 10` in f32 (min over normal pieces).
+func sentencePieceUnigram(_ pieces: [(score: Float, type: Int)], _ tokens: [TokenizerData.Token]) -> TokenizerData.Unigram {
+    var minScore = Float.greatestFiniteMagnitude, maxScore = Float.leastNormalMagnitude
+    for p in pieces where p.type == 1 { minScore = min(minScore, p.score); maxScore = max(maxScore, p.score) }
+    var scores = [Double](repeating: 0, count: pieces.count)
+    for (i, p) in pieces.enumerated() {
+        scores[i] = p.type == 4 ? Double(Float(tokens[i].bytes.count) * maxScore) - 0.1 : Double(p.score)
     }
-    data.tokens = tokens
-    data.merges = merges
-    data.unkID = unk
-    data.bosID = try optID(bosID, "trainer_spec.bos_id")
-    data.eosID = try optID(eosID, "trainer_spec.eos_id")
-    data.padID = try optID(padID, "trainer_spec.pad_id")
-    data.byteFallback = byteFallback
-    data.fuseUnk = true   // SentencePiece merges a run of unknown pieces into one <unk>
-    data.escapeSpaces = escapeWS
-    data.collapseSpaces = removeExtraWS
-    data.spacePrefix = addDummyPrefix ? .text : .none
-    data.stripLeadingSpace = addDummyPrefix || removeExtraWS
-    if let b = data.bosID { data.prefixIDs = [b] }
-    return data
+    return .init(scores: scores, unkScore: Double(minScore - 10), sentencePiece: true)
 }
 
 // MARK: - protobuf wire format
