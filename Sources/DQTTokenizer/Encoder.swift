@@ -144,6 +144,35 @@ extension Tokenizer {
                 encodeByteLevel(p, n, &s, &out)
             }
         case .characterBPE, .unigram:
+            if preTokenizer == .whitespaceMetaspace {
+                // WhitespaceSplit: words are the runs of non-White_Space scalars; Metaspace then
+                // puts ▁ in front of each (prepend_scheme always) and splits it before every ▁.
+                var i = 0
+                while i < n {
+                    var len = max(1, utf8SequenceLength(p, i, n))
+                    if scalarClass(scalarAt(p, i, n)) & clsW != 0 { i += len; continue }
+                    var j = i
+                    while j < n {
+                        len = max(1, utf8SequenceLength(p, j, n))
+                        if scalarClass(scalarAt(p, j, n)) & clsW != 0 { break }
+                        j += len
+                    }
+                    s.buffer.removeAll(keepingCapacity: true)
+                    if !isSpaceMark(p + i, 0, j - i) { s.buffer += [0xE2, 0x96, 0x81] }
+                    s.buffer.append(contentsOf: UnsafeBufferPointer(start: p + i, count: j - i))
+                    let buf = s.buffer
+                    buf.withUnsafeBufferPointer { b in
+                        let q = b.baseAddress!
+                        var w = 0
+                        for k in 1...b.count where k == b.count || isSpaceMark(q, k, b.count) {
+                            encodeWord(q + w, k - w, &s, &out)
+                            w = k
+                        }
+                    }
+                    i = j
+                }
+                return
+            }
             if spNormalizeFlag {
                 spNormalize(p, n, atTextStart: atTextStart, into: &s.buffer)
             } else {

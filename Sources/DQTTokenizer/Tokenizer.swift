@@ -148,11 +148,14 @@ public struct Tokenizer: @unchecked Sendable {
         guard let pre = TokenizerData.PreTokenizer(rawValue: r.u8(17)) else { throw fail("pretokenizer", 17, "unknown value \(r.u8(17))") }
         guard let prefix = TokenizerData.SpacePrefix(rawValue: r.u8(18)) else { throw fail("space_prefix", 18, "unknown value \(r.u8(18))") }
         guard r.u8(19) == 0 else { throw fail("reserved", 19, "must be 0") }
+        guard minor >= 1 || pre != .whitespaceMetaspace else { throw fail("pretokenizer", 17, "unknown value \(r.u8(17))") }
         if model == .byteLevelBPE {
-            guard pre != .metaspaceSplit else { throw fail("pretokenizer", 17, "Metaspace split with byte-level BPE") }
+            guard pre != .metaspaceSplit && pre != .whitespaceMetaspace else { throw fail("pretokenizer", 17, "Metaspace split with byte-level BPE") }
             guard prefix == .none else { throw fail("space_prefix", 18, "must be 0 for byte-level BPE") }
         } else {
-            guard pre == .none || pre == .metaspaceSplit else { throw fail("pretokenizer", 17, "GPT-2/Llama-3 split with a character model") }
+            guard pre == .none || pre == .metaspaceSplit || pre == .whitespaceMetaspace else {
+                throw fail("pretokenizer", 17, "GPT-2/Llama-3 split with a character model")
+            }
         }
         let flags = r.u32(20)
         let known = minor == 0 ? TokFormat.knownFlags & ~TokFormat.flagSPNormalize : TokFormat.knownFlags

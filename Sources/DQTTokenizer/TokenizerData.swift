@@ -14,7 +14,11 @@ public struct TokenizerData: Sendable, Equatable {
     /// (SentencePiece Unigram: Viterbi over piece scores).
     public enum Model: UInt8, Sendable { case byteLevelBPE = 1, characterBPE = 2, unigram = 3 }
     /// How a text segment is split into words before BPE (spec §3.3).
-    public enum PreTokenizer: UInt8, Sendable { case none = 0, gpt2 = 1, llama3 = 2, metaspaceSplit = 3 }
+    public enum PreTokenizer: UInt8, Sendable {
+        case none = 0, gpt2 = 1, llama3 = 2, metaspaceSplit = 3
+        /// 1.1: tokenizers' Sequence[WhitespaceSplit, Metaspace(always, split)] (T5).
+        case whitespaceMetaspace = 4
+    }
     /// Where a `▁` is put in front of a segment (spec §3.2).
     public enum SpacePrefix: UInt8, Sendable {
         case none = 0, text = 1, everySegment = 2, metaspaceAlways = 3, metaspaceFirst = 4

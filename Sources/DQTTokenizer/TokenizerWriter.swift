@@ -80,12 +80,12 @@ func checkHeaderInput(_ data: TokenizerData) throws -> (bos: UInt32, eos: UInt32
     }
     switch data.model {
     case .byteLevelBPE:
-        guard data.preTokenizer != .metaspaceSplit, data.spacePrefix == .none, !data.spNormalize else {
+        guard data.preTokenizer != .metaspaceSplit, data.preTokenizer != .whitespaceMetaspace, data.spacePrefix == .none, !data.spNormalize else {
             throw TokenizerError(field: "preTokenizer/spacePrefix", offset: -1,
                                  "byte-level BPE takes no Metaspace split, no ▁ prefix and no SentencePiece normalizer")
         }
     case .characterBPE, .unigram:
-        guard data.preTokenizer == .none || data.preTokenizer == .metaspaceSplit else {
+        guard data.preTokenizer == .none || data.preTokenizer == .metaspaceSplit || data.preTokenizer == .whitespaceMetaspace else {
             throw TokenizerError(field: "preTokenizer", offset: -1, "a character model takes no GPT-2/Llama-3 pre-tokenizer")
         }
     }
