@@ -99,12 +99,11 @@ func compileNormalizer(_ j: TokJSON, _ field: String, file: String) throws -> [T
         guard let b64 = j["precompiled_charsmap"]?.string, let blob = Data(base64Encoded: b64) else {
             throw err("\(field).precompiled_charsmap", "missing or not base64")
         }
-        do {
-            let m = try decodePrecompiledCharsMap([UInt8](blob))
-            return m.isEmpty ? [] : [.precompiled(m, graphemeClasses: UCD.graphemeClasses)]
-        } catch let e as CharsMapError {
-            throw err("\(field).precompiled_charsmap", e.message)
+        if blob.isEmpty { return [] }
+        if let problem = [UInt8](blob).withUnsafeBytes({ CharsMap.check($0.baseAddress!, at: 0, size: $0.count) }) {
+            throw err("\(field).precompiled_charsmap", problem)
         }
+        return [.precompiled([UInt8](blob), graphemeClasses: UCD.graphemeClasses)]
     case "Replace":
         guard let content = j["content"]?.string else { throw err("\(field).content", "missing") }
         if let s = j["pattern"]?["String"]?.string {

@@ -10,8 +10,8 @@
 //   NormalizerSpec  1 name, 2 precompiled_charsmap, 3 add_dummy_prefix (default true),
 //                   4 remove_extra_whitespaces (default true), 5 escape_whitespaces (default true)
 // BPE and UNIGRAM models. The normalization rule (nmt_nfkc, nfkc, *_cf, custom: all stored as
-// precompiled_charsmap) is decoded into a key -> value map (SentencePieceCharsMap.swift) and
-// applied at run time with SentencePiece's whitespace rules. BPE merge ranks come from piece
+// precompiled_charsmap) is stored verbatim (a NORMALIZER CHARSMAP step) and applied at run time
+// with SentencePiece's whitespace rules. BPE merge ranks come from piece
 // scores (dense rank, highest first), so the runtime reproduces SentencePiece's "best-scoring
 // adjacent pair, leftmost on ties"; Unigram keeps the scores for Viterbi.
 // BOS is added by default (Llama convention; tokenizer_config.json add_bos_token overrides).
@@ -81,9 +81,8 @@ public func importSentencePieceModel(path: String) throws -> TokenizerData {
     guard modelType == 1 || modelType == 2 else {
         throw err("trainer_spec.model_type", "\(typeNames[modelType] ?? String(modelType)) is not supported; only UNIGRAM and BPE models are")
     }
-    let charsMap: [[UInt8]: [UInt8]]
-    do { charsMap = try decodePrecompiledCharsMap(charsmap) } catch let e as CharsMapError {
-        throw err("normalizer_spec.precompiled_charsmap", "rule '\(normName)': \(e.message)")
+    if !charsmap.isEmpty, let problem = charsmap.withUnsafeBytes({ CharsMap.check($0.baseAddress!, at: 0, size: $0.count) }) {
+        throw err("normalizer_spec.precompiled_charsmap", "rule '\(normName)': \(problem)")
     }
     guard !treatWSAsSuffix else { throw err("trainer_spec.treat_whitespace_as_suffix", "true is not supported") }
     guard !pieces.isEmpty, pieces.count <= 1 << 24 else { throw err("pieces", "\(pieces.count) pieces (need 1...2^24)") }
@@ -142,7 +141,7 @@ public func importSentencePieceModel(path: String) throws -> TokenizerData {
     data.stripLeadingSpace = addDummyPrefix || removeExtraWS
     // SentencePiece's own normalizer (charsmap + whitespace rules, spec §3.2.2).
     data.spNormalize = true
-    if !charsMap.isEmpty { data.normalizer = [.map(charsMap, hangul: false)] }
+    if !charsmap.isEmpty { data.normalizer = [.charsmap(charsmap)] }
     if let b = data.bosID { data.prefixIDs = [b] }
     return data
 }

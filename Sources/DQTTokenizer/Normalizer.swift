@@ -2,10 +2,10 @@
 // the steps applied to text segments (§3.2). No Unicode library: every table a step needs
 // (maps, grapheme classes, combining classes, composition pairs) is in the payload.
 //
-// Step kinds: 1 MAP, 2 PRECOMPILED, 3 STRIP, 4 PREPEND, 5 REORDER, 6 COMPOSE, 7 REPLACE_RUN.
+// Step kinds: 1 MAP, 2 PRECOMPILED, 3 STRIP, 4 PREPEND, 5 REORDER, 6 COMPOSE, 7 REPLACE_RUN, 8 CHARSMAP.
 // Encoding allocates (scratch arrays reused across segments); generation does not encode.
 
-enum NormKind: UInt8 { case map = 1, precompiled = 2, strip = 3, prepend = 4, reorder = 5, compose = 6, replaceRun = 7 }
+enum NormKind: UInt8 { case map = 1, precompiled = 2, strip = 3, prepend = 4, reorder = 5, compose = 6, replaceRun = 7, charsmap = 8 }
 
 /// Grapheme_Cluster_Break values of the PRECOMPILED range table (low 4 bits), bit 4 =
 /// Extended_Pictographic.
@@ -99,6 +99,89 @@ struct RangeTable {
     }
 }
 
+/// A SentencePiece precompiled_charsmap (§2.7.5), viewed in place: `trie_size: u32`, the
+/// darts-clone double array (trie_size / 4 units of u32), then NUL-terminated UTF-8 strings.
+/// Unit u: has_leaf = bit 8, value = u & 0x7FFFFFFF, label = u & 0x800000FF,
+/// offset = (u >> 10) << ((u & 0x200) >> 6). Every step of a walk is bounds-checked, so any
+/// bytes that pass `check` are safe to walk.
+public struct CharsMap {
+    let base: UnsafeRawPointer
+    let unitsAt: Int, unitCount: Int
+    let stringsAt: Int, stringsSize: Int
+
+    private init(base: UnsafeRawPointer, unitsAt: Int, unitCount: Int, stringsAt: Int, end: Int) {
+        self.base = base; self.unitsAt = unitsAt; self.unitCount = unitCount; self.stringsAt = stringsAt; self.stringsSize = end
+    }
+    init(base: UnsafeRawPointer, at: Int, size: Int) {
+        let trie = Int(base.loadUnaligned(fromByteOffset: at, as: UInt32.self).littleEndian)
+        self.init(base: base, unitsAt: at + 4, unitCount: trie / 4, stringsAt: at + 4 + trie, end: size - 4 - trie)
+    }
+
+    /// nil if the blob at `at` (`size` bytes) is a well-formed charsmap, else what is wrong: the
+    /// trie size is a positive multiple of 4 inside the blob, the strings are non-empty, end with
+    /// NUL, and are valid UTF-8 between the NULs.
+    public static func check(_ base: UnsafeRawPointer, at: Int, size: Int) -> String? {
+        guard size > 4 else { return "\(size) bytes: too short" }
+        let trie = Int(base.loadUnaligned(fromByteOffset: at, as: UInt32.self).littleEndian)
+        guard trie >= 4, trie % 4 == 0, trie < size - 4 else { return "trie size \(trie) is not a positive multiple of 4 below \(size - 4)" }
+        let p = base.advanced(by: at + 4 + trie).assumingMemoryBound(to: UInt8.self)
+        let n = size - 4 - trie
+        guard p[n - 1] == 0 else { return "the normalized strings do not end with NUL" }
+        guard validUTF8(p, n) else { return "the normalized strings are not valid UTF-8" }
+        return nil
+    }
+
+    @inline(__always) func unit(_ i: Int) -> UInt32 { base.loadUnaligned(fromByteOffset: unitsAt + 4 * i, as: UInt32.self).littleEndian }
+    @inline(__always) static func offset(_ u: UInt32) -> Int { Int((u >> 10) << ((u & (1 << 9)) >> 6)) }
+
+    /// The string at `value`: (pointer, length up to its NUL).
+    @inline(__always) func string(_ value: Int) -> (UnsafePointer<UInt8>, Int) {
+        let p = base.advanced(by: stringsAt + value).assumingMemoryBound(to: UInt8.self)
+        var n = 0
+        while p[n] != 0 { n += 1 }   // the strings end with NUL (check)
+        return (p, n)
+    }
+
+    /// Walks the keys that are prefixes of p[i..<end], shortest first, calling body(key length,
+    /// value offset) for each; stops when body returns false. A NUL byte ends the walk.
+    @inline(__always) func prefixes(_ p: UnsafePointer<UInt8>, _ i: Int, _ end: Int, _ body: (Int, Int) -> Bool) {
+        guard unitCount > 0 else { return }
+        var pos = CharsMap.offset(unit(0))
+        var k = i
+        while k < end {
+            let c = p[k]
+            if c == 0 { return }
+            pos ^= Int(c)
+            guard pos < unitCount else { return }
+            let u = unit(pos)
+            guard u & 0x8000_00FF == UInt32(c) else { return }
+            pos ^= CharsMap.offset(u)
+            guard pos < unitCount else { return }
+            k += 1
+            if (u >> 8) & 1 == 1 {
+                let value = Int(unit(pos) & 0x7FFF_FFFF)
+                if value < stringsSize && !body(k - i, value) { return }
+            }
+        }
+    }
+
+    /// SentencePiece NormalizePrefix: the longest key at p[i]: (key length, string).
+    @inline(__always) func longest(_ p: UnsafePointer<UInt8>, _ i: Int, _ end: Int) -> (Int, UnsafePointer<UInt8>, Int)? {
+        var best = 0, bestValue = 0
+        prefixes(p, i, end) { len, v in best = len; bestValue = v; return true }
+        if best == 0 { return nil }
+        let (q, n) = string(bestValue)
+        return (best, q, n)
+    }
+
+    /// tokenizers' Precompiled transform: the shortest key that is a prefix of p[i..<end].
+    @inline(__always) func shortest(_ p: UnsafePointer<UInt8>, _ i: Int, _ end: Int) -> (UnsafePointer<UInt8>, Int)? {
+        var found = -1
+        prefixes(p, i, end) { _, v in found = v; return false }
+        return found < 0 ? nil : string(found)
+    }
+}
+
 // MARK: - validation (at load)
 
 /// Checks the NORMALIZER table at `at` (size `size`) and returns its steps.
@@ -138,9 +221,12 @@ func validateNormalizer(_ base: UnsafeRawPointer, at: Int, size: Int, spNormaliz
         case .map:
             try expectFlags(1); try expectNone(2)
             try validateMap(base, at: st.at1, size: size1, field: "NORMALIZER.\(name).map")
+        case .charsmap:
+            try expectFlags(0); try expectNone(2)
+            if let problem = CharsMap.check(base, at: st.at1, size: size1) { throw fail("\(name).data1", e + 4, problem) }
         case .precompiled:
             try expectFlags(0)
-            try validateMap(base, at: st.at1, size: size1, field: "NORMALIZER.\(name).map")
+            if let problem = CharsMap.check(base, at: st.at1, size: size1) { throw fail("\(name).data1", e + 4, problem) }
             try validateRanges(base, at: st.at2, size: size2, maxValue: GCB.extPict | 15, field: "NORMALIZER.\(name).grapheme_classes")
         case .strip:
             try expectFlags(3); try expectNone(1); try expectNone(2)
@@ -173,8 +259,8 @@ func validateNormalizer(_ base: UnsafeRawPointer, at: Int, size: Int, spNormaliz
         steps.append(st)
     }
     if spNormalize {
-        guard count == 1, steps[0].kind == .map, steps[0].flags == 0 else {
-            throw fail("steps", at + 8, "with SP_NORMALIZE the table holds exactly one MAP step (the charsmap)")
+        guard count == 1, steps[0].kind == .charsmap else {
+            throw fail("steps", at + 8, "with SP_NORMALIZE the table holds exactly one CHARSMAP step")
         }
     }
     return steps
@@ -336,25 +422,37 @@ extension Tokenizer {
                 }
                 i += len
             }
+        case .charsmap:
+            let m = CharsMap(base: base, at: st.at1, size: st.size1)
+            var i = 0
+            while i < n {
+                if let (k, v, vn) = m.longest(p, i, n) {
+                    out.append(contentsOf: UnsafeBufferPointer(start: v, count: vn)); i += k; continue
+                }
+                let len = utf8SequenceLength(p, i, n)
+                if len == 0 { out += replacementUTF8; i += 1; continue }
+                out.append(contentsOf: UnsafeBufferPointer(start: p + i, count: len)); i += len
+            }
         case .precompiled:
-            let m = NormMap(base: base, at: st.at1)
+            let m = CharsMap(base: base, at: st.at1, size: st.size1)
             let classes = RangeTable(base: base, at: st.at2)
             var i = 0
             while i < n {
                 let g = graphemeEnd(p, i, n, classes)
-                if g - i < 6 {
-                    // tokenizers' Precompiled: the shortest key that is a prefix of the cluster
-                    // replaces the whole cluster.
-                    var len = 0, found: (UnsafePointer<UInt8>, Int)? = nil
-                    while i + len < g {
-                        len += max(1, utf8SequenceLength(p, i + len, g))
-                        if let v = m.find(p + i, len) { found = v; break }
-                    }
-                    if let (v, vn) = found { out.append(contentsOf: UnsafeBufferPointer(start: v, count: vn)); i = g; continue }
+                // tokenizers' Precompiled: a cluster shorter than 6 bytes that starts with a key is
+                // replaced whole by the shortest such key's string; otherwise scalar by scalar, a
+                // scalar that is exactly a key becomes its string.
+                if g - i < 6, let (v, vn) = m.shortest(p, i, g) {
+                    out.append(contentsOf: UnsafeBufferPointer(start: v, count: vn)); i = g; continue
                 }
                 while i < g {
                     let len = max(1, utf8SequenceLength(p, i, g))
-                    if let (v, vn) = m.find(p + i, len) { out.append(contentsOf: UnsafeBufferPointer(start: v, count: vn)) } else {
+                    var exact = -1
+                    m.prefixes(p, i, i + len) { k, v in if k == len { exact = v }; return true }
+                    if exact >= 0 {
+                        let (v, vn) = m.string(exact)
+                        out.append(contentsOf: UnsafeBufferPointer(start: v, count: vn))
+                    } else {
                         out.append(contentsOf: UnsafeBufferPointer(start: p + i, count: len))
                     }
                     i += len
@@ -518,13 +616,13 @@ extension Tokenizer {
 
     // MARK: - SentencePiece's normalizer (§3.2.2)
 
-    /// SentencePiece `Normalizer::Normalize` on one segment, into `out`: the charsmap (the one MAP
-    /// step, if any) at each position unless an INLINE added token (user-defined symbol) matches
+    /// SentencePiece `Normalizer::Normalize` on one segment, into `out`: the charsmap (the one
+    /// CHARSMAP step, if any) at each position unless an INLINE added token (user-defined symbol) matches
     /// there, then remove_extra_whitespaces (COLLAPSE_SPACES), add_dummy_prefix (space_prefix
     /// `text`), escape_whitespaces (ESCAPE_SPACES) exactly as SentencePiece interleaves them.
     func spNormalize(_ p: UnsafePointer<UInt8>, _ n: Int, atTextStart: Bool, into out: inout [UInt8]) {
         out.removeAll(keepingCapacity: true)
-        let map = normSteps.first.map { NormMap(base: base, at: $0.at1) }
+        let map = normSteps.first.map { CharsMap(base: base, at: $0.at1, size: $0.size1) }
         let space: UInt8 = 0x20
         // The normalized form of the scalar(s) at i: (bytes, consumed). `storage` holds the
         // replacement for ill-formed bytes.

@@ -80,10 +80,14 @@ public struct TokenizerData: Sendable, Equatable {
         /// are copied (SentencePiece charsmap semantics). Keys and values are UTF-8; `hangul`
         /// also decomposes Hangul syllables arithmetically (NFD/NFKD).
         case map([[UInt8]: [UInt8]], hangul: Bool)
-        /// Hugging Face `Precompiled`: the same map applied per extended grapheme cluster
+        /// A SentencePiece `precompiled_charsmap` (darts-clone double array + NUL-terminated
+        /// strings, stored verbatim) with SentencePiece's semantics: at each position the longest
+        /// key that matches is replaced by its string, other scalars are copied (§2.7.5).
+        case charsmap([UInt8])
+        /// Hugging Face `Precompiled`: the same charsmap applied per extended grapheme cluster
         /// (a cluster shorter than 6 bytes with a key as prefix becomes the shortest such key's
         /// value), else per scalar. `graphemeClasses`: Grapheme_Cluster_Break values (§2.7.3).
-        case precompiled([[UInt8]: [UInt8]], graphemeClasses: [ScalarRange])
+        case precompiled([UInt8], graphemeClasses: [ScalarRange])
         /// Removes White_Space scalars at the start and/or end.
         case strip(left: Bool, right: Bool)
         /// Puts the string in front of a non-empty segment.
@@ -127,7 +131,7 @@ public struct TokenizerData: Sendable, Equatable {
     public var stripLeadingSpace = false
     public var collapseSpaces = false
     /// Character models: prepare segments with SentencePiece's normalizer (the `normalizer`
-    /// holds at most one `.map`, the precompiled charsmap) — spec §3.2.2.
+    /// holds at most one `.charsmap`) — spec §3.2.2.
     public var spNormalize = false
     /// Hugging Face normalizer steps, or the SentencePiece charsmap (with `spNormalize`).
     public var normalizer: [NormalizerStep] = []

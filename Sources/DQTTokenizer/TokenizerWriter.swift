@@ -244,8 +244,8 @@ func normalizerTable(_ data: TokenizerData) throws -> [UInt8] {
         throw TokenizerError(field: "normalizer", offset: -1, "\(steps.count) steps, at most \(TokFormat.maxNormSteps)")
     }
     if data.spNormalize {
-        guard steps.count == 1, case .map(_, hangul: false) = steps[0] else {
-            throw TokenizerError(field: "normalizer", offset: -1, "with spNormalize the normalizer is one .map (the charsmap)")
+        guard steps.count == 1, case .charsmap = steps[0] else {
+            throw TokenizerError(field: "normalizer", offset: -1, "with spNormalize the normalizer is one .charsmap")
         }
     }
     guard data.model != .byteLevelBPE || !steps.isEmpty else { return [] }
@@ -266,8 +266,12 @@ func normalizerTable(_ data: TokenizerData) throws -> [UInt8] {
         switch step {
         case .map(let m, let hangul):
             kind = .map; flags = hangul ? 1 : 0; r1 = region(try mapBlock(m, field))
-        case .precompiled(let m, let classes):
-            kind = .precompiled; r1 = region(try mapBlock(m, field)); r2 = region(try rangeBlock(classes, maxValue: GCB.extPict | 15, field))
+        case .charsmap(let blob):
+            try checkCharsMap(blob, field)
+            kind = .charsmap; r1 = region(blob)
+        case .precompiled(let blob, let classes):
+            try checkCharsMap(blob, field)
+            kind = .precompiled; r1 = region(blob); r2 = region(try rangeBlock(classes, maxValue: GCB.extPict | 15, field))
         case .strip(let left, let right):
             kind = .strip; flags = (left ? 1 : 0) | (right ? 2 : 0)
         case .prepend(let s):
@@ -316,6 +320,11 @@ func mapBlock(_ map: [[UInt8]: [UInt8]], _ field: String) throws -> [UInt8] {
     for e in entries { w.u32(e.0); w.u32(e.1); w.u16(e.2); w.u16(e.3) }
     w.bytes += blob
     return w.bytes
+}
+
+func checkCharsMap(_ blob: [UInt8], _ field: String) throws {
+    let ok = blob.withUnsafeBytes { b in CharsMap.check(b.baseAddress!, at: 0, size: b.count) }
+    if let problem = ok { throw TokenizerError(field: field, offset: -1, "charsmap: \(problem)") }
 }
 
 /// A range table block (§2.7.2).
