@@ -19,6 +19,8 @@ struct Arguments {
     var ignoreEOS = false
     var kvCache = KVCacheType.f32
     var perplexityFile: String?
+    /// Print the prompt's token ids instead of generating.
+    var tokenize = false
     var help = false
 
     static let usage = """
@@ -30,6 +32,8 @@ struct Arguments {
       -p, --prompt TEXT         prompt (or give it after the model path)
       -f, --file FILE           read the prompt from FILE
           --tokens IDS          prompt as comma-separated token ids (no tokenizer)
+          --tokenize            print the prompt's token ids, comma-separated, as they would be fed
+                                (BOS included unless --no-bos; the format --tokens reads), and exit
       -n, --n-predict N         tokens to generate (default 128)
       -c, --ctx-size N          context length (default: model max, at most 2048)
       -t, --threads N           threads (default: all online CPUs)
@@ -113,6 +117,7 @@ struct Arguments {
                 guard let t = KVCacheType(rawValue: v) else { throw Problem(description: "--kv-cache takes f32 or f16, got \"\(v)\"") }
                 a.kvCache = t
             case "--perplexity": a.perplexityFile = try value(arg)
+            case "--tokenize": a.tokenize = true
             case "--stats": a.stats = true
             case "--no-verify": a.verify = false
             default:
@@ -136,6 +141,9 @@ struct Arguments {
         guard sources == 1 else {
             throw Problem(description: sources == 0 ? "give a prompt (text, -f FILE, --tokens or --perplexity FILE)"
                                                     : "give only one of: prompt text, -f, --tokens, --perplexity")
+        }
+        if a.tokenize && (a.promptTokens != nil || a.perplexityFile != nil) {
+            throw Problem(description: "--tokenize takes prompt text or -f FILE, not --tokens or --perplexity")
         }
         return a
     }

@@ -108,6 +108,8 @@ if args.help {
     exit(0)
 }
 
+if args.tokenize { runTokenize(args, text: args.promptFile.map(readFile) ?? args.prompt!) }
+
 let model: DQTModel
 do {
     model = try DQTModel(path: args.model, options: RuntimeOptions(contextLength: args.context, threads: args.threads,
