@@ -14,6 +14,12 @@ import Musl
 func runTokenize(_ args: Arguments, text: String) -> Never {
     let ids: [Int32]
     do {
+        // A reader like any other (formats/dqt-tune.md §7): wait for a committing tuner, roll
+        // back a hot journal, then read.
+        let (lock, _) = try ModelLock.forReading(path: args.model, wait: LockWait(timeout: args.lockWait, onWait: {
+            writeOut(2, "dqt-run: waiting: \($0)\n")
+        }))
+        defer { lock.unlock() }
         let file = try DQTFile(path: args.model, options: LoadOptions(verifyChecksums: args.verify))
         let tokenizer: Tokenizer
         do { tokenizer = try Tokenizer(payload: file.tokenizerPayload) } catch let e as TokenizerError {
