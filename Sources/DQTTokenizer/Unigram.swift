@@ -5,6 +5,10 @@
 // best[e] = max over tokens t = w[s..<e] of best[s] + score(t); a position no token of one
 // scalar starts from also gets an unknown node (score unk_score) over its first scalar. Ties
 // keep the first candidate found (starts in increasing order, ends in increasing order).
+// Path scores are f64 for both sources. SentencePiece's source keeps them in f32, but the
+// sentencepiece 0.2.3 wheel's results on real models (the PyPI sentencepiece 0.2.0 test models,
+// 358K ids over botchan.txt, tools/check_pypi_tokenizers.py) equal f64 arithmetic; f32 storage
+// differs on 15 lines of it, and f32 sums on whole documents.
 
 /// Validates the UNIGRAM table; returns (flags, position of the scores).
 func validateUnigram(_ base: UnsafeRawPointer, at: Int, size: Int, vocabSize v: Int, model: TokenizerData.Model) throws -> UInt32 {
@@ -41,7 +45,6 @@ extension Tokenizer {
     /// One Unigram word p[0..<n] -> ids.
     func encodeUnigramWord(_ p: UnsafePointer<UInt8>, _ n: Int, _ s: inout EncodeScratch, _ out: inout [Int32]) {
         if n == 0 { return }
-        let sp = unigramFlags & TokFormat.unigramSentencePiece != 0
         let unkScore = unigramUnkScore
         s.vScore.removeAll(keepingCapacity: true); s.vScore.append(contentsOf: repeatElement(0, count: n + 1))
         s.vStart.removeAll(keepingCapacity: true); s.vStart.append(contentsOf: repeatElement(-1, count: n + 1))
@@ -62,8 +65,7 @@ extension Tokenizer {
                 if rawType(id) == unusedType { continue }
                 let cand = unigramScore(id) + here
                 if s.vStart[e] == -1 || cand > s.vScore[e] {
-                    // SentencePiece keeps path scores in f32 (the comparison is in f64).
-                    s.vScore[e] = sp ? Double(Float(cand)) : cand
+                    s.vScore[e] = cand
                     s.vStart[e] = Int32(i)
                     s.vID[e] = id
                 }
