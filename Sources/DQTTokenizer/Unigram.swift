@@ -73,8 +73,7 @@ extension Tokenizer {
             }
             if !single {
                 let t = i + mblen
-                // SentencePiece adds the unknown score in f32.
-                let cand = sp ? Double(Float(unkScore) + Float(here)) : unkScore + here
+                let cand = unkScore + here
                 if s.vStart[t] == -1 || cand > s.vScore[t] {
                     s.vScore[t] = cand
                     s.vStart[t] = Int32(i)
