@@ -1,5 +1,6 @@
-// Encoding: text -> token ids (spec §3). Runs before generation, so it allocates freely
-// (scratch arrays are created once per call and reused across words).
+// Encoding: text -> token ids (spec §3): added tokens, normalization (Normalizer.swift),
+// pre-tokenization, then BPE or Unigram (Unigram.swift) per word. Runs before generation, so
+// it allocates (scratch arrays are created once per call and reused across segments and words).
 //
 //     tok.encode("Hello world")                          // with the template (e.g. BOS)
 //     tok.encode(text, addSpecialTokens: false)          // ids of the text only

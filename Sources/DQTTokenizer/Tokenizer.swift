@@ -8,10 +8,13 @@
 //     tok.vocabSize, tok.bosID, tok.eosID, tok.unkID, tok.padID, tok.tokenBytes(id), tok.tokenType(id)
 //
 // `init(payload:)` checks every rule of the spec before anything else reads the payload: all
-// offsets and sizes (with overflow checks), UTF-8 where required, that both hash tables find
-// every entry, that every merge result spells its two halves. Errors are `TokenizerError` with
-// the field and byte offset. After that, accessors read the payload without further checks.
-// The only allocation is a 257-entry index of the added tokens by first byte.
+// offsets and sizes (with overflow checks), UTF-8 where required, that the hash tables find
+// every entry, that every merge result spells its two halves, the NORMALIZER steps
+// (Normalizer.swift) and the UNIGRAM scores (Unigram.swift). It reads 1.0 and 1.1 payloads;
+// each table section is checked by its own function, walking the directory with the same
+// `TokTable` list the writer uses. Errors are `TokenizerError` with the field and byte offset.
+// After that, accessors read the payload without further checks. The only allocations are a
+// 257-entry index of the added tokens by first byte and the list of normalizer steps.
 
 public struct Tokenizer: @unchecked Sendable {
     /// The payload (not owned).

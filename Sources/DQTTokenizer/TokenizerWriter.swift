@@ -248,7 +248,6 @@ func normalizerTable(_ data: TokenizerData) throws -> [UInt8] {
             throw TokenizerError(field: "normalizer", offset: -1, "with spNormalize the normalizer is one .charsmap")
         }
     }
-    guard data.model != .byteLevelBPE || !steps.isEmpty else { return [] }
     var head = PayloadWriter()
     var body = PayloadWriter()   // data regions, offsets relative to the table start
     let dataStart = 8 + TokFormat.normStepSize * steps.count
