@@ -70,7 +70,7 @@ private let interposerC = """
         child.waitUntilExit()
         let lines = output.split(separator: "\n").filter { $0.hasPrefix("DQT_ALLOC") }
         #expect(child.terminationStatus == 0, "child failed:\n\(output.suffix(3000))")
-        #expect(lines.count == 3, "child output:\n\(output.suffix(3000))")
+        #expect(lines.count == 5, "child output:\n\(output.suffix(3000))")
         for l in lines { #expect(l.contains("allocations=0 "), "\(l)") }
         print(lines.joined(separator: "\n"))
     }
