@@ -53,7 +53,7 @@ let package = Package(
         .testTarget(name: "DQTFormatTests", dependencies: ["DQTFormat"]),
         .testTarget(name: "DQTKernelsTests", dependencies: ["DQTKernels", "CDQTKernels"]),
         .testTarget(name: "DQTTokenizerTests", dependencies: ["DQTTokenizer", "DQTImport"], exclude: ["Fixtures"]),
-        .testTarget(name: "DQTImportTests", dependencies: ["DQTImport", "DQTFormat"]),
+        .testTarget(name: "DQTImportTests", dependencies: ["DQTImport", "DQTFormat", "DQTKernels", "DQTModel", "DQTTokenizer"]),
         .testTarget(name: "DQTModelTests", dependencies: ["DQTModel", "DQTImport"]),
         .testTarget(name: "DQTTrainTests", dependencies: ["DQTTrain", "DQTImport"], exclude: ["Goldens"]),
     ]
