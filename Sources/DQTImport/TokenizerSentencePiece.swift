@@ -1,4 +1,4 @@
-// tokenizer.model (SentencePiece ModelProto, protobuf) -> TokenizerData (character BPE).
+// tokenizer.model (SentencePiece ModelProto, protobuf) -> TokenizerData (character BPE or Unigram).
 //
 // A minimal protobuf reader covers the fields used (sentencepiece_model.proto):
 //   ModelProto      1 pieces (repeated SentencePiece), 2 trainer_spec, 3 normalizer_spec
@@ -87,21 +87,26 @@ public func importSentencePieceModel(path: String) throws -> TokenizerData {
     guard !treatWSAsSuffix else { throw err("trainer_spec.treat_whitespace_as_suffix", "true is not supported") }
     return try tokSentencePieceBPE(pieces: pieces, byteFallback: byteFallback, bosID: bosID, eosID: eosID, padID: padID,
                                    addDummyPrefix: addDummyPrefix, removeExtraWS: removeExtraWS, escapeWS: escapeWS,
-                                   piecesField: "pieces", err: err)
+                                   piecesField: "pieces", err: err,
+                                   unigram: modelType == 1, spNormalize: true, charsmap: charsmap)
 }
 
 /// One SentencePiece piece: text, score, type (NORMAL=1, UNKNOWN=2, CONTROL=3, USER_DEFINED=4,
 /// UNUSED=5, BYTE=6 — the protobuf enum, also GGUF's tokenizer.ggml.token_type).
 struct TokSentencePiece { var piece = ""; var score: Float = 0; var type = 1 }
 
-/// SentencePiece BPE pieces -> TokenizerData (shared by tokenizer.model and GGUF `llama` vocabularies).
-/// Ids below 0 mean "none"; `piecesField` names the list in errors.
+/// SentencePiece BPE or Unigram pieces -> TokenizerData (shared by tokenizer.model and GGUF `llama`
+/// vocabularies). Ids below 0 mean "none"; `piecesField` names the list in errors. `spNormalize`:
+/// segments are prepared by SentencePiece's normalizer (formats/dqt-tokenizer.md §3.2.2) with
+/// `charsmap` (a precompiled_charsmap, verbatim; empty = identity) — tokenizer.model; GGUF
+/// vocabularies keep the plain ▁ handling (§3.2.3), as llama.cpp's SPM tokenizer does.
 func tokSentencePieceBPE(pieces: [TokSentencePiece], byteFallback: Bool, bosID: Int, eosID: Int, padID: Int,
                          addDummyPrefix: Bool, removeExtraWS: Bool, escapeWS: Bool, piecesField: String,
-                         err: (String, String) -> TokenizerImportError) throws -> TokenizerData {
+                         err: (String, String) -> TokenizerImportError,
+                         unigram: Bool = false, spNormalize: Bool = false, charsmap: [UInt8] = []) throws -> TokenizerData {
     guard !pieces.isEmpty, pieces.count <= 1 << 24 else { throw err(piecesField, "\(pieces.count) pieces (need 1...2^24)") }
 
-    var data = TokenizerData(model: modelType == 2 ? .characterBPE : .unigram, tokens: [])
+    var data = TokenizerData(model: unigram ? .unigram : .characterBPE, tokens: [])
     var tokens: [TokenizerData.Token] = []
     tokens.reserveCapacity(pieces.count)
     var unk: Int32? = nil
@@ -131,7 +136,7 @@ func tokSentencePieceBPE(pieces: [TokSentencePiece], byteFallback: Bool, bosID: 
     }
     guard let unk else { throw err(piecesField, "no UNKNOWN piece") }
 
-    if modelType == 2 {
+    if !unigram {
         data.merges = sentencePieceMerges(pieces.map { ($0.score, $0.type) }, tokens, pieceID)
     } else {
         data.unigram = sentencePieceUnigram(pieces.map { ($0.score, $0.type) }, tokens)
@@ -154,7 +159,7 @@ func tokSentencePieceBPE(pieces: [TokSentencePiece], byteFallback: Bool, bosID: 
     data.spacePrefix = addDummyPrefix ? .text : .none
     data.stripLeadingSpace = addDummyPrefix || removeExtraWS
     // SentencePiece's own normalizer (charsmap + whitespace rules, spec §3.2.2).
-    data.spNormalize = true
+    data.spNormalize = spNormalize
     if !charsmap.isEmpty { data.normalizer = [.charsmap(charsmap)] }
     if let b = data.bosID { data.prefixIDs = [b] }
     return data
