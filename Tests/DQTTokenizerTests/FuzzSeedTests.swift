@@ -26,6 +26,6 @@ private let seedRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent
                 seen += 1
             }
         }
-        #expect(seen >= 10)
+        #expect(seen >= 11)
     }
 }
