@@ -102,8 +102,8 @@ public final class DQTModel {
         }
         contextLength = ctx
         threads = n
-        do { tokenizer = try Tokenizer(payload: file.tokenizerPayload) } catch {
-            throw RuntimeError.tokenizer("\(path): TOKENIZER section: \(error)")
+        do { tokenizer = try Tokenizer(payload: file.tokenizerPayload) } catch let e as TokenizerError {
+            throw RuntimeError.tokenizerPayload(path: path, e)
         }
         guard tokenizer.vocabSize <= spec.vocabSize else {
             throw RuntimeError.tokenizer("\(path): the tokenizer has \(tokenizer.vocabSize) tokens, more than the model's vocabulary \(spec.vocabSize)")
@@ -308,6 +308,11 @@ public final class DQTModel {
     /// is prepended — as llama.cpp does, and as models trained with a BOS before every
     /// document (our trainer's) expect.
     public func encode(_ text: String, addSpecial: Bool = true) -> [Int32] {
+        DQTModel.encode(text, tokenizer: tokenizer, spec: spec, addSpecial: addSpecial)
+    }
+
+    /// The same without a loaded model (the file's tokenizer and spec only): `dqt-run --tokenize`.
+    public static func encode(_ text: String, tokenizer: Tokenizer, spec: ModelSpec, addSpecial: Bool = true) -> [Int32] {
         var ids = tokenizer.encode(text, addSpecialTokens: addSpecial)
         if addSpecial, spec.bosID != ModelSpec.noToken, ids.first != Int32(bitPattern: spec.bosID) {
             ids.insert(Int32(bitPattern: spec.bosID), at: 0)

@@ -3,6 +3,7 @@
 // allocates nothing (the allocation-counting test holds us to it).
 import DQTKernels
 import DQTFormat
+import DQTTokenizer
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -206,10 +207,14 @@ public enum RuntimeError: Error, CustomStringConvertible {
     case badArgument(String)
     case contextFull(String)
     case tokenizer(String)
+    /// The TOKENIZER section of `path` breaks formats/dqt-tokenizer.md: the reader's typed error
+    /// (field, byte offset) is kept.
+    case tokenizerPayload(path: String, TokenizerError)
 
     public var description: String {
         switch self {
         case .outOfMemory(let s), .badArgument(let s), .contextFull(let s), .tokenizer(let s): s
+        case .tokenizerPayload(let path, let e): "\(path): TOKENIZER section: \(e)"
         }
     }
 }

@@ -21,10 +21,11 @@ struct Arguments {
     var kvCache = KVCacheType.f32
     var isa: KernelISA?
     var perplexityFile: String?
+    /// Print the prompt's token ids instead of generating.
+    var tokenize = false
     var lockWait: Double = 600
     var help = false
     var chat = false
-    var tokenize = false
     var chatTemplate: String?
     var system: String?
 
@@ -38,6 +39,8 @@ struct Arguments {
       -p, --prompt TEXT         prompt (or give it after the model path)
       -f, --file FILE           read the prompt from FILE
           --tokens IDS          prompt as comma-separated token ids (no tokenizer)
+          --tokenize            print the prompt's token ids, comma-separated, as they would be fed
+                                (BOS included unless --no-bos; the format --tokens reads), and exit
       -n, --n-predict N         tokens to generate (default 128)
       -c, --ctx-size N          context length (default: model max, at most 2048)
       -t, --threads N           threads (default: all online CPUs)
@@ -174,6 +177,9 @@ struct Arguments {
         guard sources == 1 else {
             throw Problem(description: sources == 0 ? "give a prompt (text, -f FILE, --tokens or --perplexity FILE)"
                                                     : "give only one of: prompt text, -f, --tokens, --perplexity")
+        }
+        if a.tokenize && (a.promptTokens != nil || a.perplexityFile != nil) {
+            throw Problem(description: "--tokenize takes prompt text or -f FILE, not --tokens or --perplexity")
         }
         return a
     }

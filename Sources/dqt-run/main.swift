@@ -112,6 +112,13 @@ if args.help {
     exit(0)
 }
 
+// --tokenize without --chat needs only the spec and the tokenizer (Tokenize.swift); with --chat
+// the template is rendered below.
+if args.tokenize && !args.chat {
+    guard let text = args.promptFile.map(readFile) ?? args.prompt else { fail("--tokenize needs text: a prompt or -f FILE", code: 2) }
+    runTokenize(args, text: text)
+}
+
 let model: DQTModel
 do {
     model = try DQTModel(path: args.model, options: RuntimeOptions(contextLength: args.context, threads: args.threads,
@@ -191,10 +198,6 @@ if let ids = args.promptTokens {
     promptText = text
     prompt = model.encode(text, addSpecial: args.addBos)
     if prompt.isEmpty { fail("the prompt encodes to no tokens") }
-}
-if args.tokenize {
-    writeOut(1, prompt.map(String.init).joined(separator: ",") + "\n")
-    exit(0)
 }
 if prompt.count >= model.contextLength {
     fail("the prompt has \(prompt.count) tokens; the context holds \(model.contextLength) (use a larger -c)")

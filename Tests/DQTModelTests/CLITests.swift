@@ -234,4 +234,28 @@ extension CLITests {
         let ppl = line.components(separatedBy: "perplexity ").last!
         #expect(ppl == "inf" || Double(ppl).map { $0 > 9.2e18 } == true, "\(line)")
     }
+
+    /// --tokenize prints the ids generation would be fed (the library's encode, BOS included
+    /// unless --no-bos) in the format --tokens reads, from -p and from -f alike; and feeding them
+    /// back with --tokens generates the same text as the prompt.
+    @Test func tokenizePrintsTheFedIds() throws {
+        try requireBinary()
+        let lib = try DQTModel(path: Self.model, options: RuntimeOptions(threads: 1))
+        let text = "The ﬁrst  line\tand ＣＡＳＥ\n"
+        let want = lib.encode(text).map(String.init).joined(separator: ",")
+        let wantNoBos = lib.encode(text, addSpecial: false).map(String.init).joined(separator: ",")
+        let r = try Self.run([Self.model, "--tokenize", "-p", text])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout == want + "\n")
+        let file = tempPath("tokenize-prompt.txt")
+        try text.write(toFile: file, atomically: true, encoding: .utf8)
+        let f = try Self.run([Self.model, "--tokenize", "-f", file, "--no-bos"])
+        #expect(f.status == 0 && f.stdout == wantNoBos + "\n", "\(f.stderr)")
+        let a = try Self.run([Self.model, "-p", text, "-n", "4", "--temp", "0", "--ignore-eos", "-t", "1"])
+        let b = try Self.run([Self.model, "--tokens", want, "-n", "4", "--temp", "0", "--ignore-eos", "-t", "1"])
+        #expect(a.status == 0 && b.status == 0)
+        #expect(a.stdout.hasPrefix(text) && String(a.stdout.dropFirst(text.count)) == b.stdout, "\(a.stdout) vs \(b.stdout)")
+        let bad = try Self.run([Self.model, "--tokenize", "--tokens", "1,2"])
+        #expect(bad.status == 2 && bad.stderr.contains("--tokenize"))
+    }
 }
