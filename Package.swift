@@ -50,11 +50,13 @@ let package = Package(
             name: "dqt-tune",
             dependencies: ["DQTTrain", "DQTImport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        .testTarget(name: "DQTFormatTests", dependencies: ["DQTFormat"]),
+        // Shared by the test targets: per-test temporary directories, repository paths, running tools.
+        .target(name: "DQTTestSupport", path: "Tests/DQTTestSupport"),
+        .testTarget(name: "DQTFormatTests", dependencies: ["DQTFormat", "DQTTestSupport"]),
         .testTarget(name: "DQTKernelsTests", dependencies: ["DQTKernels", "CDQTKernels"]),
-        .testTarget(name: "DQTTokenizerTests", dependencies: ["DQTTokenizer", "DQTImport"], exclude: ["Fixtures"]),
-        .testTarget(name: "DQTImportTests", dependencies: ["DQTImport", "DQTFormat"]),
-        .testTarget(name: "DQTModelTests", dependencies: ["DQTModel", "DQTImport"]),
-        .testTarget(name: "DQTTrainTests", dependencies: ["DQTTrain", "DQTImport"], exclude: ["Goldens"]),
+        .testTarget(name: "DQTTokenizerTests", dependencies: ["DQTTokenizer", "DQTImport", "DQTTestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "DQTImportTests", dependencies: ["DQTImport", "DQTFormat", "DQTTestSupport"]),
+        .testTarget(name: "DQTModelTests", dependencies: ["DQTModel", "DQTImport", "DQTTestSupport"]),
+        .testTarget(name: "DQTTrainTests", dependencies: ["DQTTrain", "DQTImport", "DQTTestSupport"], exclude: ["Goldens"]),
     ]
 )

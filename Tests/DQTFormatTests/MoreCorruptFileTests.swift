@@ -1,3 +1,4 @@
+import DQTTestSupport
 import Foundation
 import Testing
 @testable import DQTFormat
@@ -39,7 +40,7 @@ func imageWithIntEncodings() throws -> Image {
     return Image(b: Array(try Data(contentsOf: URL(fileURLWithPath: path))))
 }
 
-@Suite struct MoreCorruptFileTests {
+@Suite(.temporaryFiles) struct MoreCorruptFileTests {
     func apply(_ c: MoreCorruption, _ m: inout Image) throws -> DQTFormatError.Kind {
         let spec = m.offset(0)
         switch c {

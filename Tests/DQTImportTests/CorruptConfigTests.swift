@@ -2,6 +2,7 @@
 // fixture's) and names the field the error must report. Values that would produce a .dqt the
 // reader rejects (a zero context, a norm epsilon that rounds to 0 in f32) are refused here.
 @testable import DQTImport
+import DQTTestSupport
 import Foundation
 import Testing
 
@@ -83,7 +84,7 @@ func configError(_ edit: (inout [String: Any]) -> Void, from fixture: String = "
     }
 }
 
-@Suite struct CorruptConfigTests {
+@Suite(.temporaryFiles) struct CorruptConfigTests {
     @Test func theFixtureConfigsAreValid() throws {
         for f in ["dqt-ternary", "dqt-int8", "hf-bitnet", "llama-f32"] {
             #expect(configError({ _ in }, from: f) == nil, "\(f)")

@@ -6,6 +6,7 @@ import DQTFormat
 import DQTImport
 @testable import DQTModel
 import DQTTokenizer
+import DQTTestSupport
 import Foundation
 import Testing
 
@@ -55,7 +56,7 @@ func modelError(_ path: String, _ options: RuntimeOptions = RuntimeOptions(threa
     }
 }
 
-@Suite struct HostileModelTests {
+@Suite(.temporaryFiles) struct HostileModelTests {
     @Test func theBaseModelLoadsAndRuns() throws {
         let path = try writeHostileModel(tokenizer: try charTokenizerPayload(tokens: 20))
         let m = try DQTModel(path: path, options: RuntimeOptions(threads: 1))

@@ -2,6 +2,7 @@ import DQTFormat
 import DQTImport
 import DQTModel
 @testable import DQTTrain
+import DQTTestSupport
 import Foundation
 import Testing
 
@@ -34,7 +35,7 @@ func tensorClass(_ name: String) -> String {
     return "linear"
 }
 
-@Suite struct GradientGoldenTests {
+@Suite(.temporaryFiles) struct GradientGoldenTests {
     @Test(arguments: gradientCases)
     func gradientsMatchAutograd(_ c: GradientCase) throws {
         let golden = try GoldenFile("grad-\(c.variant).safetensors")

@@ -2,10 +2,11 @@ import DQTFormat
 import DQTImport
 import DQTModel
 @testable import DQTTrain
+import DQTTestSupport
 import Foundation
 import Testing
 
-@Suite struct JournalTests {
+@Suite(.temporaryFiles) struct JournalTests {
     func model() throws -> (dir: String, path: String, original: Data) {
         let dir = tempDir()
         let p = try convertFixture("dqt-ternary", options: ConvertOptions(), to: dir + "/m.dqt")
