@@ -8,13 +8,14 @@
 #   tools/fuzz.sh seeds                   rewrite the seed corpus tools/fuzz/corpus/ (committed)
 #
 # Targets: dqt safetensors tokenizer-json tokenizer-model tokenizer-payload lz4
-# The committed seeds in tools/fuzz/corpus/TARGET are read, never written; new inputs go to
+# The committed seeds in tools/fuzz/corpus/TARGET (and regressions/TARGET) are read, never written; new inputs go to
 # $FUZZ_SCRATCH/corpus/TARGET and crashes to $FUZZ_SCRATCH/artifacts/ (FUZZ_SCRATCH defaults
 # to .build-fuzz). A crash, a leak-free ASan report, a timeout (10 s per input) or an input
 # that needs more than 2 GiB ends the run with a non-zero status and the reproducer path.
 # Reproduce: DQT_FUZZ_TARGET=dqt $FUZZ_SCRATCH/release/dqt-fuzz CRASH_FILE
-# Once fixed, copy the crasher to tools/fuzz/regressions/TARGET/: the test suite replays those
-# (Tests/DQTTokenizerTests/FuzzRegressionTests.swift).
+# Once fixed, copy the crasher to tools/fuzz/regressions/TARGET/ and give it a line in
+# tools/fuzz/regressions/expected.tsv: the test suite replays every regression and checks its
+# outcome (Tests/*/FuzzRegressionTests.swift); libFuzzer reads them as extra seeds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCRATCH="${FUZZ_SCRATCH:-.build-fuzz}"
@@ -39,8 +40,11 @@ run_target() {  # $1 target, $2 libFuzzer option (-runs=N or -max_total_time=S),
   # metadata caches are noise. Memory errors are what we look for. SWIFT_BACKTRACE=enable=no:
   # the Swift backtracer's helper thread trips ASan after a trap (a false "negative-size-param");
   # libFuzzer prints the symbolized stack of a trap itself.
+  # Seeds: the committed corpus and the regressions (read only; new inputs go to the first folder).
+  local seeds=("tools/fuzz/corpus/$t")
+  [ -d "tools/fuzz/regressions/$t" ] && seeds+=("tools/fuzz/regressions/$t")
   SWIFT_BACKTRACE=enable=no ASAN_OPTIONS="detect_leaks=0:allocator_may_return_null=1" DQT_FUZZ_TARGET="$t" "$BIN" \
-    "$SCRATCH/corpus/$t" "tools/fuzz/corpus/$t" "$limit" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+    "$SCRATCH/corpus/$t" "${seeds[@]}" "$limit" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
     -artifact_prefix="$SCRATCH/artifacts/$t-" "$@" >"$log" 2>&1 || status=$?
   # The closing statistics: executions and time.
   grep -E "^(Done|stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb)" "$log" | sed "s/^/  $t: /" >&2 || true

@@ -121,22 +121,17 @@ func fuzzSafetensors(_ input: UnsafeRawBufferPointer) {
 
 // MARK: - tokenizers
 
-nonisolated(unsafe) var scratchDir: String? = nil
-
-/// The importers read files: write the input to a per-process file in /dev/shm (memory).
+/// The importers read files: the input goes to a per-process file in /dev/shm (memory), removed
+/// as soon as the importer has read it (a run leaves nothing behind).
 func fuzzTokenizerImport(_ input: UnsafeRawBufferPointer, fileName: String) {
-    if scratchDir == nil {
-        let base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp"
-        let dir = "\(base)/dqt-fuzz-\(getpid())"
-        mkdir(dir, 0o700)
-        scratchDir = dir
-    }
-    let path = scratchDir! + "/" + fileName
+    let base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp"
+    let path = "\(base)/dqt-fuzz-\(getpid())-\(fileName)"
     guard let fp = fopen(path, "wb") else { return }
     if input.count > 0 { fwrite(input.baseAddress!, 1, input.count, fp) }
     fclose(fp)
     let data: TokenizerData
     do {
+        defer { unlink(path) }
         data = fileName == "tokenizer.json" ? try importTokenizerJSON(path: path) : try importSentencePieceModel(path: path)
     } catch {
         return
