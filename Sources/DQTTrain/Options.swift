@@ -65,6 +65,9 @@ public struct TrainOptions: Sendable {
     public var minLRRatio = 0.1
     /// Bytes of the staging buffer new packed rows wait in before the journal is synced.
     public var stagingBytes = 8 << 20
+    /// Tune even where the filesystem has no file locks (formats/dqt-tune.md §7.4): safe only if
+    /// nothing else opens the model meanwhile.
+    public var allowUnlocked = false
 
     public init() {}
 

@@ -62,6 +62,11 @@ import Testing
                 #expect(p.terminationStatus == 0)
             }
             if fileExists(v + ".journal") { rollbacks += 1 }
+            if kills % 2 == 1, let run = builtTool("dqt-run") {
+                // A plain reader after the crash: rolls the hot journal back itself and runs.
+                let r = try runProcess(run, [v, "x", "-n", "1", "-t", "1"])
+                #expect(r.status == 0 && !fileExists(v + ".journal"), "dqt-run after kill \(kills): \(r.all)")
+            }
             let r = try runProcess(tune, [v, "--recover"])
             #expect(r.status == 0, "after kill \(kills): \(r.all)")
             let f = try DQTFile(path: v)
