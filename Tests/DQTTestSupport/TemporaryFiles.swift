@@ -27,12 +27,15 @@ public enum TemporaryFiles {
         return b.isEmpty ? "/tmp" : b
     }
 
-    /// mkdtemp under `parent`: a new, empty, private directory named `tag.XXXXXX`.
+    /// mkdtemp under `parent`: a new, empty directory named `tag.XXXXXX`, mode 0755 like any
+    /// directory a test makes (a test may run a tool as another user on a file inside).
     public static func make(_ tag: String, in parent: String) -> String {
         var template = Array((parent + "/" + tag + ".XXXXXX").utf8CString)
         let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) != nil }
         precondition(made, "mkdtemp in \(parent) failed: errno \(errno)")
-        return String(cString: template)
+        let dir = String(cString: template)
+        chmod(dir, 0o755)
+        return dir
     }
 
     /// Removes a tree; a file or folder that is already gone is fine.
