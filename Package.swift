@@ -46,6 +46,8 @@ let package = Package(
         .executableTarget(name: "dqt-run", dependencies: ["DQTModel"]),
         // Kernel microbenchmark (release builds only; not a test): swift run -c release dqt-bench-kernels
         .executableTarget(name: "dqt-bench-kernels", dependencies: ["DQTKernels"]),
+        // Tokenizer encode/load benchmark (release builds only): swift run -c release dqt-bench-tokenizer
+        .executableTarget(name: "dqt-bench-tokenizer", dependencies: ["DQTTokenizer", "DQTImport"]),
         .executableTarget(
             name: "dqt-tune",
             dependencies: ["DQTTrain", "DQTImport", .product(name: "ArgumentParser", package: "swift-argument-parser")]

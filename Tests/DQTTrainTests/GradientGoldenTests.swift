@@ -49,6 +49,7 @@ func tensorClass(_ name: String) -> String {
             let probe = try GradientProbe(path: path, seqLen: shape[1] - 1, batch: shape[0], threads: threads)
             let (loss, grads) = try probe.gradients(windows: ids)
             let refLoss = Double(golden.floats("loss")![0])
+            print("loss relative error, \(c) threads \(threads): \(abs(loss - refLoss) / abs(refLoss))")
             #expect(abs(loss - refLoss) <= 1e-4 * abs(refLoss), "\(c) loss \(loss) vs \(refLoss)")
             var worstByClass: [String: Float] = [:]
             for r in file.tensors {
