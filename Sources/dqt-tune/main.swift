@@ -107,6 +107,7 @@ struct Tune: ParsableCommand {
         guard warmup >= 0 else { throw ValidationError("--warmup must be ≥ 0") }
         guard minLRRatio >= 0, minLRRatio <= 1 else { throw ValidationError("--min-lr-ratio must be in 0…1") }
         if let scheduleSteps, scheduleSteps < 1 { throw ValidationError("--schedule-steps must be ≥ 1") }
+        do { _ = try FreezeSet(parsing: freeze) } catch { throw ValidationError("\(error)") }
     }
 
     func run() throws {

@@ -52,3 +52,9 @@ public func runProcess(_ executable: String, _ args: [String], env: [String: Str
     return ProcessOutput(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
                          stderr: String(decoding: errData, as: UTF8.self))
 }
+
+/// `text` with every run of white space (line breaks and the indentation of wrapped help text
+/// included) turned into one space.
+public func oneLine(_ text: String) -> String {
+    text.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" }).joined(separator: " ")
+}
