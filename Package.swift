@@ -1,7 +1,10 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Module map: see ../shared/ARCHITECTURE.md and README.md.
+// Module graph (each target lists what it imports; README.md "Repository" says what each does):
+//   CLZ4 (liblz4) <- DQTFormat <- DQTKernels (+ CDQTKernels) <- DQTModel (+ DQTTokenizer) <- dqt-run
+//   DQTImport (DQTFormat, DQTKernels, DQTTokenizer; Foundation) <- dqt-convert
+//   DQTTrain (DQTModel, CDQTTrain, CDQTKernels) <- dqt-tune
 // Runtime side (DQTFormat, DQTKernels, DQTTokenizer, DQTModel, dqt-run) imports no Foundation.
 let package = Package(
     name: "dqt",
@@ -34,23 +37,23 @@ let package = Package(
         .target(name: "DQTKernels", dependencies: ["CDQTKernels", "DQTFormat"]),
         .target(name: "DQTTokenizer"),
         .target(name: "DQTModel", dependencies: ["DQTFormat", "DQTKernels", "DQTTokenizer"]),
-        .target(name: "DQTImport", dependencies: ["DQTFormat", "DQTKernels", "DQTTokenizer", "DQTModel"]),
+        .target(name: "DQTImport", dependencies: ["DQTFormat", "DQTKernels", "DQTTokenizer"]),
         // Training kernels (float GEMM for the backward pass, weight decode/pack) in C with an AVX2+FMA path.
         .target(name: "CDQTTrain", cSettings: [.unsafeFlags(["-O3"])]),
-        .target(name: "DQTTrain", dependencies: ["DQTModel", "DQTFormat", "DQTKernels", "DQTTokenizer", "CDQTTrain"]),
+        .target(name: "DQTTrain", dependencies: ["DQTModel", "DQTFormat", "DQTKernels", "DQTTokenizer", "CDQTTrain", "CDQTKernels"]),
         .executableTarget(
             name: "dqt-convert",
-            dependencies: ["DQTImport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["DQTImport", "DQTFormat", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // dqt-run parses its own flags: swift-argument-parser links FoundationEssentials.
-        .executableTarget(name: "dqt-run", dependencies: ["DQTModel"]),
+        .executableTarget(name: "dqt-run", dependencies: ["DQTModel", "DQTTokenizer"]),
         // Kernel microbenchmark (release builds only; not a test): swift run -c release dqt-bench-kernels
         .executableTarget(name: "dqt-bench-kernels", dependencies: ["DQTKernels"]),
         // Tokenizer encode/load benchmark (release builds only): swift run -c release dqt-bench-tokenizer
         .executableTarget(name: "dqt-bench-tokenizer", dependencies: ["DQTTokenizer", "DQTImport"]),
         .executableTarget(
             name: "dqt-tune",
-            dependencies: ["DQTTrain", "DQTImport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["DQTTrain", "DQTFormat", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Shared by the test targets: per-test temporary directories, repository paths, running tools.
         .target(name: "DQTTestSupport", path: "Tests/DQTTestSupport"),
