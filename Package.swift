@@ -53,7 +53,7 @@ let package = Package(
         .executableTarget(name: "dqt-bench-tokenizer", dependencies: ["DQTTokenizer", "DQTImport"]),
         .executableTarget(
             name: "dqt-tune",
-            dependencies: ["DQTTrain", "DQTFormat", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["DQTTrain", "DQTModel", "DQTFormat", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Shared by the test targets: per-test temporary directories, repository paths, running tools.
         .target(name: "DQTTestSupport", path: "Tests/DQTTestSupport"),

@@ -3,6 +3,7 @@
 // every step (or every --commit-every steps); dqt-run uses the result at once.
 import ArgumentParser
 import DQTFormat
+import DQTModel
 import DQTTrain
 import Foundation
 
@@ -247,9 +248,3 @@ final class LogFile {
     }
 }
 extension Rounding: ExpressibleByArgument {}
-
-func peakRSSBytes() -> Int {
-    var u = rusage()
-    getrusage(RUSAGE_SELF.rawValue, &u)
-    return u.ru_maxrss * 1024
-}
