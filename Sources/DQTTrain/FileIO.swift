@@ -11,10 +11,10 @@ func fileExists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 /// The whole file as bytes.
 func readFile(_ path: String) throws -> [UInt8] {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { throw TrainError.io("\(path): cannot open: \(errnoDescription())") }
+    guard fd >= 0 else { throw TrainError.io("cannot open: \(errnoDescription())", path: path) }
     defer { close(fd) }
     var st = stat()
-    guard fstat(fd, &st) == 0 else { throw TrainError.io("\(path): cannot stat: \(errnoDescription())") }
+    guard fstat(fd, &st) == 0 else { throw TrainError.io("cannot stat: \(errnoDescription())", path: path) }
     let size = Int(st.st_size)
     var out = [UInt8](repeating: 0, count: size)
     if size > 0 { try out.withUnsafeMutableBytes { try preadAll(fd, $0.baseAddress!, size, 0, path: path) } }

@@ -103,7 +103,7 @@ extension Network {
         forward(tokens: inputs)
         headForward()
         let loss = lossAndGradient(targets: targets)
-        guard loss.isFinite else { throw TrainError.state("the loss is not finite (\(loss)); no update was applied") }
+        guard loss.isFinite else { throw TrainError.numeric("the loss is not finite (\(loss)); no update was applied") }
         // dL/dh through the head (old head weights), then the final norm.
         for i in 0..<(n * d) { b.dxn[i] = 0 }
         backwardInput([headCall], dx: b.dxn, lddx: d)

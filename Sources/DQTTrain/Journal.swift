@@ -31,10 +31,10 @@ final class UndoJournal {
     func begin(fileLength: UInt64, commit: UInt64, headerBlock: UnsafeRawBufferPointer) throws {
         precondition(fd < 0, "journal already open")
         guard !fileExists(path) else {
-            throw TrainError.state("\(path) exists: a previous run was interrupted and not rolled back")
+            throw TrainError.state("exists: a previous run was interrupted and not rolled back", path: path)
         }
         fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw TrainError.io("\(path): cannot create the journal: \(errnoDescription())") }
+        guard fd >= 0 else { throw TrainError.io("cannot create the journal: \(errnoDescription())", path: path) }
         let h = UndoJournalFile.header(fileLength: fileLength, commit: commit)
         try h.withUnsafeBytes { try pwriteAll(fd, $0.baseAddress!, $0.count, 0, path: path) }
         end = UndoJournalFile.headerSize
@@ -61,7 +61,7 @@ final class UndoJournal {
         precondition(fd >= 0, "journal not begun")
         close(fd)
         fd = -1
-        guard unlink(path) == 0 else { throw TrainError.io("\(path): cannot remove the journal: \(errnoDescription())") }
+        guard unlink(path) == 0 else { throw TrainError.io("cannot remove the journal: \(errnoDescription())", path: path) }
         try syncDirectoryOrThrow(of: path)
         end = 0
         bytesWritten = 0

@@ -83,8 +83,8 @@ public final class Tuner {
         guard !trainable.isEmpty else {
             let writable = table.params.contains { file.sections[$0.section].writable }
             throw TrainError.unsupported(writable
-                ? "\(modelPath): every tensor is frozen (--freeze); nothing to train"
-                : "\(modelPath): no tensor is writable in place (converted with --frozen?); re-convert without it")
+                ? "every tensor is frozen (--freeze); nothing to train"
+                : "no tensor is writable in place (converted with --frozen?); re-convert without it", path: modelPath)
         }
         // Optimizer state layout: trainable tensors in file order.
         let K = options.optimizer.moments
@@ -105,7 +105,7 @@ public final class Tuner {
         self.data = data
         if let data {
             guard data.tokens.count >= options.seqLen + 1 else {
-                throw TrainError.badArgument("the training data has \(data.tokens.count) tokens; --seq-len \(options.seqLen) needs at least \(options.seqLen + 1)")
+                throw TrainError(.badArgument, field: "--data", "the training data has \(data.tokens.count) tokens; --seq-len \(options.seqLen) needs at least \(options.seqLen + 1)")
             }
             if let bad = data.tokens.first(where: { $0 < 0 || Int($0) >= spec.vocabSize }) {
                 throw TrainError.badArgument("token \(bad) of the data is outside the vocabulary (\(spec.vocabSize))")
@@ -127,10 +127,10 @@ public final class Tuner {
         slot = state.committed
         if let data, slot.step > 0 {
             guard slot.dataHash == data.hash else {
-                throw TrainError.state("\(state.path): the state was written for other training data (\(slot.dataTokens) tokens); use the same --data or --reset-state")
+                throw TrainError.state("the state was written for other training data (\(slot.dataTokens) tokens); use the same --data or --reset-state", path: state.path)
             }
             guard slot.seed == options.seed else {
-                throw TrainError.state("\(state.path): the state was written with --seed \(slot.seed); use it to resume, or --reset-state")
+                throw TrainError.state("the state was written with --seed \(slot.seed); use it to resume, or --reset-state", path: state.path)
             }
         }
         self.net = net
@@ -177,7 +177,7 @@ public final class Tuner {
 
     /// One step on explicit windows (batch × (seqLen + 1) tokens).
     func runStep(windows: [Int32], nextPosition next: Int) throws -> StepReport {
-        guard !broken else { throw TrainError.state("a previous step failed; reopen the model to roll back") }
+        guard !broken else { throw TrainError.state("a previous step failed; reopen the model to roll back", path: path) }
         let t0 = monotonicSeconds()
         let (inputs, targets) = Tuner.split(windows, seqLen: options.seqLen, batch: options.batch)
         let scheduled = options.scheduled(completedSteps: Int(slot.step))
@@ -238,7 +238,7 @@ public final class Tuner {
     /// Commits the steps since the last commit. Returns the journal's payload bytes.
     @discardableResult
     public func commit() throws -> Int {
-        guard !broken else { throw TrainError.state("a previous step failed; reopen the model to roll back") }
+        guard !broken else { throw TrainError.state("a previous step failed; reopen the model to roll back", path: path) }
         do {
             try beginJournalIfNeeded()
             let journalBytes = journal.bytesWritten

@@ -235,10 +235,10 @@ final class LogFile {
         self.path = path
         if !FileManager.default.fileExists(atPath: path) {
             guard FileManager.default.createFile(atPath: path, contents: nil) else {
-                throw TrainError.io("\(path): cannot create the log file")
+                throw TrainError.io("cannot create the log file", path: path)
             }
         }
-        guard let h = FileHandle(forWritingAtPath: path) else { throw TrainError.io("\(path): cannot open the log file for writing") }
+        guard let h = FileHandle(forWritingAtPath: path) else { throw TrainError.io("cannot open the log file for writing", path: path) }
         handle = h
         handle.seekToEndOfFile()
     }
