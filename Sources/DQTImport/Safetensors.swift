@@ -20,11 +20,7 @@ public struct ImportError: Error, CustomStringConvertible, Sendable {
         self.message = message
     }
 
-    public var description: String {
-        var s = "\(path): \(field)"
-        if let offset { s += " (at byte \(offset))" }
-        return s + ": " + message
-    }
+    public var description: String { locatedDescription(path: path, field: field, offset: offset, message: message) }
 }
 
 public enum SafetensorsDType: String, Sendable, CaseIterable {

@@ -72,26 +72,33 @@ public final class DQTModel {
         let spec = file.spec
         let ctx = options.contextLength == 0 ? min(spec.maxContext, 2048) : options.contextLength
         guard ctx >= 1, ctx <= spec.maxContext else {
-            throw RuntimeError.badArgument("context length \(ctx) is outside 1…\(spec.maxContext) (the model's max_context)")
+            throw RuntimeError(.badArgument, path: path, field: "contextLength",
+                               "context length \(ctx) is outside 1…\(spec.maxContext) (the model's max_context)")
         }
         let online = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
         // The default is every online CPU, capped at the 256 the pool accepts from a user.
         let n = options.threads == 0 ? min(max(online, 1), 256) : options.threads
-        guard n >= 1, n <= 256 else { throw RuntimeError.badArgument("thread count \(n) is outside 1…256") }
+        guard n >= 1, n <= 256 else { throw RuntimeError.badArgument("thread count \(n) is outside 1…256", field: "threads") }
         guard options.batchSize >= 1, options.batchSize <= 512 else {
-            throw RuntimeError.badArgument("batch size \(options.batchSize) is outside 1…512")
+            throw RuntimeError.badArgument("batch size \(options.batchSize) is outside 1…512", field: "batchSize")
         }
         contextLength = ctx
         threads = n
         do { tokenizer = try Tokenizer(payload: file.tokenizerPayload) } catch {
-            throw RuntimeError.tokenizer("\(path): TOKENIZER section: \(error)")
+            throw RuntimeError.tokenizer("\(error)", path: path, field: "TOKENIZER section")
         }
         guard tokenizer.vocabSize <= spec.vocabSize else {
-            throw RuntimeError.tokenizer("\(path): the tokenizer has \(tokenizer.vocabSize) tokens, more than the model's vocabulary \(spec.vocabSize)")
+            throw RuntimeError.tokenizer("the tokenizer has \(tokenizer.vocabSize) tokens, more than the model's vocabulary \(spec.vocabSize)",
+                                         path: path, field: "TOKENIZER section")
         }
         weights = ModelWeights(file: file)
-        transformer = try Transformer(spec: spec, weights: weights, context: ctx, batch: min(options.batchSize, ctx), threads: n,
-                                      kvCache: options.kvCache, otherBytes: file.arenaBytes)
+        do {
+            transformer = try Transformer(spec: spec, weights: weights, context: ctx, batch: min(options.batchSize, ctx), threads: n,
+                                          kvCache: options.kvCache, otherBytes: file.arenaBytes)
+        } catch var e as RuntimeError where e.kind == .outOfMemory {
+            e.path = path   // the plan is what this model declares
+            throw e
+        }
         loadSeconds = monotonicSeconds() - start
     }
 
@@ -190,8 +197,8 @@ public final class DQTModel {
             throw RuntimeError.contextFull("\(position + tokens.count) tokens exceed the context of \(contextLength) (use a larger -c)")
         }
         let V = spec.vocabSize
-        for t in tokens where t < 0 || Int(t) >= V {
-            throw RuntimeError.badArgument("token id \(t) is outside the vocabulary (0…\(V - 1))")
+        for i in 0..<tokens.count where tokens[i] < 0 || Int(tokens[i]) >= V {
+            throw RuntimeError.badArgument("token id \(tokens[i]) is outside the vocabulary (0…\(V - 1))", field: "tokens[\(i)]")
         }
         var done = 0
         while done < tokens.count {
@@ -225,7 +232,7 @@ public final class DQTModel {
                          timing: UnsafeMutablePointer<GenerationTiming>? = nil, stopAtEnd: Bool = true,
                          onToken: (Int32) -> Bool) throws -> Int {
         reset()
-        guard !prompt.isEmpty else { throw RuntimeError.badArgument("the prompt has no tokens") }
+        guard !prompt.isEmpty else { throw RuntimeError.badArgument("the prompt has no tokens", field: "prompt") }
         var sampler = Sampler(settings: settings, probs: transformer.b.probs, indices: transformer.b.indices,
                               recent: transformer.b.recent, window: MemoryPlan.recentWindow)
         let t0 = monotonicSeconds(), c0 = processCPUSeconds()

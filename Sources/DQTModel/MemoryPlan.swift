@@ -221,16 +221,3 @@ final class MemoryPlan {
         return total
     }
 }
-
-public enum RuntimeError: Error, CustomStringConvertible {
-    case outOfMemory(String)
-    case badArgument(String)
-    case contextFull(String)
-    case tokenizer(String)
-
-    public var description: String {
-        switch self {
-        case .outOfMemory(let s), .badArgument(let s), .contextFull(let s), .tokenizer(let s): s
-        }
-    }
-}

@@ -56,7 +56,7 @@ struct Convert: ParsableCommand {
     func run() throws {
         if inspect {
             do { print(try Inspector.report(path: input), terminator: "") } catch {
-                FileHandle.standardError.write(Data(("dqt-convert: error: " + describe(error) + "\n").utf8))
+                FileHandle.standardError.write(Data(("dqt-convert: error: \(error)\n").utf8))
                 throw ExitCode(1)
             }
             return
@@ -67,7 +67,7 @@ struct Convert: ParsableCommand {
                 if !quiet || line.hasPrefix("warning") { FileHandle.standardError.write(Data((line + "\n").utf8)) }
             }
         } catch {
-            FileHandle.standardError.write(Data(("dqt-convert: error: " + describe(error) + "\n").utf8))
+            FileHandle.standardError.write(Data(("dqt-convert: error: \(error)\n").utf8))
             throw ExitCode(1)
         }
         dropFromPageCache(output!)
@@ -90,8 +90,3 @@ func dropFromPageCache(_ path: String) {
 extension ConvertOptions.Weights: ExpressibleByArgument {}
 extension ConvertOptions.Pack: ExpressibleByArgument {}
 extension ConvertOptions.Embed: ExpressibleByArgument {}
-
-func describe(_ error: Error) -> String {
-    if let e = error as? CustomStringConvertible { return e.description }
-    return String(describing: error)
-}
