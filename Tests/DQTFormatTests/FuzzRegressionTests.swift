@@ -7,6 +7,14 @@ import Foundation
 import Testing
 
 @Suite struct FormatFuzzRegressionTests {
+    /// Every fuzz target (a folder of tools/fuzz/corpus) has a non-empty regression folder whose
+    /// files expected.tsv lists (each is replayed by the FuzzRegressionTests next to its parser).
+    @Test func everyFuzzTargetHasRegressions() throws {
+        let targets = try FileManager.default.contentsOfDirectory(atPath: repoRoot + "/tools/fuzz/corpus").sorted()
+        #expect(targets.count >= 6, "\(targets)")
+        for t in targets { _ = fuzzRegressions(t) }
+    }
+
     /// A .dqt file as the dqt target loads it: without checksums (no trap is all that is asked),
     /// then verified, which must give the expected outcome.
     @Test func dqtRegressions() throws {
