@@ -60,7 +60,7 @@ let package = Package(
         .testTarget(name: "DQTFormatTests", dependencies: ["DQTFormat", "DQTTestSupport"]),
         .testTarget(name: "DQTKernelsTests", dependencies: ["DQTKernels", "CDQTKernels"]),
         .testTarget(name: "DQTTokenizerTests", dependencies: ["DQTTokenizer", "DQTImport", "DQTTestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "DQTImportTests", dependencies: ["DQTImport", "DQTFormat", "DQTTestSupport"]),
+        .testTarget(name: "DQTImportTests", dependencies: ["DQTImport", "DQTFormat", "DQTKernels", "DQTModel", "DQTTokenizer", "DQTTestSupport"]),
         .testTarget(name: "DQTModelTests", dependencies: ["DQTModel", "DQTImport", "DQTTestSupport"]),
         .testTarget(name: "DQTTrainTests", dependencies: ["DQTTrain", "DQTImport", "DQTTestSupport"], exclude: ["Goldens"]),
     ]

@@ -1,4 +1,4 @@
-// dqt-convert CKPT model.dqt — a Hugging Face checkpoint directory into one .dqt file.
+// dqt-convert CKPT model.dqt — a Hugging Face checkpoint directory (or a GGUF file) into one .dqt file.
 // dqt-convert --inspect model.dqt — describe a .dqt file.
 import ArgumentParser
 import DQTFormat
@@ -9,16 +9,18 @@ import Foundation
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dqt-convert",
-        abstract: "Convert a Hugging Face checkpoint (config.json, safetensors, tokenizer) into a .dqt file.",
+        abstract: "Convert a Hugging Face checkpoint (config.json, safetensors, tokenizer) or a GGUF file into a .dqt file.",
         discussion: """
-        Supported: DQT / 1bitLLM BitnetForCausalLM, Hugging Face BitNetForCausalLM (packed), LlamaForCausalLM.
+        Supported: DQT / 1bitLLM BitnetForCausalLM, Hugging Face BitNetForCausalLM (packed), LlamaForCausalLM;
+        GGUF (v2, v3) of architecture bitnet, bitnet-b1.58 or llama with TQ1_0, TQ2_0, I2_S, Q8_0 or float weights.
         Examples:
           dqt-convert ./my-checkpoint model.dqt
           dqt-convert ./my-checkpoint model-small.dqt --pack size --embed int8
+          dqt-convert ggml-model-tq2_0.gguf model.dqt
           dqt-convert --inspect model.dqt
         """)
 
-    @Argument(help: "Checkpoint directory (or, with --inspect, the .dqt file).")
+    @Argument(help: "Checkpoint directory or GGUF file (or, with --inspect, the .dqt file).")
     var input: String
 
     @Argument(help: "Output .dqt file.")
@@ -35,6 +37,9 @@ struct Convert: ParsableCommand {
 
     @Option(help: "Embedding and output head: f16, int8 (per-row scales), f32 or bf16.")
     var embed: ConvertOptions.Embed = .f16
+
+    @Option(help: "GGUF I2_S byte layout: x86 (bitnet.cpp on x86, and every build before Nov 2025, e.g. Microsoft's files) or arm (bitnet.cpp on ARM since then). It cannot be told from the file.")
+    var i2sLayout: I2SLayout = .x86
 
     @Flag(help: "Store every section raw (no LZ4).")
     var noCompress = false
@@ -61,7 +66,7 @@ struct Convert: ParsableCommand {
             }
             return
         }
-        let options = ConvertOptions(weights: weights, pack: pack, embed: embed, compress: !noCompress, trainable: !frozen)
+        let options = ConvertOptions(weights: weights, pack: pack, embed: embed, compress: !noCompress, trainable: !frozen, i2sLayout: i2sLayout)
         do {
             _ = try Converter.convert(checkpoint: input, output: output!, options: options) { line in
                 if !quiet || line.hasPrefix("warning") { FileHandle.standardError.write(Data((line + "\n").utf8)) }
@@ -90,3 +95,4 @@ func dropFromPageCache(_ path: String) {
 extension ConvertOptions.Weights: ExpressibleByArgument {}
 extension ConvertOptions.Pack: ExpressibleByArgument {}
 extension ConvertOptions.Embed: ExpressibleByArgument {}
+extension I2SLayout: ExpressibleByArgument {}
