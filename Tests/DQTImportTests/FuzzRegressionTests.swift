@@ -1,4 +1,4 @@
-// The fuzz regressions of the converter-side parsers (tools/fuzz/regressions/safetensors,
+// The fuzz regressions of the converter-side parsers (tools/fuzz/regressions/safetensors, gguf,
 // tokenizer-json, tokenizer-model; expectations in expected.tsv): each input gives exactly its
 // expected error (field, offset) or imports — and an imported tokenizer serializes to a payload
 // the validating reader accepts, as the fuzz targets require.
@@ -22,6 +22,23 @@ import Testing
                 got = .error(kind: nil, field: e.field, offset: e.offset)
                 said = "\(e)"
                 #expect(e.path == r.file, "\(r): the error names \(e.path)")
+            }
+            #expect(got == r.outcome, "\(r): \(said)")
+        }
+    }
+
+    /// The gguf target's container reader, from an exact-size copy.
+    @Test func ggufRegressions() throws {
+        for r in fuzzRegressions("gguf") {
+            let m = regressionBytes(r).withUnsafeBytes { MappedFile(copying: $0, path: r.file) }
+            let got: FuzzRegression.Outcome
+            var said = "accepted"
+            do {
+                _ = try GGUFFile(mapping: m)
+                got = .accepted
+            } catch let e as ImportError {
+                got = .error(kind: nil, field: e.field, offset: e.offset)
+                said = "\(e)"
             }
             #expect(got == r.outcome, "\(r): \(said)")
         }

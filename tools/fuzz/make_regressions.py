@@ -177,6 +177,82 @@ def safetensors_cases():
     return out
 
 
+# MARK: - GGUF (magic, version, tensor and key-value counts, typed key-values, tensor infos, data)
+
+GGUF_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+
+
+def gguf_layout(b):
+    """(offset of each key-value, offset of each tensor info) of a GGUF v3 file."""
+    pos = 24
+    def skip_value(t):
+        nonlocal pos
+        if t == 8:
+            pos += 8 + u64(b, pos)
+        elif t == 9:
+            et, n = u32(b, pos), u64(b, pos + 4)
+            pos += 12
+            for _ in range(n):
+                skip_value(et)
+        else:
+            pos += GGUF_SIZES[t]
+    kvs, infos = [], []
+    for _ in range(u64(b, 16)):
+        kvs.append(pos)
+        pos += 8 + u64(b, pos)
+        t = u32(b, pos); pos += 4
+        skip_value(t)
+    for _ in range(u64(b, 8)):
+        infos.append(pos)
+        pos += 8 + u64(b, pos)
+        nd = u32(b, pos); pos += 4 + 8 * nd + 4 + 8
+    return kvs, infos
+
+
+def gguf_cases():
+    g = seed("gguf", "llama-q8_0-gpt2.gguf")
+    kvs, infos = gguf_layout(g)
+    out = [("llama-q8_0-gpt2-as-seeded.gguf", bytes(g), "accepted")]
+
+    def case(name, b, field, offset):
+        out.append((name, bytes(b), f"error\t-\t{field}\t{offset}"))
+
+    def info(b, i):
+        """(name, offset of n_dims, of the type, of the data offset) of tensor info i."""
+        at = infos[i]
+        n = u64(b, at)
+        name = bytes(b[at + 8:at + 8 + n]).decode()
+        nd_at = at + 8 + n
+        type_at = nd_at + 4 + 8 * u32(b, nd_at)
+        return name, nd_at, type_at, type_at + 4
+
+    case("empty.gguf", b"", "magic", 0)
+    b = g[:]; b[0] = ord("X")
+    case("bad-magic.gguf", b, "magic", 0)
+    b = g[:]; put32(b, 4, 99)
+    case("version-99.gguf", b, "version", 4)
+    b = g[:]; put32(b, 4, 0x03000000)                     # version 3 big-endian
+    case("big-endian.gguf", b, "version", 4)
+    b = g[:]; put64(b, 8, 1 << 40)
+    case("tensor-count-huge.gguf", b, "tensor_count", 8)
+    b = g[:]; put64(b, 16, len(g))                        # more key-values than bytes
+    case("kv-count-past-end.gguf", b, "kv_count", 16)
+    b = g[:]; put32(b, kvs[0] + 8 + u64(g, kvs[0]), 77)    # key-value 0: value type 77
+    key0 = bytes(g[kvs[0] + 8:kvs[0] + 8 + u64(g, kvs[0])]).decode()
+    case("kv-unknown-type.gguf", b, f"{key0}.type", kvs[0] + 8 + u64(g, kvs[0]))
+    name, nd_at, type_at, off_at = info(g, 0)
+    b = g[:]; put32(b, nd_at, 9)
+    case("tensor-ndims-9.gguf", b, f"{name}.n_dims", nd_at)
+    b = g[:]; put32(b, type_at, 250)
+    case("tensor-unknown-type.gguf", b, f"{name}.type", type_at)
+    b = g[:]; put64(b, off_at, 1 << 50)
+    case("tensor-offset-past-end.gguf", b, f"{name}.offset", off_at)
+    b = g[:]; put64(b, off_at, u64(g, off_at) + 1)
+    case("tensor-offset-misaligned.gguf", b, f"{name}.offset", off_at)
+    case("cut-in-tensor-info.gguf", g[:infos[0] + 4], "tensor[0].name length", infos[0])
+    return out
+
+
 # MARK: - tokenizer.json and tokenizer.model (the importers)
 
 def tokenizer_json_cases():
@@ -235,7 +311,7 @@ def tokenizer_payload_cases():
 
 
 def main():
-    cases = [("dqt", dqt_cases()), ("lz4", lz4_cases()), ("safetensors", safetensors_cases()),
+    cases = [("dqt", dqt_cases()), ("lz4", lz4_cases()), ("safetensors", safetensors_cases()), ("gguf", gguf_cases()),
              ("tokenizer-json", tokenizer_json_cases()), ("tokenizer-model", tokenizer_model_cases()),
              ("tokenizer-payload", tokenizer_payload_cases())]
     lines = ["# target\tfile\toutcome\tkind\tfield\toffset   (written by tools/fuzz/make_regressions.py)"]
