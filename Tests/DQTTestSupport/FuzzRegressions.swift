@@ -55,3 +55,23 @@ public func fuzzRegressions(_ target: String, sourceLocation: SourceLocation = #
 public func regressionBytes(_ r: FuzzRegression) -> [UInt8] {
     [UInt8](FileManager.default.contents(atPath: r.path) ?? Data())
 }
+
+/// Replays the regressions of `target`: `run` feeds one input to its parser (returning means
+/// accepted); `outcome` turns the parser's error on that input into an outcome (nil: an error of
+/// an unexpected type, itself a failure). Each outcome must equal the expected one.
+public func replayRegressions(_ target: String, sourceLocation: SourceLocation = #_sourceLocation,
+                              _ run: (FuzzRegression) throws -> Void,
+                              outcome: (FuzzRegression, any Error) -> FuzzRegression.Outcome?) {
+    for r in fuzzRegressions(target, sourceLocation: sourceLocation) {
+        let got: FuzzRegression.Outcome?
+        var said = "accepted"
+        do {
+            try run(r)
+            got = .accepted
+        } catch {
+            got = outcome(r, error)
+            said = "\(error)"
+        }
+        #expect(got == r.outcome, "\(r): \(said)", sourceLocation: sourceLocation)
+    }
+}

@@ -8,19 +8,12 @@ import Foundation
 import Testing
 
 @Suite struct TokenizerFuzzRegressionTests {
-    @Test func tokenizerPayloadRegressions() throws {
-        for r in fuzzRegressions("tokenizer-payload") {
+    @Test func tokenizerPayloadRegressions() {
+        replayRegressions("tokenizer-payload", { r in
             let m = regressionBytes(r).withUnsafeBytes { MappedFile(copying: $0, path: r.file) }
-            let got: FuzzRegression.Outcome
-            var said = "accepted"
-            do {
-                _ = try Tokenizer(payload: m.bytes)
-                got = .accepted
-            } catch let e as TokenizerError {
-                got = .error(kind: nil, field: e.field, offset: UInt64(exactly: e.offset))
-                said = "\(e)"
-            }
-            #expect(got == r.outcome, "\(r): \(said)")
-        }
+            _ = try Tokenizer(payload: m.bytes)
+        }, outcome: { _, error in
+            (error as? TokenizerError).map { .error(kind: nil, field: $0.field, offset: UInt64(exactly: $0.offset)) }
+        })
     }
 }
