@@ -10,6 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
 TMPDIR="$(mktemp -d "${TMPDIR:-/tmp}/dqt-test-sh.XXXXXX")"
+chmod 755 "$TMPDIR"   # a test runs dqt-run as another user (nobody) on a file inside
 export TMPDIR
 trap 'rm -rf "$TMPDIR"' EXIT
 swift build --build-tests
