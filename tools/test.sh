@@ -12,9 +12,18 @@ tools/setup.sh
 TMPDIR="$(mktemp -d "${TMPDIR:-/tmp}/dqt-test-sh.XXXXXX")"
 chmod 755 "$TMPDIR"   # a test runs dqt-run as another user (nobody) on a file inside
 export TMPDIR
-trap 'rm -rf "$TMPDIR"' EXIT
+# On exit, also when interrupted: stop the test run first (by its pid), then remove TMPDIR, so
+# no test is left running on files that are gone.
+tests=""
+cleanup() {
+  if [ -n "$tests" ]; then kill "$tests" 2>/dev/null || true; wait "$tests" 2>/dev/null || true; fi
+  rm -rf "$TMPDIR"
+}
+trap cleanup EXIT
+trap 'exit 143' TERM INT
 swift build --build-tests
-swift test --skip-build --parallel
+swift test --skip-build --parallel & tests=$!
+wait "$tests"; tests=""
 left=$(find "$TMPDIR" -mindepth 1 ! -name '*.lock' ! -name 'TemporaryDirectory.*' \
   ! \( -path "$TMPDIR/TemporaryDirectory.*/.keep-directory" \) | sort)
 if [ -n "$left" ]; then
