@@ -44,9 +44,15 @@ run_target() {  # $1 target, $2 libFuzzer option (-runs=N or -max_total_time=S),
   # Seeds: the committed corpus and the regressions (read only; new inputs go to the first folder).
   local seeds=("tools/fuzz/corpus/$t")
   [ -d "tools/fuzz/regressions/$t" ] && seeds+=("tools/fuzz/regressions/$t")
+  # The importers' files go to a scratch folder in memory, removed after the run whatever the
+  # fuzzer's exit (libFuzzer can end without running exit handlers).
+  local shm=/dev/shm; [ -w "$shm" ] || shm="${TMPDIR:-/tmp}"
+  local tmp; tmp="$(mktemp -d "$shm/dqt-fuzz.XXXXXX")"
+  DQT_FUZZ_SCRATCH_DIR="$tmp" \
   SWIFT_BACKTRACE=enable=no ASAN_OPTIONS="detect_leaks=${DQT_FUZZ_LEAKS:-1}:allocator_may_return_null=1" DQT_FUZZ_TARGET="$t" "$BIN" \
     "$SCRATCH/corpus/$t" "${seeds[@]}" "$limit" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
     -artifact_prefix="$SCRATCH/artifacts/$t-" "$@" >"$log" 2>&1 || status=$?
+  rm -rf "$tmp"
   # The closing statistics: executions and time.
   grep -E "^(Done|stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb)" "$log" | sed "s/^/  $t: /" >&2 || true
   if [ "$status" != 0 ]; then
@@ -66,7 +72,7 @@ case "$cmd" in
     ;;
   smoke)
     secs="${2:-5}"
-    [ -x "$BIN" ] || build
+    build   # incremental: a stale binary would fuzz old code
     fail=0
     for t in $TARGETS; do run_target "$t" "-max_total_time=$secs" || fail=1; done
     [ "$fail" = 0 ] && echo "fuzz smoke: $(echo $TARGETS | wc -w) targets, ${secs}s each, no crash" >&2
@@ -74,7 +80,7 @@ case "$cmd" in
     ;;
   all)
     runs="${2:-1000000}"
-    [ -x "$BIN" ] || build
+    build   # incremental: a stale binary would fuzz old code
     fail=0
     for t in $TARGETS; do run_target "$t" "-runs=$runs" || fail=1; done
     exit "$fail"
@@ -83,7 +89,7 @@ case "$cmd" in
   *)
     runs="${2:-1000000}"
     [ $# -ge 2 ] && shift 2 || shift 1
-    [ -x "$BIN" ] || build
+    build   # incremental: a stale binary would fuzz old code
     run_target "$cmd" "-runs=$runs" "$@"
     ;;
 esac

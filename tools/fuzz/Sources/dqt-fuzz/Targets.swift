@@ -155,15 +155,19 @@ func fuzzGGUF(_ input: UnsafeRawBufferPointer) {
 
 nonisolated(unsafe) var scratchDir: String? = nil
 
-/// A per-process scratch directory in /dev/shm (memory) for the importers, which read files.
-/// Each input's files are removed once read; the directory itself at exit (a run leaves nothing).
+/// The scratch directory for the importers, which read files: $DQT_FUZZ_SCRATCH_DIR (tools/fuzz.sh
+/// makes one in /dev/shm per run and removes it afterwards, however the fuzzer exits), else a
+/// per-process /dev/shm/dqt-fuzz-PID. Each input's files are removed once read.
 func fuzzScratch() -> String {
     if scratchDir == nil {
-        let base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp"
-        let dir = "\(base)/dqt-fuzz-\(getpid())"
-        mkdir(dir, 0o700)
-        scratchDir = dir
-        atexit { if let d = scratchDir { rmdir(d) } }
+        if let d = getenv("DQT_FUZZ_SCRATCH_DIR") {
+            scratchDir = String(cString: d)
+        } else {
+            let base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp"
+            let dir = "\(base)/dqt-fuzz-\(getpid())"
+            mkdir(dir, 0o700)
+            scratchDir = dir
+        }
     }
     return scratchDir!
 }
