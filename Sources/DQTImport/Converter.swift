@@ -1,5 +1,6 @@
 // dqt-convert's engine: a Hugging Face checkpoint directory → one .dqt file.
 // One tensor at a time: read (mmap) → quantize → pack → write (LZ4 where it pays).
+import DQTChat
 import DQTFormat
 import Foundation
 
@@ -17,9 +18,12 @@ public struct ConvertOptions: Sendable {
     public var trainable = true
     /// GGUF I2_S byte layout (bitnet.cpp's x86 or ARM builds; see I2SLayout).
     public var i2sLayout = I2SLayout.x86
+    /// `--chat-template NAME|FILE`: replaces the checkpoint's chat template (see ChatImport.override).
+    public var chatTemplate: String? = nil
 
     public init(weights: Weights = .auto, pack: Pack = .speed, embed: Embed = .f16, compress: Bool = true, trainable: Bool = true,
-                i2sLayout: I2SLayout = .x86) {
+                i2sLayout: I2SLayout = .x86, chatTemplate: String? = nil) {
+        self.chatTemplate = chatTemplate
         self.weights = weights
         self.pack = pack
         self.embed = embed
@@ -108,6 +112,10 @@ public enum Converter {
             bosID: try tokenID(config.bosID ?? tokenizer.bosID), eosID: try tokenID(eos), padID: try tokenID(config.padID),
             eotID: try tokenID(eot == eos ? nil : eot))
         if let problem = spec.problem { throw ImportError(path: checkpoint + "/config.json", field: "config", problem) }
+        let modelEOS = [spec.eosID, spec.eotID].filter { $0 != ModelSpec.noToken }.map { Int($0) }
+        let chat = try ChatImport.load(directory: checkpoint, override: options.chatTemplate, modelEOS: modelEOS,
+                                       tokenizerPayload: tokenizer.payload, vocabSize: config.vocabSize)
+        if let chat { log("chat template: \(chat.name), stop tokens \(chat.stopTokenIDs.map(String.init).joined(separator: ","))") }
 
         // Every checkpoint tensor must be used or known to be ignorable.
         let slots = spec.tensorSlots
@@ -126,21 +134,22 @@ public enum Converter {
             "architecture=\(config.architecture.isEmpty ? config.modelType : config.architecture)",
             "weights=\(options.weights.rawValue)", "pack=\(options.pack.rawValue)", "embed=\(options.embed.rawValue)",
             "tokenizer=\(tokenizer.summary)",
+            "chat_template=\(chat?.name ?? "none")",
         ].joined(separator: "\n") + "\n"
 
         log("converting \(arch.family.name): \(spec.layers) layers, hidden \(spec.hiddenSize), ffn \(spec.ffnSize), heads \(spec.heads)/\(spec.kvHeads), vocab \(spec.vocabSize)")
-        let report = try write(output: output, spec: spec, tokenizer: tokenizer, metadata: metadata,
+        let report = try write(output: output, spec: spec, tokenizer: tokenizer, metadata: metadata, chat: chat,
                                source: SafetensorsWeights(arch: arch, ckpt: ckpt), options: options, log: log, warn: warn)
         return ConvertResult(spec: spec, report: report, warnings: warnings)
     }
 
     /// Writes the model file, one tensor at a time from `source` (shared by every input format).
-    static func write(output: String, spec: ModelSpec, tokenizer: ImportedTokenizer, metadata: String, source: any WeightSource,
-                      options: ConvertOptions, log: (String) -> Void, warn: (String) -> Void) throws -> ModelWriteReport {
+    static func write(output: String, spec: ModelSpec, tokenizer: ImportedTokenizer, metadata: String, chat: ChatData? = nil,
+                      source: any WeightSource, options: ConvertOptions, log: (String) -> Void, warn: (String) -> Void) throws -> ModelWriteReport {
         let slots = spec.tensorSlots
         let start = Date()
         let report = try ModelWriter.write(
-            path: output, spec: spec, tokenizer: tokenizer.payload, metadata: metadata, compress: options.compress,
+            path: output, spec: spec, tokenizer: tokenizer.payload, metadata: metadata, chat: chat?.encode(), compress: options.compress,
             produce: { _, slot in try produce(slot, source: source, family: spec.family, options: options, warn: warn) },
             progress: { i, slot, w in
                 let e = w.entry

@@ -23,6 +23,7 @@
 //   Q4_0 / Q4_K / Q6_K — not a grid: refused under --weights auto, re-quantized on request.
 // Norms, embeddings and the head take any type with a decoder (F32, F16, BF16, F64, Q8_0, Q4_0,
 // Q4_K, Q6_K, TQ1_0, TQ2_0, I2_S), dequantized exactly to f32 as ggml does.
+import DQTChat
 import DQTFormat
 import DQTTokenizer
 import Foundation
@@ -83,11 +84,11 @@ enum GGUFConverter {
         full.padID = tok.data.padID.map(UInt32.init) ?? ModelSpec.noToken
         full.eotID = tokenizer.eotID.flatMap { $0 == tokenizer.eosID ? nil : UInt32($0) } ?? ModelSpec.noToken
 
-        // TODO(issue 17): hand tokenizer.chat_template to the chat-template storage once it is on
-        // main; until then it is read and reported, not stored.
-        if let t = file.metadata["tokenizer.chat_template"] {
-            log("note: tokenizer.chat_template (\(t.bytes?.count ?? 0) bytes) is not stored in the .dqt file yet")
-        }
+        // tokenizer.chat_template into the CHAT section (formats/dqt-chat.md); bos/eos are the
+        // text of the ids; stop tokens the EOS and EOT ids.
+        let chat = try ChatImport.chatData(template: try file.string("tokenizer.chat_template"), origin: path + ": tokenizer.chat_template",
+                                           override: options.chatTemplate, spec: full, tokenizerPayload: tokenizer.payload)
+        if let chat { log("chat template: \(chat.name), stop tokens \(chat.stopTokenIDs.map(String.init).joined(separator: ","))") }
 
         let weights = GGUFWeights(file: file, arch: arch, layout: options.i2sLayout, headDim: full.headDim)
         try weights.checkEveryTensorIsUsed(spec: full)
@@ -102,9 +103,10 @@ enum GGUFConverter {
             "architecture=gguf \(arch.name)\(name.map { " (\($0))" } ?? "")",
             "weights=\(options.weights.rawValue)", "pack=\(options.pack.rawValue)", "embed=\(options.embed.rawValue)",
             "tokenizer=\(tokenizer.summary)",
+            "chat_template=\(chat?.name ?? "none")",
         ].joined(separator: "\n") + "\n"
         log("converting GGUF v\(file.version) \(arch.name) (\(full.family.name) layout): \(full.layers) layers, hidden \(full.hiddenSize), ffn \(full.ffnSize), heads \(full.heads)/\(full.kvHeads), vocab \(full.vocabSize)")
-        let report = try Converter.write(output: output, spec: full, tokenizer: tokenizer, metadata: metadata, source: weights,
+        let report = try Converter.write(output: output, spec: full, tokenizer: tokenizer, metadata: metadata, chat: chat, source: weights,
                                          options: options, log: log, warn: warn)
         return ConvertResult(spec: full, report: report, warnings: warnings)
     }

@@ -2,6 +2,7 @@
 // what kind, which file (and option, field or byte offset, when one is to blame), and what was
 // expected. Errors about the file's bytes themselves are DQTFormatError, thrown by the reader.
 import DQTFormat
+import DQTTokenizer
 
 /// An error loading or running a model.
 public struct RuntimeError: Error, CustomStringConvertible, Sendable, Equatable {
@@ -10,6 +11,7 @@ public struct RuntimeError: Error, CustomStringConvertible, Sendable, Equatable 
         case outOfMemory   // buffers the model needs overflow or exceed this machine's memory
         case contextFull   // more tokens than the context holds
         case tokenizer     // the model's TOKENIZER section cannot serve this model
+        case chat          // the model's CHAT section (chat template) cannot be used
         case system        // the operating system refused (starting a thread)
     }
 
@@ -20,6 +22,9 @@ public struct RuntimeError: Error, CustomStringConvertible, Sendable, Equatable 
     public var field: String?
     public var offset: UInt64?
     public var message: String
+    /// The reader's typed error when the TOKENIZER section breaks formats/dqt-tokenizer.md (its
+    /// field and byte offset are within the section's payload).
+    public var tokenizerError: TokenizerError?
 
     public init(_ kind: Kind, path: String? = nil, field: String? = nil, offset: UInt64? = nil, _ message: String) {
         self.kind = kind
@@ -36,6 +41,11 @@ public struct RuntimeError: Error, CustomStringConvertible, Sendable, Equatable 
         RuntimeError(.tokenizer, path: path, field: field, m)
     }
     public static func system(_ m: String) -> RuntimeError { RuntimeError(.system, m) }
+    public static func tokenizerPayload(path: String, _ e: TokenizerError) -> RuntimeError {
+        var r = RuntimeError(.tokenizer, path: path, field: "TOKENIZER section", "\(e)")
+        r.tokenizerError = e
+        return r
+    }
 
     public var description: String { locatedDescription(path: path, field: field, offset: offset, message: message) }
 }

@@ -3,6 +3,8 @@
 import ArgumentParser
 import DQTFormat
 import DQTImport
+import DQTChat
+import DQTTokenizer
 import Foundation
 
 @main
@@ -18,6 +20,9 @@ struct Convert: ParsableCommand {
           dqt-convert ./my-checkpoint model-small.dqt --pack size --embed int8
           dqt-convert ggml-model-tq2_0.gguf model.dqt
           dqt-convert --inspect model.dqt
+          dqt-convert ./my-checkpoint model.dqt --chat-template chatml
+          dqt-convert --set-chat-template chatml model.dqt        (give an existing file a template, in place)
+        Built-in chat templates: \(ChatBuiltinTemplate.all.map(\.name).joined(separator: ", ")).
         """)
 
     @Argument(help: "Checkpoint directory or GGUF file (or, with --inspect, the .dqt file).")
@@ -47,10 +52,20 @@ struct Convert: ParsableCommand {
     @Flag(help: "Do not mark tensors trainable (allows LZ4 on norms; dqt-tune will refuse the file).")
     var frozen = false
 
+    @Option(help: "Chat template: a built-in name, a .jinja file, or a JSON file with chat_template (replaces the checkpoint's).")
+    var chatTemplate: String?
+
+    @Option(help: "Store this chat template (NAME|FILE, as --chat-template) in an existing .dqt file, in place (atomic); 'none' removes it.")
+    var setChatTemplate: String?
+
     @Flag(help: "Print only warnings and errors.")
     var quiet = false
 
     func validate() throws {
+        if setChatTemplate != nil {
+            guard !inspect, output == nil else { throw ValidationError("--set-chat-template takes one .dqt file") }
+            return
+        }
         if inspect {
             guard output == nil else { throw ValidationError("--inspect takes one .dqt file") }
         } else {
@@ -59,6 +74,23 @@ struct Convert: ParsableCommand {
     }
 
     func run() throws {
+        if let spec = setChatTemplate {
+            do {
+                let file = try DQTFile(path: input)
+                var chat: [UInt8]? = nil
+                if spec != "none" {
+                    let data = try ChatImport.chatData(template: nil, origin: input, override: spec, spec: file.spec,
+                                                       tokenizerPayload: Array(file.tokenizerPayload))!
+                    chat = data.encode()
+                    if !quiet { FileHandle.standardError.write(Data("chat template \(data.name), stop tokens \(data.stopTokenIDs.map(String.init).joined(separator: ","))\n".utf8)) }
+                }
+                _ = try ModelWriter.rewrite(file, to: input, chat: chat)
+            } catch {
+                FileHandle.standardError.write(Data(("dqt-convert: error: \(error)\n").utf8))
+                throw ExitCode(1)
+            }
+            return
+        }
         if inspect {
             do { print(try Inspector.report(path: input), terminator: "") } catch {
                 FileHandle.standardError.write(Data(("dqt-convert: error: \(error)\n").utf8))
@@ -66,7 +98,8 @@ struct Convert: ParsableCommand {
             }
             return
         }
-        let options = ConvertOptions(weights: weights, pack: pack, embed: embed, compress: !noCompress, trainable: !frozen, i2sLayout: i2sLayout)
+        let options = ConvertOptions(weights: weights, pack: pack, embed: embed, compress: !noCompress, trainable: !frozen,
+                                     i2sLayout: i2sLayout, chatTemplate: chatTemplate)
         do {
             _ = try Converter.convert(checkpoint: input, output: output!, options: options) { line in
                 if !quiet || line.hasPrefix("warning") { FileHandle.standardError.write(Data((line + "\n").utf8)) }

@@ -1,6 +1,8 @@
 // dqt-run MODEL.dqt "prompt" — map a .dqt model and stream generated text to stdout.
 // Foundation-free: Glibc only.
+import DQTChat
 import DQTModel
+import DQTKernels
 import DQTTokenizer
 #if canImport(Glibc)
 import Glibc
@@ -76,16 +78,64 @@ if args.help {
     exit(0)
 }
 
+// --tokenize without --chat needs only the spec and the tokenizer (Tokenize.swift); with --chat
+// the template is rendered below.
+if args.tokenize && !args.chat {
+    guard let text = args.promptFile.map(readFile) ?? args.prompt else { fail("--tokenize needs text: a prompt or -f FILE", code: 2) }
+    runTokenize(args, text: text)
+}
+
 let model: DQTModel
 do {
     model = try DQTModel(path: args.model, options: RuntimeOptions(contextLength: args.context, threads: args.threads,
                                                                    batchSize: args.batch, verifyChecksums: args.verify,
-                                                                   kvCache: args.kvCache, lockTimeout: args.lockWait,
+                                                                   kvCache: args.kvCache, isa: args.isa,
+                                                                   // A chat takes the read lease per turn (ChatSession), so dqt-tune can
+                                                                   // commit between turns; everything else holds it while it runs.
+                                                                   holdReadLease: !(args.chat && !args.tokenize), lockTimeout: args.lockWait,
                                                                    onLockWait: { writeOut(2, "dqt-run: waiting: \($0)\n") }))
 } catch {
     fail("\(error)")
 }
 if let r = model.recovery { writeOut(2, "dqt-run: \(r)\n") }
+
+if let spec = args.chatTemplate {
+    do {
+        if let b = ChatBuiltinTemplate.named(spec) {
+            try model.useChatTemplate(source: b.source, origin: "builtin:\(b.name)", endOfTurn: b.endOfTurn)
+        } else {
+            guard access(spec, R_OK) == 0 else {
+                fail("--chat-template \(spec): neither a built-in template (\(ChatBuiltinTemplate.all.map(\.name).joined(separator: ", "))) nor a readable file")
+            }
+            try model.useChatTemplate(source: readFile(spec), origin: "file:\(spec)")
+        }
+    } catch {
+        fail("\(error)")
+    }
+}
+
+if args.chat {
+    let first = args.promptFile.map(readFile) ?? args.prompt
+    if args.tokenize {
+        // The ids of one user turn (after the system message, if given) with the generation prompt.
+        var messages: [ChatMessage] = []
+        if let s = args.system { messages.append(ChatMessage(role: "system", content: s)) }
+        messages.append(ChatMessage(role: "user", content: first ?? ""))
+        do {
+            let ids = try model.chatTokens(messages)
+            writeOut(1, ids.map(String.init).joined(separator: ",") + "\n")
+        } catch {
+            fail("\(error)")
+        }
+        exit(0)
+    }
+    guard model.chatTemplate != nil else {
+        fail("\(args.model) has no chat template; give one with --chat-template NAME|FILE (built-in: \(ChatBuiltinTemplate.all.map(\.name).joined(separator: ", ")))")
+    }
+    var session = ChatSession(model: model, args: args)
+    session.run(firstTurn: first)
+    exit(0)
+}
 
 if let file = args.perplexityFile {
     let stream = model.evaluationStream(text: readFile(file))
@@ -93,6 +143,7 @@ if let file = args.perplexityFile {
         let r = try model.evaluate(stream: stream)
         writeOut(1, "\(r.predicted) tokens scored in \(r.windows) windows of \(model.contextLength): loss \(fixed(r.meanLoss, 4)) nats/token, perplexity \(fixed(r.perplexity, 3))\n")
         if args.stats {
+            writeOut(2, "isa: \(model.isa) (detected \(Kernels.detectedISA))\n")
             writeOut(2, "load: \(fixed(model.loadSeconds, 3)) s\n")
             writeOut(2, "evaluation: \(r.predicted) tokens in \(fixed(r.seconds, 2)) s (\(fixed(Double(r.predicted) / r.seconds, 1)) tok/s)\n")
             writeOut(2, "peak RSS: \(mib(peakRSSBytes()))\n")
@@ -139,6 +190,7 @@ writeOut(1, "\n")
 
 if args.stats {
     func rate(_ n: Int, _ s: Double) -> String { s > 0 ? fixed(Double(n) / s, 2) : "-" }
+    writeOut(2, "isa: \(model.isa) (detected \(Kernels.detectedISA))\n")
     writeOut(2, "load: \(fixed(model.loadSeconds, 3)) s (plan \(mib(model.planBytes)), KV cache \(mib(model.kvCacheBytes)), LZ4 arena \(mib(model.arenaBytes)), \(model.threads) threads)\n")
     writeOut(2, "prompt: \(timing.promptTokens) tokens in \(fixed(timing.promptSeconds, 3)) s (\(rate(timing.promptTokens, timing.promptSeconds)) tok/s; CPU \(fixed(timing.promptCPUSeconds, 3)) s)\n")
     writeOut(2, "generation: \(timing.generatedTokens) tokens in \(fixed(timing.generationSeconds, 3)) s (\(rate(timing.generatedTokens, timing.generationSeconds)) tok/s; CPU \(fixed(timing.generationCPUSeconds, 3)) s)\n")

@@ -3,6 +3,7 @@
 // dequantization, whose tokenizer gives SentencePiece's / HF tokenizers' ids, and whose greedy
 // tokens equal the PyTorch reference run on the same weights read independently. Then the
 // mapping rules on hand-made files: I2_S layouts, Q8_0, scale tensors, llama's Q/K order.
+import DQTChat
 import DQTFormat
 @testable import DQTImport
 import DQTKernels
@@ -212,11 +213,22 @@ func slotName(_ gguf: String) -> String {
         #expect(try convertGGUF(b.bytes()).1.spec.layers == 1)
     }
 
-    @Test func chatTemplateIsReportedNotStored() throws {
-        let b = tinyModel(extraKVs: [.string("tokenizer.chat_template", "{{ messages }}")]) { ternaryF32($0, $1, $2) }
+    /// tokenizer.chat_template goes into the CHAT section (formats/dqt-chat.md), checked at conversion.
+    @Test func chatTemplateIsStored() throws {
+        let b = tinyModel(extraKVs: [.string("tokenizer.chat_template", "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}")]) { ternaryF32($0, $1, $2) }
         var lines: [String] = []
-        _ = try convertGGUF(b.bytes()) { lines.append($0) }
-        #expect(lines.contains { $0.contains("chat_template") && $0.contains("not stored") })
+        let (out, _) = try convertGGUF(b.bytes()) { lines.append($0) }
+        #expect(lines.contains { $0.hasPrefix("chat template: ") }, "\(lines)")
+        let f = try DQTFile(path: out)
+        let chat = try ChatData.parse(try #require(f.chatPayload), vocabSize: f.spec.vocabSize)
+        #expect(chat.template == "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}")
+        #expect(f.header.versionMinor == 1)
+        // A template the interpreter cannot run is a conversion error naming the construct.
+        let bad = tinyModel(extraKVs: [.string("tokenizer.chat_template", "{% macro f() %}x{% endmacro %}")]) { ternaryF32($0, $1, $2) }
+        #expect(throws: ImportError.self) { _ = try convertGGUF(bad.bytes()) }
+        // No template: no CHAT section, a 1.0 file.
+        let (plain, _) = try convertGGUF(tinyModel { ternaryF32($0, $1, $2) }.bytes())
+        #expect(try DQTFile(path: plain).chatPayload == nil)
     }
 }
 

@@ -3,8 +3,9 @@
 tools/fuzz/regressions/expected.tsv. Run from the repository root; the files are committed.
 
 Each regression is a committed input with the outcome a parser must give: the inputs that once
-crashed a target (kept byte for byte, never regenerated: see KEPT) and, for every target, small
-inputs that reach each kind of error, derived from the seed corpus by one named edit. The test
+crashed a target (see KEPT) and, for every target, small inputs that reach each kind of error,
+derived from the seed corpus by one named edit. A file that exists is never rewritten (the seeds
+change; the regression stays what it was); delete it to derive it again. The test
 suite replays them (Tests/*/FuzzRegressionTests.swift) and tools/fuzz.sh feeds them to libFuzzer
 as extra seeds.
 
@@ -278,7 +279,7 @@ def tokenizer_json_cases():
 def tokenizer_model_cases():
     plain = seed("tokenizer-model", "bpe-plain.model")
     out = [("bpe-plain-as-seeded.model", bytes(plain), "accepted")]
-    out.append(("empty.model", b"", "error\t-\ttrainer_spec.model_type\t-"))  # UNIGRAM by default
+    out.append(("empty.model", b"", "error\t-\tpieces\t-"))  # a model without pieces
     out.append(("truncated-varint.model", bytes([0x0A, 0xFF]), "error\t-\tModelProto\t-"))
     out.append(("cut-in-half.model", bytes(plain[: len(plain) // 2]), "error\t-\tModelProto\t-"))
     return out
@@ -321,8 +322,10 @@ def main():
     for target, items in cases:
         os.makedirs(os.path.join(OUT, target), exist_ok=True)
         for name, data, outcome in items:
-            with open(os.path.join(OUT, target, name), "wb") as f:
-                f.write(data)
+            path = os.path.join(OUT, target, name)
+            if not os.path.exists(path):   # a committed regression is never rewritten (seeds change)
+                with open(path, "wb") as f:
+                    f.write(data)
             lines.append(f"{target}\t{name}\t{outcome}")
     with open(os.path.join(OUT, "expected.tsv"), "w") as f:
         f.write("\n".join(lines) + "\n")
