@@ -1,8 +1,11 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Module map: see ../shared/ARCHITECTURE.md and README.md.
-// Runtime side (DQTFormat, DQTKernels, DQTTokenizer, DQTModel, dqt-run) imports no Foundation.
+// Module graph (each target lists what it imports; README.md "Repository" says what each does):
+//   CLZ4 (liblz4) <- DQTFormat <- DQTKernels (+ CDQTKernels) <- DQTModel (+ DQTTokenizer, DQTChat) <- dqt-run, dqt-serve
+//   DQTImport (DQTFormat, DQTKernels, DQTTokenizer, DQTChat; Foundation) <- dqt-convert
+//   DQTTrain (DQTModel, CDQTTrain, CDQTKernels) <- dqt-tune
+// Runtime side (DQTFormat, DQTKernels, DQTTokenizer, DQTChat, DQTModel, dqt-run) imports no Foundation.
 let package = Package(
     name: "dqt",
     platforms: [.macOS(.v13)],
@@ -41,21 +44,23 @@ let package = Package(
         // chat templates use (runtime side: no Foundation).
         .target(name: "DQTChat"),
         .target(name: "DQTModel", dependencies: ["DQTFormat", "DQTKernels", "DQTTokenizer", "DQTChat"]),
-        .target(name: "DQTImport", dependencies: ["DQTFormat", "DQTKernels", "DQTTokenizer", "DQTModel", "DQTChat"]),
+        .target(name: "DQTImport", dependencies: ["DQTFormat", "DQTKernels", "DQTTokenizer", "DQTChat"]),
         // Training kernels (float GEMM for the backward pass, weight decode/pack) in C with an AVX2+FMA path.
         .target(name: "CDQTTrain", cSettings: [.unsafeFlags(["-O3"])]),
-        .target(name: "DQTTrain", dependencies: ["DQTModel", "DQTFormat", "DQTKernels", "DQTTokenizer", "CDQTTrain"]),
+        .target(name: "DQTTrain", dependencies: ["DQTModel", "DQTFormat", "DQTKernels", "DQTTokenizer", "CDQTTrain", "CDQTKernels"]),
         .executableTarget(
             name: "dqt-convert",
-            dependencies: ["DQTImport", "DQTChat", "DQTTokenizer", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["DQTImport", "DQTFormat", "DQTChat", "DQTTokenizer", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // dqt-run parses its own flags: swift-argument-parser links FoundationEssentials.
-        .executableTarget(name: "dqt-run", dependencies: ["DQTModel", "DQTKernels", "DQTChat", "DQTTokenizer"]),
+        .executableTarget(name: "dqt-run", dependencies: ["DQTModel", "DQTFormat", "DQTKernels", "DQTChat", "DQTTokenizer"]),
         // Kernel microbenchmark (release builds only; not a test): swift run -c release dqt-bench-kernels
         .executableTarget(name: "dqt-bench-kernels", dependencies: ["DQTKernels"]),
+        // Tokenizer encode/load benchmark (release builds only): swift run -c release dqt-bench-tokenizer
+        .executableTarget(name: "dqt-bench-tokenizer", dependencies: ["DQTTokenizer", "DQTImport"]),
         .executableTarget(
             name: "dqt-tune",
-            dependencies: ["DQTTrain", "DQTImport", "DQTKernels", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["DQTTrain", "DQTModel", "DQTFormat", "DQTKernels", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // OpenAI-compatible HTTP server: SwiftNIO is confined to this target (runtime side stays Foundation- and NIO-free).
         .executableTarget(
@@ -65,12 +70,14 @@ let package = Package(
                            .product(name: "NIOHTTP1", package: "swift-nio"),
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        .testTarget(name: "DQTFormatTests", dependencies: ["DQTFormat"]),
+        // Shared by the test targets: per-test temporary directories, repository paths, running tools.
+        .target(name: "DQTTestSupport", path: "Tests/DQTTestSupport"),
+        .testTarget(name: "DQTFormatTests", dependencies: ["DQTFormat", "DQTTestSupport"]),
         .testTarget(name: "DQTKernelsTests", dependencies: ["DQTKernels", "CDQTKernels"]),
-        .testTarget(name: "DQTTokenizerTests", dependencies: ["DQTTokenizer", "DQTImport"], exclude: ["Fixtures"]),
-        .testTarget(name: "DQTChatTests", dependencies: ["DQTChat", "DQTImport", "DQTTokenizer"], exclude: ["Fixtures"]),
-        .testTarget(name: "DQTImportTests", dependencies: ["DQTImport", "DQTFormat", "DQTKernels", "DQTModel", "DQTTokenizer", "DQTChat"]),
-        .testTarget(name: "DQTModelTests", dependencies: ["DQTModel", "DQTKernels", "DQTImport", "DQTChat", "DQTFormat"]),
-        .testTarget(name: "DQTTrainTests", dependencies: ["DQTTrain", "DQTImport"], exclude: ["Goldens"]),
+        .testTarget(name: "DQTTokenizerTests", dependencies: ["DQTTokenizer", "DQTImport", "DQTTestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "DQTChatTests", dependencies: ["DQTChat", "DQTImport", "DQTTokenizer", "DQTTestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "DQTImportTests", dependencies: ["DQTImport", "DQTFormat", "DQTKernels", "DQTModel", "DQTTokenizer", "DQTChat", "DQTTestSupport"]),
+        .testTarget(name: "DQTModelTests", dependencies: ["DQTModel", "DQTKernels", "DQTImport", "DQTChat", "DQTFormat", "DQTTestSupport"]),
+        .testTarget(name: "DQTTrainTests", dependencies: ["DQTTrain", "DQTImport", "DQTTestSupport"], exclude: ["Goldens"]),
     ]
 )

@@ -4,6 +4,7 @@
 // .dqt written first).
 import DQTFormat
 @testable import DQTImport
+import DQTTestSupport
 import Foundation
 import Testing
 
@@ -112,7 +113,7 @@ let checkpointCases: [CheckpointCase] = [
     },
 ]
 
-@Suite struct CorruptCheckpointTests {
+@Suite(.temporaryFiles) struct CorruptCheckpointTests {
     @Test(arguments: checkpointCases)
     func badCheckpointLeavesNoOutput(_ c: CheckpointCase) throws {
         let dir = copyFixture(c.fixture)
@@ -143,7 +144,7 @@ let checkpointCases: [CheckpointCase] = [
         let other = outDir + "/.other.dqt.tmp-4194999"
         for p in [dead, live, other] { writeFile(p, [1, 2, 3]) }
         var lines: [String] = []
-        let r = try Converter.convert(checkpoint: catalogueFixture("dqt-ternary"), output: outDir + "/model.dqt", options: ConvertOptions()) { lines.append($0) }
+        let r = try Converter.convert(checkpoint: fixtureDir("dqt-ternary"), output: outDir + "/model.dqt", options: ConvertOptions()) { lines.append($0) }
         #expect(r.report.removedStaleTemporaries == [dead])
         #expect(!FileManager.default.fileExists(atPath: dead))
         #expect(FileManager.default.fileExists(atPath: live) && FileManager.default.fileExists(atPath: other))
