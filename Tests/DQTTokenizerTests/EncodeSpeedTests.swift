@@ -19,7 +19,11 @@ import Testing
         }
         let s = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
         print("encode \(name): \(bytes) bytes -> \(tokens) tokens in \(String(format: "%.3f", s * 1000)) ms (\(String(format: "%.2f", Double(bytes) / s / 1e6)) MB/s)")
-        #expect(s < 20, "encoding \(bytes) bytes took \(s) s")
+        // Not under emulation (tools/cross-aarch64.sh test sets DQT_EMULATED): qemu's speed says
+        // nothing about the code's.
+        if ProcessInfo.processInfo.environment["DQT_EMULATED"] == nil {
+            #expect(s < 20, "encoding \(bytes) bytes took \(s) s")
+        }
     }
 }
 
