@@ -6,8 +6,9 @@
 #   tools/cross-aarch64.sh path NAME [--static]   prints the path of that aarch64 binary
 #   tools/cross-aarch64.sh run [--cpu CPU] [--static] ARGS...
 #                                                 runs the aarch64 dqt-run under qemu with the sysroot
-#   tools/cross-aarch64.sh test [--cpu CPU] [SWIFT-TESTING ARGS...]
-#                                                 builds the test suite for aarch64 and runs it under qemu
+#   tools/cross-aarch64.sh test [--cpu CPU] [--all | SWIFT-TESTING ARGS...]
+#                                                 builds the test suite for aarch64 and runs it under qemu:
+#                                                 kernel, golden, tokenizer, CLI, tuner suites (--all: all)
 #   tools/cross-aarch64.sh check [--static]       x86-64 vs aarch64 (both NEON paths) on the same files
 #   tools/cross-aarch64.sh exec [--cpu CPU] CMD...  runs CMD inside the aarch64 root (repo mounted, qemu)
 #   tools/cross-aarch64.sh prepare | status | clean
@@ -260,17 +261,30 @@ run() {
     exec qemu-aarch64-static -cpu "$(qemu_cpu)" -L "$ARM64" "$bin" "$@"
 }
 
+# The suites `test` runs by default: every kernel on every path this CPU has against the Swift
+# reference, the goldens (logits and greedy tokens vs PyTorch/transformers, gradients vs
+# autograd, one optimizer step), the tokenizer goldens, dqt-run's CLI tests, the tuner's journal
+# and kill tests, XXH64/LZ4. The whole suite (--all) needs hours of emulated CPU time on a shared
+# 2-core machine, mostly in the corrupt-input catalogues and fuzz regressions, which test
+# CPU-independent parsing.
+EMULATION_SUITES='WeightEncodingTests|KernelTests|PackingTests|GoldenTests|ConsistencyTests|KVCacheTests|SamplerTests|StochasticRoundingTests|KillTests|JournalTests|GoldenEncodeTests|StreamingDecoderTests|CLITests|XXH64Tests|LZ4'
+
 # The test suite (debug, as `swift test`) built for aarch64 and run in the arm64 root under qemu.
 # DQT_EMULATED=1 tells the suite that wall-clock bounds mean nothing here.
 test_suite() {
     prepare
     STATIC=0 swift_build --build-tests
-    local bin
+    local bin args=("$@")
     bin=$(scratch)/$TRIPLE/debug/dqtPackageTests.xctest
     [[ -x $bin ]] || die "missing $bin"
-    note "running the suite under qemu -cpu $(qemu_cpu)"
+    if [[ ${args[0]:-} == --all ]]; then
+        args=("${args[@]:1}")
+    elif (( ${#args[@]} == 0 )); then
+        args=(--filter "'$EMULATION_SUITES'")
+    fi
+    note "running ${args[*]:-the whole suite} under qemu -cpu $(qemu_cpu)"
     in_root "$ARM64" QEMU_CPU="$(qemu_cpu)" DQT_EMULATED=1 -- \
-        "cd '$ROOT' && nice '$bin' --testing-library swift-testing $*"
+        "cd '$ROOT' && nice '$bin' --testing-library swift-testing ${args[*]}"
 }
 
 exec_in_arm64() {
@@ -389,5 +403,5 @@ case $verb in
     exec) exec_in_arm64 "$@" ;;
     status) status ;;
     clean) clean ;;
-    *) sed -n "2,17p" "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *) sed -n "2,18p" "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac
