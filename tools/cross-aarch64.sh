@@ -13,7 +13,8 @@
 #   tools/cross-aarch64.sh exec [--cpu CPU] CMD...  runs CMD inside the aarch64 root (repo mounted, qemu)
 #   tools/cross-aarch64.sh prepare | status | clean
 #
-# --static: Swift runtime and liblz4 (+ its libxxhash) linked in; the board needs only glibc.
+# --static: Swift runtime and liblz4 (+ its libxxhash) linked in; the board needs glibc >= 2.38,
+#           libstdc++6 and libgcc-s1 (present on every Debian-based system).
 # --cpu: a qemu CPU model: `max` (default; has dotprod -> the neon-dotprod kernels) or
 #        `cortex-a53` (ARMv8.0, no dotprod -> the plain neon kernels: Pi 3, Zero 2 W).
 #
@@ -403,5 +404,5 @@ case $verb in
     exec) exec_in_arm64 "$@" ;;
     status) status ;;
     clean) clean ;;
-    *) sed -n "2,18p" "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *) sed -n "2,19p" "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac
