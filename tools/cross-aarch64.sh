@@ -79,20 +79,29 @@ binfmt() {
 
 # MARK: - the two roots
 
+# Mounts an interrupted debootstrap (run before this script used a mount namespace) may have left.
+unmount_partial() {
+    local m
+    for m in proc sys dev/pts dev; do
+        mountpoint -q "$1/$m" 2> /dev/null && umount -l "$1/$m"
+    done
+    return 0
+}
+
 # debootstrap ARCH DIR PACKAGES: into DIR.partial, renamed when complete (a killed run restarts).
 bootstrap() {
     local arch=$1 dir=$2 include=$3
     [[ -e $dir/.dqt-ready ]] && return 0
+    unmount_partial "$dir.partial"
     rm -rf "$dir.partial" "$dir"
     mkdir -p "$CACHE"
     note "debootstrap $SUITE $arch into $dir (first use only)"
     local t0=$SECONDS
-    nice debootstrap --arch="$arch" --variant=minbase --include="$include" "$SUITE" "$dir.partial" "$MIRROR" \
-        > "$CACHE/debootstrap-$arch.log" 2>&1 || {
-        umount "$dir.partial/proc" 2> /dev/null || true
-        die "debootstrap $arch failed; see $CACHE/debootstrap-$arch.log"
-    }
-    umount "$dir.partial/proc" 2> /dev/null || true   # debootstrap may leave /proc mounted
+    # In a private mount namespace: the /proc debootstrap mounts in the target goes with it.
+    unshare --mount --propagation private \
+        nice debootstrap --arch="$arch" --variant=minbase --include="$include" "$SUITE" "$dir.partial" "$MIRROR" \
+        > "$CACHE/debootstrap-$arch.log" 2>&1 || die "debootstrap $arch failed; see $CACHE/debootstrap-$arch.log"
+    unmount_partial "$dir.partial"
     local v
     v=$(chroot "$dir.partial" dpkg-query -W -f '${Version}' swiftlang)
     [[ $v == "$SWIFT_VERSION"* ]] || die "$arch swiftlang is $v, expected $SWIFT_VERSION"
@@ -367,7 +376,7 @@ status() {
 
 clean() {
     for d in "$AMD64" "$ARM64" "$AMD64.partial" "$ARM64.partial"; do
-        umount "$d/proc" 2> /dev/null || true
+        unmount_partial "$d"
     done
     rm -rf "$CACHE"
     rm -rf "$ROOT/.build-aarch64" "$ROOT/.build-aarch64-static"
