@@ -2,7 +2,7 @@
 # Builds dqt for aarch64 Linux boards on an x86-64 Debian/Ubuntu machine, and runs and tests
 # the result under qemu user-mode emulation.
 #
-#   tools/cross-aarch64.sh build [--static]       release dqt-run, dqt-convert, dqt-tune (+ dqt-bench-kernels)
+#   tools/cross-aarch64.sh build [--static]       release dqt-run, dqt-convert, dqt-tune
 #   tools/cross-aarch64.sh path NAME [--static]   prints the path of that aarch64 binary
 #   tools/cross-aarch64.sh run [--cpu CPU] [--static] ARGS...
 #                                                 runs the aarch64 dqt-run under qemu with the sysroot
@@ -248,8 +248,8 @@ swift_build() {
 
 build() {
     prepare
-    local t0=$SECONDS
-    swift_build -c release
+    local t0=$SECONDS p
+    for p in dqt-run dqt-convert dqt-tune; do swift_build -c release --product "$p"; done
     local dir
     dir=$(scratch)/$TRIPLE/release
     note "built in $((SECONDS - t0)) s:"
