@@ -20,12 +20,9 @@ let package = Package(
         .executable(name: "dqt-convert", targets: ["dqt-convert"]),
         .executable(name: "dqt-run", targets: ["dqt-run"]),
         .executable(name: "dqt-tune", targets: ["dqt-tune"]),
-        .executable(name: "dqt-serve", targets: ["dqt-serve"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        // dqt-serve only (HTTP/1.1 server); no other target links it.
-        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
     ],
     targets: [
         .systemLibrary(
@@ -62,14 +59,6 @@ let package = Package(
             name: "dqt-tune",
             dependencies: ["DQTTrain", "DQTModel", "DQTFormat", "DQTKernels", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        // OpenAI-compatible HTTP server: SwiftNIO is confined to this target (runtime side stays Foundation- and NIO-free).
-        .executableTarget(
-            name: "dqt-serve",
-            dependencies: ["DQTModel", "DQTChat", "DQTFormat", "DQTTokenizer",
-                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
-                           .product(name: "NIOHTTP1", package: "swift-nio"),
-                           .product(name: "ArgumentParser", package: "swift-argument-parser")]
-        ),
         // Shared by the test targets: per-test temporary directories, repository paths, running tools.
         .target(name: "DQTTestSupport", path: "Tests/DQTTestSupport"),
         .testTarget(name: "DQTFormatTests", dependencies: ["DQTFormat", "DQTTestSupport"]),
@@ -81,3 +70,19 @@ let package = Package(
         .testTarget(name: "DQTTrainTests", dependencies: ["DQTTrain", "DQTImport", "DQTTestSupport"], exclude: ["Goldens"]),
     ]
 )
+
+// dqt-serve (HTTP/1.1 server) and its SwiftNIO dependency need a 6.1+ compiler: the swift-nio
+// releases on hand declare tools version 6.1, which Swift 6.0 (Debian 13's swiftlang, used by
+// tools/cross-aarch64.sh for the board binaries) cannot even resolve. No other target links NIO.
+#if compiler(>=6.1)
+package.dependencies.append(.package(url: "https://github.com/apple/swift-nio", from: "2.80.0"))
+package.products.append(.executable(name: "dqt-serve", targets: ["dqt-serve"]))
+// OpenAI-compatible HTTP server: SwiftNIO is confined to this target (runtime side stays Foundation- and NIO-free).
+package.targets.append(.executableTarget(
+    name: "dqt-serve",
+    dependencies: ["DQTModel", "DQTChat", "DQTFormat", "DQTTokenizer",
+                   .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                   .product(name: "NIOHTTP1", package: "swift-nio"),
+                   .product(name: "ArgumentParser", package: "swift-argument-parser")]
+))
+#endif

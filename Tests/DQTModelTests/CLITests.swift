@@ -143,6 +143,9 @@ import Testing
         #expect(v.stderr.hasPrefix("dqt-run: error: DQT_ISA: unknown kernel path \"avx3\""), "\(v.stderr)")
     }
 
+    /// True under qemu user-mode emulation (set by tools/cross-aarch64.sh test).
+    static let emulated = ProcessInfo.processInfo.environment["DQT_EMULATED"] != nil
+
     /// True when this test binary (and so the dqt-run built with it) carries ASan or TSan.
     static let underSanitizer: Bool = {
         let me = dlopen(nil, RTLD_NOW)
@@ -160,10 +163,16 @@ import Testing
             #expect(lines(r.stderr, "generation: \(tokens) tokens in ").count == 1, "\(r.stderr)")
             #expect(lines(r.stderr, "allocations in token loop: ") == ["allocations in token loop: 0"], "threads \(threads): \(r.stderr)")
             // Peak RSS ≤ model pages touched + LZ4 arena + KV cache pages written + 16 MiB. Not under
-            // a sanitizer: its shadow memory and allocator are part of the RSS (ASan: 25-28 MiB).
+            // a sanitizer: its shadow memory and allocator are part of the RSS (ASan: 25-28 MiB). Not
+            // under qemu user-mode emulation (tools/cross-aarch64.sh sets DQT_EMULATED): the RSS is
+            // qemu's process, its translation cache included (aarch64 under qemu: other 28-31 MiB).
             let mem = try #require(lines(r.stderr, "memory: ").first)
             let other = try #require(mem.components(separatedBy: "other ").last?.split(separator: " ").first.flatMap { Double($0) })
-            if Self.underSanitizer { print("RSS bound not checked under a sanitizer: \(mem)") } else { #expect(other <= 16, "\(mem)") }
+            if Self.underSanitizer || Self.emulated {
+                print("RSS bound not checked under a sanitizer or emulation: \(mem)")
+            } else {
+                #expect(other <= 16, "\(mem)")
+            }
         }
     }
 

@@ -53,6 +53,7 @@ public enum TemporaryFiles {
 
 /// `@Suite(.temporaryFiles)` or `@Test(.temporaryFiles)`: each test case runs with its own
 /// temporary directory, removed when the case ends however it ends.
+#if compiler(>=6.1)
 public struct TemporaryFilesTrait: SuiteTrait, TestTrait, TestScoping {
     public init() {}
     public var isRecursive: Bool { true }
@@ -67,6 +68,15 @@ public struct TemporaryFilesTrait: SuiteTrait, TestTrait, TestScoping {
         try await TemporaryFiles.$root.withValue(root) { try await function() }
     }
 }
+#else
+/// Swift 6.0's swift-testing (Debian 13's swiftlang, which tools/cross-aarch64.sh builds the
+/// board's test suite with) has no TestScoping: there the directories go in the shared
+/// directory, removed when the test process exits.
+public struct TemporaryFilesTrait: SuiteTrait, TestTrait {
+    public init() {}
+    public var isRecursive: Bool { true }
+}
+#endif
 
 extension Trait where Self == TemporaryFilesTrait {
     /// Temporary directories made by the test are removed when it ends.
@@ -77,8 +87,10 @@ extension Trait where Self == TemporaryFilesTrait {
 public func temporaryDirectory(_ tag: String = "dir", fileID: String = #fileID, filePath: String = #filePath,
                                line: Int = #line, column: Int = #column) -> String {
     guard let root = TemporaryFiles.root else {
+        #if compiler(>=6.1)
         Issue.record("temporaryDirectory() outside a test carrying the .temporaryFiles trait",
                      sourceLocation: SourceLocation(fileID: fileID, filePath: filePath, line: line, column: column))
+        #endif
         return sharedTemporaryDirectory(tag)
     }
     return TemporaryFiles.make(tag, in: root)
