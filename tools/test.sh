@@ -9,6 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
+# Built before TMPDIR moves: the compiler keeps macro-expansion buffers for its diagnostics in
+# $TMPDIR/swift-generated-sources, which are the compiler's, not the suite's.
+swift build --build-tests
 TMPDIR="$(mktemp -d "${TMPDIR:-/tmp}/dqt-test-sh.XXXXXX")"
 chmod 755 "$TMPDIR"   # a test runs dqt-run as another user (nobody) on a file inside
 export TMPDIR
@@ -21,7 +24,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 143' TERM INT
-swift build --build-tests
 swift test --skip-build --parallel & tests=$!
 wait "$tests"; tests=""
 left=$(find "$TMPDIR" -mindepth 1 ! -name '*.lock' ! -name 'TemporaryDirectory.*' \
