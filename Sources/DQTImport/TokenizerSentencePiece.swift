@@ -28,6 +28,7 @@ public func importSentencePieceModel(path: String) throws -> TokenizerData {
     var modelType = 1, byteFallback = false, treatWSAsSuffix = false
     var bosID = 1, eosID = 2, padID = -1
     var normName = "", charsmap: [UInt8] = []
+    var denormName = "", denormCharsmap = 0   // denormalizer_spec: a rule applied when decoding
     var addDummyPrefix = true, removeExtraWS = true, escapeWS = true
 
     do {
@@ -71,10 +72,25 @@ public func importSentencePieceModel(path: String) throws -> TokenizerData {
                     default: try r.skip(w)
                     }
                 }
+            case (5, 2):
+                var r = try top.subMessage("denormalizer_spec")
+                while let (f, w) = try r.nextField() {
+                    switch (f, w) {
+                    case (1, 2): denormName = try r.string("denormalizer_spec.name")
+                    case (2, 2): denormCharsmap = try r.lengthDelimited().count
+                    default: try r.skip(w)
+                    }
+                }
             default:
                 try top.skip(wire)
             }
         }
+    }
+    // sentencepiece writes an empty denormalizer_spec unless the model was trained with a
+    // denormalization rule; such a rule changes decoded text, which dqt's decoder does not do.
+    guard denormCharsmap == 0 else {
+        throw err("denormalizer_spec.precompiled_charsmap",
+                  "a denormalization rule ('\(denormName)', \(denormCharsmap) bytes) is not supported: decoding would differ from sentencepiece's")
     }
 
     let typeNames = [1: "UNIGRAM", 2: "BPE", 3: "WORD", 4: "CHAR"]

@@ -75,6 +75,16 @@ func spModel(modelType: Int?, charsmap: [UInt8] = []) -> [UInt8] {
         #expect(e?.file.hasSuffix("tokenizer.model") == true)
     }
 
+    @Test func denormalizationRuleIsRefused() throws {
+        // An empty denormalizer_spec (what sentencepiece writes by default) is fine; a rule is not.
+        let empty = spModel(modelType: 2) + pbBytes(5, pbBytes(1, Array("identity".utf8)))
+        #expect(try importError(["tokenizer.model": empty]) == nil)
+        let rule = spModel(modelType: 2) + pbBytes(5, pbBytes(1, Array("custom".utf8)) + pbBytes(2, [4, 0, 0, 0, 1, 2, 3, 4]))
+        let e = try importError(["tokenizer.model": rule])
+        #expect(e?.field == "denormalizer_spec.precompiled_charsmap")
+        #expect(e?.message.contains("custom") == true)
+    }
+
     @Test func brokenCharsmapIsAnError() throws {
         for blob: [UInt8] in [[1, 2, 3], [8, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 65], [4, 0, 0, 0, 1, 2, 3, 4, 0xFF, 0]] {
             let e = try importError(["tokenizer.model": spModel(modelType: 2, charsmap: blob)])
