@@ -36,7 +36,7 @@ let package = Package(
         .target(name: "DQTModel", dependencies: ["DQTFormat", "DQTKernels", "DQTTokenizer"]),
         .target(name: "DQTImport", dependencies: ["DQTFormat", "DQTKernels", "DQTTokenizer", "DQTModel"]),
         // Training kernels (float GEMM for the backward pass, weight decode/pack) in C with an AVX2+FMA path.
-        .target(name: "CDQTTrain", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "CDQTTrain", dependencies: ["CDQTKernels"], cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "DQTTrain", dependencies: ["DQTModel", "DQTFormat", "DQTKernels", "DQTTokenizer", "CDQTTrain"]),
         .executableTarget(
             name: "dqt-convert",

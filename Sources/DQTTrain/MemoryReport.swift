@@ -79,7 +79,7 @@ extension Tuner {
         }
         let layerBuffers: Set<String> = ["xn", "xh1", "q", "k", "v", "att_pre", "att_n", "xho", "xmid", "xn2", "xh2", "gate_pre", "up",
                                          "f_pre", "f_n", "xh3", "out", "xq", "alpha", "qsum", "mult"]
-        let gradBuffers: Set<String> = ["dx", "dxn", "df_n", "dgate", "dup", "datt", "dq", "dk", "dv", "norm_grad", "norm_inv"]
+        let gradBuffers: Set<String> = ["dx", "dxn", "df_n", "dgate", "dup", "datt", "dq", "dk", "dv", "norm_grad", "norm_inv", "packed_b"]
         for (name, bytes) in sizes {
             if name == "saved_layer_inputs" { add("saved layer inputs (recomputation)", bytes) }
             else if layerBuffers.contains(name) { add("one layer's internals", bytes) }

@@ -10,6 +10,13 @@ import Glibc
 import Musl
 #endif
 
+/// The x̂ that b.packedB was packed from.
+struct PackedInput {
+    var x: UnsafePointer<Float>
+    var ld: Int
+    var cols: Int
+}
+
 final class Network: @unchecked Sendable {
     let spec: ModelSpec
     let weights: ModelWeights
@@ -29,6 +36,10 @@ final class Network: @unchecked Sendable {
     let embed: Param
     let head: Param
     let finalNorm: Param
+    /// Time per phase of the steps run so far (PhaseClock.take() per step).
+    let clock = PhaseClock()
+    /// What b.packedB holds now (weight-gradient GEMMs of linears sharing an input pack it once).
+    var packedFor: PackedInput?
 
     init(file: DQTFile, table: ParamTable, seqLen: Int, batch: Int, threads: Int, moments: Int, stagingBytes: Int) throws {
         spec = file.spec

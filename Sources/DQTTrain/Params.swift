@@ -1,6 +1,7 @@
 // The trainable tensors of a mapped model as the update sees them: geometry, grid, where the
 // packed bytes are (in the writable mapping and in the file), and which rows the undo journal
 // already holds in the current commit period. A 1-D tensor (a norm) is one row.
+import CDQTTrain
 import DQTFormat
 import DQTModel
 
@@ -104,6 +105,12 @@ public final class Param: @unchecked Sendable {
     @inline(__always) func step(row: Int) -> Float { rowScales?[row] ?? scale }
     /// Weight decay applies to 2-D tensors, not to norm gains (as tools/dqt_optim.py).
     public var decays: Bool { role != .norm }
+
+    /// This tensor's values (code·scale, or float values) as the B operand of a GEMM, from column `col0` on.
+    func operand(col0: Int = 0) -> dqtt_operand {
+        dqtt_operand(kind: Int32(DQTT_CODED.rawValue), encoding: Int32(encoding.rawValue), p: UnsafeRawPointer(data),
+                     ld: Int64(rowBytes), row0: 0, col0: Int64(col0), wcols: Int64(cols), scale: scale, rowscale: rowScales)
+    }
 }
 
 /// Every tensor of the model with its role; `trainable` ones are updated.

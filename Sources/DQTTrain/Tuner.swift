@@ -34,6 +34,8 @@ public struct StepReport: Sendable {
     public var journalBytes: Int
     /// Learning rate of the coded tensors in this step (after the schedule).
     public var lr: Double
+    /// Time per phase of this step (the commit's included when it committed).
+    public var phases = PhaseTimes()
     public var tokensPerSecond: Double { Double(tokens) / max(seconds, 1e-9) }
 }
 
@@ -197,10 +199,11 @@ public final class Tuner {
                                 committed: false, commitSeconds: 0, journalBytes: 0, lr: scheduled.lr)
         if stepsSinceCommit >= options.commitEvery {
             let c0 = monotonicSeconds()
-            report.journalBytes = try commit()
+            report.journalBytes = try net.clock.time(.commit) { try commit() }
             report.committed = true
             report.commitSeconds = monotonicSeconds() - c0
         }
+        report.phases = net.clock.take()
         return report
     }
 

@@ -96,7 +96,7 @@ enum Update {
 
     // MARK: - coded rows
 
-    /// Set by tests: run the Swift reference loop instead of the C kernel.
+    /// Set by tests: run the Swift reference loops instead of the C kernels.
     nonisolated(unsafe) static var useReference = false
 
     @inline(__always)
@@ -200,6 +200,18 @@ enum Update {
     @inline(__always)
     static func floatRow(_ p: Param, _ r: Int, _ g: UnsafePointer<Float>, _ st: UnsafeMutablePointer<Float>?,
                          _ dst: UnsafeMutableRawPointer, _ c: StepConstants, _ stream: RandomStream) -> Int {
+        if useReference { return floatRowReference(p, r, g, st, dst, c, stream) }
+        var params = dqtt_float_params(
+            kind: c.kind == .sgd ? 0 : c.kind == .momentum ? 1 : 2, nearest: c.rounding == .nearest ? 1 : 0,
+            decay: c.wd != 0 && p.decays ? 1 : 0, encoding: p.encoding == .f16 ? 1 : p.encoding == .bf16 ? 2 : 0,
+            lr: c.floatLRf, wd: c.wd, mu: c.mu, b1: c.b1, omb1: c.omb1, b2: c.b2, omb2: c.omb2, eps: c.eps,
+            float_decay: c.floatDecay, step_size: c.floatStepSize, bc2_sqrt: c.bc2Sqrt, key: stream.key, base: UInt64(r * p.cols))
+        return Int(dqtt_update_float_row(&params, g, st, UnsafeRawPointer(p.data + r * p.rowBytes), dst, Int64(p.cols)))
+    }
+
+    /// The reference of dqtt_update_float_row (the oracle the C loop is tested against).
+    static func floatRowReference(_ p: Param, _ r: Int, _ g: UnsafePointer<Float>, _ st: UnsafeMutablePointer<Float>?,
+                                  _ dst: UnsafeMutableRawPointer, _ c: StepConstants, _ stream: RandomStream) -> Int {
         let cols = p.cols
         let src = UnsafeRawPointer(p.data + r * p.rowBytes)
         let decay = c.wd != 0 && p.decays

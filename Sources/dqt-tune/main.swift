@@ -98,6 +98,9 @@ struct Tune: ParsableCommand {
     @Flag(help: "Print only the summary.")
     var quiet = false
 
+    @Flag(help: "Print where the time of the steps went, per phase (wall and CPU seconds per step).")
+    var profile = false
+
     func validate() throws {
         guard recover || dryRun || data != nil else { throw ValidationError("--data is required (the training text)") }
         guard steps >= 0 else { throw ValidationError("--steps must be ≥ 0") }
@@ -177,8 +180,11 @@ struct Tune: ParsableCommand {
         var first: Double? = nil, last = 0.0
         let t0 = Date()
         var tokens = 0, trainSeconds = 0.0
+        var phases = PhaseTimes(), profiledSteps = 0
         while tuner.step < steps {
             let r = try tuner.runStep()
+            phases = phases + r.phases
+            profiledSteps += 1
             if first == nil { first = r.loss }
             last = r.loss
             tokens += r.tokens
@@ -201,6 +207,16 @@ struct Tune: ParsableCommand {
             let (l, n) = try tuner.evaluate(tokens: evalTokens)
             print("held-out loss after: \(fixed(l, 4)) (perplexity \(fixed(exp(l), 2)), \(n) tokens)")
             logFile?.write(TuneLog.eval(step: tuner.step, tokens: tuner.step * batch * seqLen, loss: l, count: n))
+        }
+        if profile, profiledSteps > 0 {
+            let n = Double(profiledSteps)
+            print("time per step by phase (\(profiledSteps) steps, \(tuner.threads) threads; CPU = the calling thread's, which runs worker 0):")
+            print("  phase                                  wall s   CPU s")
+            for p in Phase.allCases {
+                print("  \(p.name.padding(toLength: 36, withPad: " ", startingAt: 0))  \(pad(fixed(phases[wall: p] / n, 3), 7))  \(pad(fixed(phases[cpu: p] / n, 3), 7))")
+            }
+            let wall = phases.wall.reduce(0, +) / n, cpu = phases.cpu.reduce(0, +) / n
+            print("  \("total".padding(toLength: 36, withPad: " ", startingAt: 0))  \(pad(fixed(wall, 3), 7))  \(pad(fixed(cpu, 3), 7))")
         }
         print("peak RSS: \(mib(peakRSSBytes()))")
         logFile?.write(TuneLog.record([
