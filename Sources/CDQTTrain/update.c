@@ -49,6 +49,9 @@ static inline float direction_momentum(const dqtt_update_params *p, float gi, fl
     return b;
 }
 
+// kind 3: the direction was computed beforehand (the factored optimizer): st holds u.
+static inline float direction_given(const float *st) { return st[0]; }
+
 static inline float direction_adamw(const dqtt_update_params *p, float gi, float *st) {
     const float m = fmaf(gi, p->omb1, st[0] * p->b1);
     const float v = st[1] * p->b2 + (p->omb2 * gi) * gi;
@@ -110,6 +113,8 @@ AVX2 static int64_t update_avx2(const dqtt_update_params *p, const float *g, flo
         __m256 u;
         if (p->kind == 0) {
             u = gi;
+        } else if (p->kind == 3) {
+            u = _mm256_loadu_ps(st + i);
         } else if (p->kind == 1) {
             u = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(st + i), mu), gi);
             _mm256_storeu_ps(st + i, u);
@@ -168,6 +173,12 @@ static int64_t update_scalar(const dqtt_update_params *p, const float *g, float 
             changed += out[i] != old[i];
         }
         break;
+    case 3:
+        for (int64_t i = i0; i < n; i++) {
+            out[i] = place(p, direction_given(st + i), old[i], p->base + (uint64_t)i);
+            changed += out[i] != old[i];
+        }
+        break;
     default:
         for (int64_t i = i0; i < n; i++) {
             out[i] = place(p, direction_adamw(p, g[i], st + 2 * i), old[i], p->base + (uint64_t)i);
@@ -201,6 +212,7 @@ guarded:
             if (!isfinite(g[i])) { out[i] = old[i]; continue; }
             const float u = p->kind == 0 ? direction_sgd(g[i])
                           : p->kind == 1 ? direction_momentum(p, g[i], st + i)
+                          : p->kind == 3 ? direction_given(st + i)
                                          : direction_adamw(p, g[i], st + 2 * i);
             out[i] = place(p, u, old[i], p->base + (uint64_t)i);
             changed += out[i] != old[i];
@@ -269,6 +281,9 @@ static inline int64_t float_element(const dqtt_float_params *p, const float *g, 
     if (p->kind == 0) {
         const float d = p->decay ? fmaf(w, p->wd, gi) : gi;
         nw = fmaf(d, -p->lr, w);
+    } else if (p->kind == 3) {   // given direction (factored): decoupled decay, then the step
+        const float wdv = p->decay ? w * p->float_decay : w;
+        nw = fmaf(st[i], -p->lr, wdv);
     } else if (p->kind == 1) {
         const float d = p->decay ? fmaf(w, p->wd, gi) : gi;
         const float b = st[i] * p->mu + d;
@@ -331,6 +346,9 @@ AVX2 static int64_t float_row_avx2(const dqtt_float_params *p, const float *g, f
         if (p->kind == 0) {
             const __m256 d = p->decay ? _mm256_fmadd_ps(w, wd, gi) : gi;
             nw = _mm256_fmadd_ps(d, nlr, w);
+        } else if (p->kind == 3) {
+            const __m256 wdv = p->decay ? _mm256_mul_ps(w, fdec) : w;
+            nw = _mm256_fmadd_ps(_mm256_loadu_ps(st + i), nlr, wdv);
         } else if (p->kind == 1) {
             const __m256 d = p->decay ? _mm256_fmadd_ps(w, wd, gi) : gi;
             const __m256 b = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(st + i), mu), d);
@@ -411,4 +429,39 @@ int64_t dqtt_update_float_row_path(int path, const dqtt_float_params *p, const f
 
 int64_t dqtt_update_float_row(const dqtt_float_params *p, const float *g, float *st, const void *src, void *dst, int64_t n) {
     return dqtt_update_float_row_path(2, p, g, st, src, dst, n);
+}
+
+// MARK: - the factored direction (formats/dqt-tune.md §4.2, adafactor)
+
+// Σ of x[j]² over finite x[j], in eight fixed lanes combined in a fixed order: the same sum on
+// every CPU and compiler (no reassociation is needed to vectorize it).
+static float sum_squares(const float *x, int64_t n) {
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int l = 0; l < 8; l++) {
+            const float v = x[j + l];
+            acc[l] += isfinite(v) ? v * v : 0.0f;
+        }
+    for (; j < n; j++) acc[j & 7] += isfinite(x[j]) ? x[j] * x[j] : 0.0f;
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+float dqtt_factored_row(const float *g, int64_t n, float rho, const float *shape, const dqtt_factored_params *p, float *u,
+                        float *col, int first) {
+    const float mean = sum_squares(g, n) / (float)n;
+    const float r = p->b2 * rho + p->omb2 * (mean + p->eps1);
+    const float rb = r / p->bc2;   // bias-corrected row statistic
+    for (int64_t j = 0; j < n; j++) u[j] = g[j] / (sqrtf(rb * shape[j]) + p->eps);
+    const float rms = sqrtf(sum_squares(u, n) / (float)n);
+    if (rms > p->clip) {
+        const float f = p->clip / rms;
+        for (int64_t j = 0; j < n; j++) u[j] = u[j] * f;
+    }
+    if (first) {
+        for (int64_t j = 0; j < n; j++) col[j] = isfinite(g[j]) ? g[j] * g[j] : 0.0f;
+    } else {
+        for (int64_t j = 0; j < n; j++) col[j] = col[j] + (isfinite(g[j]) ? g[j] * g[j] : 0.0f);
+    }
+    return r;
 }

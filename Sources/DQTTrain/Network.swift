@@ -41,7 +41,8 @@ final class Network: @unchecked Sendable {
     /// What b.packedB holds now (weight-gradient GEMMs of linears sharing an input pack it once).
     var packedFor: PackedInput?
 
-    init(file: DQTFile, table: ParamTable, seqLen: Int, batch: Int, threads: Int, moments: Int, stagingBytes: Int) throws {
+    init(file: DQTFile, table: ParamTable, seqLen: Int, batch: Int, threads: Int, moments: Int, factored: Bool = false,
+         stagingBytes: Int) throws {
         spec = file.spec
         weights = ModelWeights(file: file)
         self.table = table
@@ -49,7 +50,7 @@ final class Network: @unchecked Sendable {
         self.batch = batch
         par = try Parallel(threads: threads)
         let maxRowBytes = table.params.map { $0.rowBytes }.max() ?? 0
-        plan = try TrainPlan(spec: spec, seqLen: seqLen, batch: batch, workers: par.count, moments: moments,
+        plan = try TrainPlan(spec: spec, seqLen: seqLen, batch: batch, workers: par.count, moments: moments, factored: factored,
                              stagingBytes: stagingBytes, maxRowBytes: maxRowBytes)
         let spec = file.spec
         layers = (0..<spec.layers).map { l in

@@ -65,7 +65,9 @@ public final class Param: @unchecked Sendable {
     public let section: Int
     /// Updated by this run (writable in the file and not frozen).
     public let trainable: Bool
-    /// Element offset of this tensor's optimizer state (moments), or −1.
+    /// A 2-D tensor (a 1-D one is one row of `count` elements).
+    public let isMatrix: Bool
+    /// Offset (in f32 values) of this tensor's optimizer state in a moment buffer, or −1.
     public internal(set) var stateOffset = -1
     /// Rows whose bytes the undo journal holds for the current commit period.
     var journaled: [Bool]
@@ -73,6 +75,7 @@ public final class Param: @unchecked Sendable {
     init(index: Int, record r: TensorRecord, role: ParamRole, data: UnsafeMutableRawPointer, fileOffset: Int, trainable: Bool) {
         self.index = index
         name = r.name
+        isMatrix = r.ndim == 2
         self.role = role
         encoding = r.encoding
         if r.ndim == 1 {

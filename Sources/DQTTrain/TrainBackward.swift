@@ -81,6 +81,7 @@ extension Network {
         if call.dy != nil, let xh = call.xh { packGradInput(xh, ld: call.ldx, cols: I) }
         let packed = UnsafePointer(b.packedB)
         let chunkRows = max(R, sink.chunkRows(p) / R * R)
+        try clock.time(.update) { try sink.begin(p) }
         var c0 = 0
         while c0 < p.rows {
             let c1 = min(c0 + chunkRows, p.rows)
@@ -173,6 +174,7 @@ extension Network {
         guard sink.wants(p) else { return }
         clock.start(.update)
         defer { clock.stop() }
+        try sink.begin(p)
         sink.tile(p, rows: 0..<1, grad: b.normGrad, worker: 0, chunk: 0)
         try sink.finish(p, rows: 0..<1)
     }

@@ -80,16 +80,18 @@ public final class Tuner {
                 ? "\(modelPath): every tensor is frozen (--freeze); nothing to train"
                 : "\(modelPath): no tensor is writable in place (converted with --frozen?); re-convert without it")
         }
-        // Optimizer state layout: trainable tensors in file order.
+        // Optimizer state layout: trainable tensors in file order (formats/dqt-tune.md §3.1).
         let K = options.optimizer.moments
         var elements = 0
-        for p in trainable where K > 0 {
+        for p in trainable {
+            let n = options.optimizer.stateFloats(p)
+            guard n > 0 else { continue }
             p.stateOffset = elements
-            elements += p.count
+            elements += n
         }
         let threads = options.threads == 0 ? max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) : options.threads
         let net = try Network(file: file, table: table, seqLen: options.seqLen, batch: options.batch, threads: threads,
-                          moments: K, stagingBytes: options.stagingBytes)
+                          moments: K, factored: options.optimizer == .adafactor, stagingBytes: options.stagingBytes)
         let data: TokenData?
         switch source {
         case .textFile(let p): data = try TokenData(textFile: p, model: file)
@@ -188,7 +190,7 @@ public final class Tuner {
             if journal.isOpen || !sink.dirtySections.isEmpty { broken = true }
             throw error
         }
-        if state.moments > 0 { state.workingValid = true }
+        if state.hasState { state.workingValid = true }
         slot.step += 1
         slot.dataPosition = UInt64(next)
         slot.lastLoss = loss

@@ -53,8 +53,8 @@ struct Tune: ParsableCommand {
     @Option(help: "Append one JSON object per step to this file (JSON Lines: step, tokens, loss, lr, elapsed_s, ...).")
     var log: String?
 
-    @Option(help: "sgd | momentum | adamw.")
-    var optimizer: OptimizerKind = .adamw
+    @Option(help: "adafactor (factored second moment, no first moment: the lean default) | adamw (f32 moments: the paper's recipe) | momentum | sgd.")
+    var optimizer: OptimizerKind = .adafactor
 
     @Option(help: "Momentum of --optimizer momentum.")
     var momentum = 0.9

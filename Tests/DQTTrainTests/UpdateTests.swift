@@ -162,7 +162,10 @@ final class PackedTensor {
                         o.rounding = rounding
                         o.weightDecay = wd
                         o.lr = kind == .adamw ? 0.01 : 0.05
-                        let c = StepConstants(options: o, step: 3)
+                        var c = StepConstants(options: o, step: 3)
+                        // adafactor's rows get a direction computed first (kind 3: read from the state).
+                        let dir: Int32 = kind == .adafactor ? 3 : Int32(kind.code)
+                        c.direction = dir
                         var g = (0..<cols).map { _ in Float.random(in: -1...1, using: &rng) * pow(10, Float.random(in: -5...0, using: &rng)) }
                         g[0] = 0; g[1] = 1e30; g[2] = -1e30
                         if !finite { g[3] = .infinity; g[4] = .nan; g[5] = -.infinity }
@@ -179,7 +182,7 @@ final class PackedTensor {
                                                          np.baseAddress!, c, stream)
                             } } } }
                         var params = dqtt_update_params(
-                            kind: kind == .sgd ? 0 : kind == .momentum ? 1 : 2, nearest: rounding == .nearest ? 1 : 0,
+                            kind: dir, nearest: rounding == .nearest ? 1 : 0,
                             decay: wd != 0 ? 1 : 0, lo: Int32(lo), hi: Int32(hi), k: Float(c.lr / Double(t.param.scale)),
                             s: t.param.scale, wd: c.wd, mu: c.mu, b1: c.b1, omb1: c.omb1, b2: c.b2, omb2: c.omb2, eps: c.eps,
                             step_size: c.adamStepSize, key: stream.key, base: 0)
@@ -231,7 +234,9 @@ final class PackedTensor {
                             o.rounding = rounding
                             o.weightDecay = wd
                             o.lr = 1e-3
-                            let c = StepConstants(options: o, step: 2)
+                            var c = StepConstants(options: o, step: 2)
+                            let dir: Int32 = kind == .adafactor ? 3 : Int32(kind.code)
+                            c.direction = dir
                             var g = (0..<cols).map { _ in Float.random(in: -1...1, using: &rng) * pow(10, Float.random(in: -6...0, using: &rng)) }
                             g[20] = .nan; g[100] = .infinity; g[0] = 0; g[1] = 1e30
                             let K = kind.moments
@@ -244,7 +249,7 @@ final class PackedTensor {
                                 Update.floatRowReference(param, 0, gp.baseAddress!, K > 0 ? sp.baseAddress! : nil, op.baseAddress!, c, stream)
                             } } }
                             var params = dqtt_float_params(
-                                kind: kind == .sgd ? 0 : kind == .momentum ? 1 : 2, nearest: rounding == .nearest ? 1 : 0,
+                                kind: dir, nearest: rounding == .nearest ? 1 : 0,
                                 decay: wd != 0 ? 1 : 0, encoding: enc == .f16 ? 1 : enc == .bf16 ? 2 : 0, lr: c.floatLRf, wd: c.wd,
                                 mu: c.mu, b1: c.b1, omb1: c.omb1, b2: c.b2, omb2: c.omb2, eps: c.eps, float_decay: c.floatDecay,
                                 step_size: c.floatStepSize, bc2_sqrt: c.bc2Sqrt, key: stream.key, base: 0)

@@ -98,7 +98,8 @@ int dqtt_attention_backward_path(int path, int64_t T, int64_t hd, float scale,
 
 // MARK: - the coded update (formats/dqt-tune.md §4.2–4.3)
 
-/// Constants of one row's update. kind: 0 sgd, 1 momentum, 2 adamw.
+/// Constants of one row's update. kind: 0 sgd, 1 momentum, 2 adamw, 3 a given direction
+/// (state holds u, read only: the factored optimizer's, from dqtt_factored_row).
 typedef struct dqtt_update_params {
     int32_t kind;
     int32_t nearest;        // 1: round half to even; 0: stochastic rounding
@@ -120,7 +121,8 @@ int64_t dqtt_update_coded_row_path(int path, const dqtt_update_params *p, const 
                                    const int8_t *old_codes, int8_t *new_codes, int64_t n);
 
 /// Constants of one float row's update (torch.optim.SGD / AdamW in f32; formats/dqt-tune.md §4.2).
-/// kind: 0 sgd, 1 momentum, 2 adamw; encoding: 0 f32, 1 f16, 2 bf16.
+/// kind: 0 sgd, 1 momentum, 2 adamw, 3 a given direction u in state (w ← w·(1 − lr·wd) − lr·u);
+/// encoding: 0 f32, 1 f16, 2 bf16.
 typedef struct dqtt_float_params {
     int32_t kind;
     int32_t nearest;
@@ -141,6 +143,23 @@ int64_t dqtt_update_float_row(const dqtt_float_params *p, const float *g, float 
                               int64_t n);
 int64_t dqtt_update_float_row_path(int path, const dqtt_float_params *p, const float *g, float *state, const void *src,
                                    void *dst, int64_t n);
+
+// MARK: - the factored optimizer (adafactor; formats/dqt-tune.md §4.2)
+
+typedef struct dqtt_factored_params {
+    float b2, omb2;   // β₂ and 1 − β₂ as f32
+    float eps1;       // added to the mean square (1e-30)
+    float bc2;        // 1 − β₂ᵗ
+    float eps;        // added to √v̂
+    float clip;       // RMS bound of a row's direction (1)
+} dqtt_factored_params;
+
+/// Direction u[0..<n] of one row of a factored tensor from its gradient g: the row statistic
+/// ρ' = β₂ρ + (1−β₂)(mean_j g_j² + ε₁) (returned), v̂_j = ρ'/(1−β₂ᵗ) · shape[j],
+/// u_j = g_j / (√v̂_j + ε), scaled down to an RMS of `clip` if above. col[j] receives g_j² (first)
+/// or has it added (non-finite gradients count 0). Sums run in a fixed order on every CPU.
+float dqtt_factored_row(const float *g, int64_t n, float rho, const float *shape, const dqtt_factored_params *p, float *u,
+                        float *col, int first);
 
 #ifdef __cplusplus
 }
