@@ -36,6 +36,10 @@ public struct StepReport: Sendable {
     public var lr: Double
     /// Time per phase of this step (the commit's included when it committed).
     public var phases = PhaseTimes()
+    /// Bytes this step wrote: model pages changed in place (4 KiB pages; msync writes them at
+    /// the commit, plus the header block), optimizer state (moments and slot).
+    public var modelBytes = 0
+    public var stateBytes = 0
     public var tokensPerSecond: Double { Double(tokens) / max(seconds, 1e-9) }
 }
 
@@ -179,6 +183,7 @@ public final class Tuner {
         let scheduled = options.scheduled(completedSteps: Int(slot.step))
         sink.constants = StepConstants(options: scheduled, step: Int(slot.step) + 1)
         sink.resetCounters()
+        let stateBytes0 = state.bytesWritten
         let loss: Double
         do {
             loss = try inputs.withUnsafeBufferPointer { i in
@@ -206,6 +211,8 @@ public final class Tuner {
             report.commitSeconds = monotonicSeconds() - c0
         }
         report.phases = net.clock.take()
+        report.modelBytes = sink.modelPagesDirtied * 4096 + (report.committed ? Int(file.header.headerBlockSize) : 0)
+        report.stateBytes = state.bytesWritten - stateBytes0
         return report
     }
 

@@ -18,6 +18,9 @@ final class UpdateSink: GradientSink, @unchecked Sendable {
     var constants: StepConstants
     /// Sections modified since the last commit.
     var dirtySections = Set<Int>()
+    /// 4 KiB pages of the model written in place since the last count (what msync writes back
+    /// at the commit; a page dirtied in two steps of one period is counted twice).
+    var modelPagesDirtied = 0
     /// Per worker: elements changed, elements updated, first I/O error. Fixed buffers, not
     /// arrays: workers write their own slot at the same time, and a write to one element of a
     /// Swift array is an exclusive access to the whole array (ThreadSanitizer reports it).
@@ -63,6 +66,7 @@ final class UpdateSink: GradientSink, @unchecked Sendable {
 
     func resetCounters() {
         for i in 0..<changed.count { changed[i] = 0; updated[i] = 0 }
+        modelPagesDirtied = 0
     }
 
     func wants(_ p: Param) -> Bool { p.trainable }
@@ -143,8 +147,12 @@ final class UpdateSink: GradientSink, @unchecked Sendable {
             }
             try journal.sync()
         }
+        var lastPage = -1   // rows ascend within a chunk; a page shared by two chunks counts twice
         for r in changedRows {
             (p.data + r * rb).copyMemory(from: staging + (r - rows.lowerBound) * rb, byteCount: rb)
+            let first = max((p.fileOffset + r * rb) >> 12, lastPage + 1), last = (p.fileOffset + (r + 1) * rb - 1) >> 12
+            if last >= first { modelPagesDirtied += last - first + 1 }
+            lastPage = max(lastPage, last)
         }
         if !changedRows.isEmpty { dirtySections.insert(p.section) }
         if constants.kind.factors(p) { try finishColumns(p, rows: rows) }

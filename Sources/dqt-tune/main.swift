@@ -181,10 +181,14 @@ struct Tune: ParsableCommand {
         let t0 = Date()
         var tokens = 0, trainSeconds = 0.0
         var phases = PhaseTimes(), profiledSteps = 0
+        var modelBytes = 0, journalBytes = 0, stateBytes = 0
         while tuner.step < steps {
             let r = try tuner.runStep()
             phases = phases + r.phases
             profiledSteps += 1
+            modelBytes += r.modelBytes
+            journalBytes += r.journalBytes
+            stateBytes += r.stateBytes
             if first == nil { first = r.loss }
             last = r.loss
             tokens += r.tokens
@@ -217,6 +221,8 @@ struct Tune: ParsableCommand {
             }
             let wall = phases.wall.reduce(0, +) / n, cpu = phases.cpu.reduce(0, +) / n
             print("  \("total".padding(toLength: 36, withPad: " ", startingAt: 0))  \(pad(fixed(wall, 3), 7))  \(pad(fixed(cpu, 3), 7))")
+            print("disk writes per step: model \(mib(modelBytes / profiledSteps)), journal \(mib(journalBytes / profiledSteps)), " +
+                  "state \(mib(stateBytes / profiledSteps)) (commit every \(commitEvery))")
         }
         print("peak RSS: \(mib(peakRSSBytes()))")
         logFile?.write(TuneLog.record([
