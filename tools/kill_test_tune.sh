@@ -8,7 +8,8 @@
 #   env: STEPS (12), COMMIT_EVERY (1), OPTIMIZER (adamw), THREADS (2), SEQ (32)
 #
 # Every third kill is not checked right away: the next run then starts with the journal of the
-# interrupted period and rolls it back itself, so kills also land inside a rollback.
+# interrupted period and rolls it back itself, so kills also land inside a rollback. After every
+# other kill a plain dqt-run comes first and must roll back the hot journal itself.
 # Prints one line per kill and a summary; exits 1 on the first inconsistency.
 set -euo pipefail
 N=${1:-100}
@@ -20,7 +21,7 @@ OPTIMIZER=${OPTIMIZER:-adamw}
 THREADS=${THREADS:-2}
 SEQ=${SEQ:-32}
 (( STEPS % COMMIT_EVERY == 0 )) || { echo "STEPS must be a multiple of COMMIT_EVERY" >&2; exit 2; }
-for b in dqt-tune dqt-convert; do [[ -x $BIN/$b ]] || { echo "missing $BIN/$b (swift build -c release)" >&2; exit 2; }; done
+for b in dqt-tune dqt-convert dqt-run; do [[ -x $BIN/$b ]] || { echo "missing $BIN/$b (swift build -c release)" >&2; exit 2; }; done
 WORK=$(mktemp -d /tmp/dqt-kill-test.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 
@@ -70,6 +71,12 @@ while (( kills < N )); do
     if (( killed && kills % 3 == 0 )); then
         echo "kill $kills after ${delay:0:5} s: not checked now; the next run rolls back$( (( had_journal )) && echo ' an interrupted period')"
         continue
+    fi
+    # Every other check starts with a plain dqt-run: it must roll back a hot journal itself
+    # (formats/dqt-tune.md §7.3) and run, with no --recover first.
+    if (( kills % 2 == 1 )); then
+        "$BIN/dqt-run" "$WORK/v.dqt" "x" -n 1 -t 1 > "$WORK/run.txt" 2>&1 || { echo "FAIL after kill $kills: dqt-run did not start:" >&2; cat "$WORK/run.txt" >&2; exit 1; }
+        [[ ! -e $WORK/v.dqt.journal ]] || { echo "FAIL after kill $kills: dqt-run left the journal" >&2; exit 1; }
     fi
     out=$("$BIN/dqt-tune" "$WORK/v.dqt" --recover) || { echo "FAIL after kill $kills: the model does not verify:" >&2; echo "$out" >&2; exit 1; }
     commit=$(echo "$out" | sed -n 's/.*checksums verify, commit \([0-9]*\).*/\1/p')

@@ -57,8 +57,7 @@ public final class DQTWriter {
         offset = UInt64(DQTConstants.headerSize * (sectionCount + 1))
         guard lseek(fd, off_t(offset), SEEK_SET) >= 0 else {
             let e = errnoDescription()
-            close(fd)
-            unlink(tempPath)
+            abort()   // closes fd once and marks it closed: deinit runs after this throw and must not close it again
             throw DQTFormatError(.io, path: path, field: "output", "cannot seek in \(tempPath): \(e)")
         }
     }

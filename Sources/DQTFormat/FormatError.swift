@@ -16,6 +16,9 @@ public struct DQTFormatError: Error, CustomStringConvertible, Sendable, Equatabl
         case badTensorIndex   // TENSOR_INDEX contents
         case badTensor        // a tensor's shape/encoding/size/values
         case tooLarge         // sizes that would overflow or exceed limits
+        case busy             // another process holds the model (a tuner runs; a lock wait timed out)
+        case journal          // an undo journal that cannot be rolled back here
+        case unsupported      // the filesystem lacks something the operation needs (file locks)
     }
 
     public var kind: Kind

@@ -9,9 +9,9 @@ public enum DQTConstants {
     public static let defaultAlignment: UInt32 = 64
     public static let maxSections: UInt32 = 65535
     /// Offset of `header_checksum` inside the header.
-    static let headerChecksumOffset = 40
+    public static let headerChecksumOffset = 40
     /// Offset of `commit` inside the header.
-    static let commitOffset = 32
+    public static let commitOffset = 32
 }
 
 public enum SectionKind: UInt32, Sendable, CaseIterable {
@@ -142,7 +142,7 @@ extension Header {
     }
 
     /// XXH64 of a header block with the checksum field taken as zero.
-    static func checksum(ofBlock block: UnsafeRawBufferPointer) -> UInt64 {
+    public static func checksum(ofBlock block: UnsafeRawBufferPointer) -> UInt64 {
         var copy = Array(block)
         for i in 0..<8 { copy[DQTConstants.headerChecksumOffset + i] = 0 }
         return xxh64(copy)
@@ -185,5 +185,36 @@ extension SectionEntry {
         w.write(tensor)
         w.write(UInt32(writable ? 1 : 0))
         w.zeros(16)
+    }
+}
+
+// MARK: - Rewriting a header block in place (tuning commits, formats/dqt-tune.md §2.2)
+
+extension Header {
+    /// Offset of a section's `checksum` field in the header block.
+    public static func sectionChecksumOffset(_ section: Int) -> Int {
+        DQTConstants.headerSize + DQTConstants.sectionEntrySize * section + 32
+    }
+
+    /// Stores new section checksums and the commit counter into a header block (header +
+    /// section table, as mapped), then recomputes `header_checksum` over the result.
+    public static func rewrite(block: UnsafeMutableRawBufferPointer, sectionChecksums: [(section: Int, checksum: UInt64)],
+                               commit: UInt64) {
+        let base = block.baseAddress!
+        for (s, sum) in sectionChecksums {
+            let at = sectionChecksumOffset(s)
+            precondition(at + 8 <= block.count, "section \(s) is outside the header block")
+            base.storeBytes(of: sum.littleEndian, toByteOffset: at, as: UInt64.self)
+        }
+        base.storeBytes(of: commit.littleEndian, toByteOffset: DQTConstants.commitOffset, as: UInt64.self)
+        base.storeBytes(of: UInt64(0), toByteOffset: DQTConstants.headerChecksumOffset, as: UInt64.self)
+        let sum = xxh64(UnsafeRawBufferPointer(block))
+        base.storeBytes(of: sum.littleEndian, toByteOffset: DQTConstants.headerChecksumOffset, as: UInt64.self)
+    }
+
+    /// The commit counter as stored now in a (mapped) file's first bytes.
+    public static func storedCommit(_ file: UnsafeRawBufferPointer) -> UInt64? {
+        guard file.count >= DQTConstants.commitOffset + 8 else { return nil }
+        return UInt64(littleEndian: file.loadUnaligned(fromByteOffset: DQTConstants.commitOffset, as: UInt64.self))
     }
 }

@@ -13,7 +13,9 @@ import Glibc
 import Musl
 #endif
 
-public final class DQTModel: @unchecked Sendable {
+/// Not Sendable: `feed` and `generate` mutate the KV cache and the activation buffers; give each
+/// task its own instance (instances may share nothing but the file).
+public final class DQTModel {
     public let file: DQTFile
     public var spec: ModelSpec { file.spec }
     public let weights: ModelWeights
@@ -26,26 +28,47 @@ public final class DQTModel: @unchecked Sendable {
     let transformer: Transformer
     /// Tokens currently in the KV cache.
     public private(set) var position = 0
+    /// The shared lock that keeps a tuner from modifying the file while this model reads it
+    /// (formats/dqt-tune.md §7); nil for a file that was not opened by path.
+    let lease: ModelLock?
+    /// What this open rolled back, if it found the hot journal of an interrupted tuning run.
+    public let recovery: RecoveryReport?
+    /// The tuning commit the weights are at (the header's counter when last checked).
+    public private(set) var commit: UInt64
+    /// Section checksums as of `commit` (to see which sections a tuner changed).
+    private var sectionChecksums: [UInt64]
+    private let verifyOnReload: Bool
+    private let lockWait: LockWait
 
+    /// Opens `path` as a reader (formats/dqt-tune.md §7): waits (up to `options.lockTimeout`)
+    /// while a tuner is committing, rolls back a hot journal left by an interrupted tuner, maps
+    /// and validates the file. With `options.holdReadLease` (the default) the shared lock is kept
+    /// while the model lives, so no tuner modifies the weights under it; a long-lived reader (a
+    /// server) passes false and brackets each request with `beginRead()`/`endRead()`.
     public convenience init(path: String, options: RuntimeOptions = RuntimeOptions()) throws {
         let start = monotonicSeconds()
-        // formats/dqt.md §9: with an undo journal next to it the file may be between two commits.
-        guard access(path + ".journal", F_OK) != 0 else {
-            throw RuntimeError.badArgument("\(path).journal exists: dqt-tune is running or was interrupted; run `dqt-tune \(path) --recover` first")
-        }
+        let wait = LockWait(timeout: options.lockTimeout, onWait: options.onLockWait)
+        let (lock, report) = try ModelLock.forReading(path: path, wait: wait)
         let file = try DQTFile(path: path, options: LoadOptions(verifyChecksums: options.verifyChecksums))
-        try self.init(file: file, options: options, startedAt: start)
+        try self.init(file: file, options: options, startedAt: start, lease: lock, recovery: report)
+        if !options.holdReadLease { lock.unlock() }
     }
 
     /// A model over an already loaded file (e.g. an in-memory `MappedFile(copying:path:)`
     /// image, as the fuzz target uses). `options.verifyChecksums` was the loader's business.
     public convenience init(file: DQTFile, options: RuntimeOptions = RuntimeOptions()) throws {
-        try self.init(file: file, options: options, startedAt: monotonicSeconds())
+        try self.init(file: file, options: options, startedAt: monotonicSeconds(), lease: nil, recovery: nil)
     }
 
-    init(file: DQTFile, options: RuntimeOptions, startedAt start: Double) throws {
+    init(file: DQTFile, options: RuntimeOptions, startedAt start: Double, lease: ModelLock?, recovery: RecoveryReport?) throws {
         let path = file.path
         self.file = file
+        self.lease = lease
+        self.recovery = recovery
+        commit = file.header.commit
+        sectionChecksums = file.sections.map(\.checksum)
+        verifyOnReload = options.verifyChecksums
+        lockWait = LockWait(timeout: options.lockTimeout, onWait: options.onLockWait)
         let spec = file.spec
         let ctx = options.contextLength == 0 ? min(spec.maxContext, 2048) : options.contextLength
         guard ctx >= 1, ctx <= spec.maxContext else {
@@ -83,6 +106,81 @@ public final class DQTModel: @unchecked Sendable {
 
     /// Forgets the sequence (the KV cache is overwritten from position 0).
     public func reset() { position = 0 }
+
+    // MARK: - Readers and a tuner (formats/dqt-tune.md §7)
+
+    /// True while this model holds the read lease (no tuner can modify the file).
+    public var holdsReadLease: Bool { lease?.hold == .shared }
+
+    /// Takes the read lease — waiting (up to the lock timeout) while a tuner commits — and picks
+    /// up the tuner's latest commit if there is one. Call before a request when the model was
+    /// opened with `holdReadLease: false`; `endRead()` after it. Returns what `reloadIfChanged`
+    /// returned.
+    @discardableResult
+    public func beginRead() throws -> ReloadResult {
+        if let lease, lease.hold == .none {
+            try lease.lockShared(lockWait)
+        }
+        return try reloadIfChanged()
+    }
+
+    /// Releases the read lease so that a waiting tuner can commit.
+    public func endRead() { lease?.unlock() }
+
+    public enum ReloadResult: Sendable, Equatable {
+        /// The weights are at the commit this model last saw.
+        case unchanged
+        /// A tuner committed: the mapped weights are at `commit` now (verified if checksums are).
+        case updated(commit: UInt64)
+        /// The path now names another file (re-converted and renamed over): open it anew.
+        case replaced
+    }
+
+    /// Cheap check between requests: re-reads the header's commit counter from the mapping; if a
+    /// tuner committed since, validates the new header block (and, when checksums are verified,
+    /// the payloads of the sections whose checksum changed) and adopts the commit. The weights
+    /// are views into the shared mapping, so they already hold the new values: nothing is copied.
+    /// Must be called while holding the read lease (`beginRead` does it), so the file is a whole
+    /// commit; without a lease it takes one for the check.
+    public func reloadIfChanged() throws -> ReloadResult {
+        let path = file.path
+        var now = stat(), mine = stat()
+        if let lease, stat(path, &now) == 0, lease.fileStatus(&mine), now.st_ino != mine.st_ino || now.st_dev != mine.st_dev {
+            return .replaced
+        }
+        guard let stored = Header.storedCommit(file.mapping.bytes), stored != commit else { return .unchanged }
+        var tookLease = false
+        if let lease, lease.hold == .none {
+            try lease.lockShared(lockWait)
+            tookLease = true
+        }
+        defer { if tookLease { lease?.unlock() } }
+        let (header, entries) = try DQTFile.structure(of: file.mapping)
+        let block = UnsafeRawBufferPointer(rebasing: file.mapping.bytes[0..<Int(header.headerBlockSize)])
+        let sum = Header.checksum(ofBlock: block)
+        guard sum == header.headerChecksum else {
+            throw DQTFormatError(.checksumMismatch, path: path, field: "header.header_checksum", offset: 40,
+                                 "after commit \(header.commit): header block checksum does not match (was the file modified without the tuning protocol?)")
+        }
+        guard entries.count == file.sections.count else { return .replaced }
+        for (i, e) in entries.enumerated() where e.checksum != sectionChecksums[i] {
+            let old = file.sections[i]
+            guard e.kind == old.kind, e.offset == old.offset, e.storedSize == old.storedSize, old.writable, e.codec == .raw else {
+                return .replaced
+            }
+            if verifyOnReload {
+                let payload = UnsafeRawBufferPointer(rebasing: file.mapping.bytes[Int(e.offset)..<Int(e.offset + e.storedSize)])
+                let got = xxh64(payload)
+                guard got == e.checksum else {
+                    throw DQTFormatError(.checksumMismatch, path: path, field: "section[\(i)] (\(e.kind.name))", offset: e.offset,
+                                         "after commit \(header.commit): payload checksum does not match the section table")
+                }
+            }
+            sectionChecksums[i] = e.checksum
+        }
+        commit = header.commit
+        return .updated(commit: header.commit)
+    }
 
     /// Runs `tokens` through the model at the current position, in blocks of the batch
     /// size. If `logits` is given, it receives the logits of every token ([n, V]);

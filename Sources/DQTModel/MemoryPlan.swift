@@ -20,14 +20,26 @@ public struct RuntimeOptions: Sendable {
     /// Element type of the KV cache: f32 (exact, the default) or f16 (half the memory and the
     /// attention traffic; keys and values rounded to binary16, as llama.cpp's default cache).
     public var kvCache: KVCacheType = .f32
+    /// Keep the shared read lock for the model's lifetime (one-shot use, like dqt-run). A
+    /// long-lived reader sets false and brackets requests with `beginRead()`/`endRead()`, so a
+    /// tuner can commit between them (formats/dqt-tune.md §7).
+    public var holdReadLease = true
+    /// Seconds to wait for a tuner's commit in progress before giving up (at open and in `beginRead`).
+    public var lockTimeout: Double = 600
+    /// Told once per wait who holds the model (for a message on stderr).
+    public var onLockWait: (@Sendable (String) -> Void)? = nil
 
     public init(contextLength: Int = 0, threads: Int = 0, batchSize: Int = 32, verifyChecksums: Bool = true,
-                kvCache: KVCacheType = .f32) {
+                kvCache: KVCacheType = .f32, holdReadLease: Bool = true, lockTimeout: Double = 600,
+                onLockWait: (@Sendable (String) -> Void)? = nil) {
         self.contextLength = contextLength
         self.threads = threads
         self.batchSize = batchSize
         self.verifyChecksums = verifyChecksums
         self.kvCache = kvCache
+        self.holdReadLease = holdReadLease
+        self.lockTimeout = lockTimeout
+        self.onLockWait = onLockWait
     }
 }
 

@@ -64,11 +64,13 @@ extension Network {
                 let row = logits + t * V
                 var m = -Float.infinity
                 for i in 0..<V where row[i] > m { m = row[i] }
+                let target = Int(targets[t])
+                let lTarget = row[target]
                 var s: Float = 0
                 for i in 0..<V { let e = expf(row[i] - m); row[i] = e; s += e }
-                let target = Int(targets[t])
-                let pt = row[target] / s
-                let lt = -log(Double(pt))
+                // −log p_target = logsumexp − l_target, with the max subtracted: finite however far
+                // below the max the target is (p_target itself underflows to 0 beyond ~104 nats).
+                let lt = (Double(m) + log(Double(s))) - Double(lTarget)
                 self.b.tokenLoss[t] = Float(lt)
                 total += lt
                 let scale = invN / s
@@ -106,7 +108,7 @@ extension Network {
         forward(tokens: inputs)
         headForward()
         let loss = lossAndGradient(targets: targets)
-        guard loss.isFinite else { throw TrainError.state("the loss is not finite (\(loss)); no update was applied") }
+        guard loss.isFinite else { throw TrainError.numeric("the loss is not finite (\(loss)); no update was applied") }
         // dL/dh through the head (old head weights), then the final norm.
         b.dxn.update(repeating: 0, count: n * d)
         backwardInput([headCall], dx: b.dxn, lddx: d, phase: .headBackward)

@@ -80,6 +80,9 @@ public struct TrainOptions: Sendable {
     public var minLRRatio = 0.1
     /// Bytes of the staging buffer new packed rows wait in before the journal is synced.
     public var stagingBytes = 8 << 20
+    /// Tune even where the filesystem has no file locks (formats/dqt-tune.md §7.4): safe only if
+    /// nothing else opens the model meanwhile.
+    public var allowUnlocked = false
 
     public init() {}
 
@@ -105,16 +108,48 @@ public struct TrainOptions: Sendable {
     }
 }
 
-public enum TrainError: Error, CustomStringConvertible {
-    case badArgument(String)
-    case unsupported(String)
-    case io(String)
-    case corrupt(String)
-    case state(String)
+/// An error of the tuner layer: what kind, which file (and field or byte offset, when one is
+/// to blame), and what was expected. The constructors read like the kinds:
+/// `TrainError.state("…", path: statePath)`.
+public struct TrainError: Error, CustomStringConvertible, Sendable, Equatable {
+    public enum Kind: String, Sendable {
+        case badArgument   // an option or input the user gave is out of range
+        case unsupported   // a model the tuner cannot train (nothing writable, …)
+        case io            // open/read/write/allocate failed
+        case corrupt       // a file's contents break its spec
+        case state         // the tuning state or the run's history disagree with this run
+        case numeric       // a non-finite loss or gradient stopped the step
+    }
+
+    public var kind: Kind
+    public var path: String?
+    public var field: String?
+    public var offset: UInt64?
+    public var message: String
+
+    public init(_ kind: Kind, path: String? = nil, field: String? = nil, offset: UInt64? = nil, _ message: String) {
+        self.kind = kind
+        self.path = path
+        self.field = field
+        self.offset = offset
+        self.message = message
+    }
+
+    public static func badArgument(_ m: String, path: String? = nil) -> TrainError { TrainError(.badArgument, path: path, m) }
+    public static func unsupported(_ m: String, path: String? = nil) -> TrainError { TrainError(.unsupported, path: path, m) }
+    public static func io(_ m: String, path: String? = nil) -> TrainError { TrainError(.io, path: path, m) }
+    public static func corrupt(_ m: String, path: String? = nil, field: String? = nil) -> TrainError { TrainError(.corrupt, path: path, field: field, m) }
+    public static func state(_ m: String, path: String? = nil) -> TrainError { TrainError(.state, path: path, m) }
+    public static func numeric(_ m: String) -> TrainError { TrainError(.numeric, m) }
 
     public var description: String {
-        switch self {
-        case .badArgument(let s), .unsupported(let s), .io(let s), .corrupt(let s), .state(let s): s
+        var s = ""
+        if let path { s += path + ": " }
+        if let field {
+            s += field
+            if let offset { s += " (at byte \(offset))" }
+            s += ": "
         }
+        return s + message
     }
 }

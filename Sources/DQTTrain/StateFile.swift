@@ -104,7 +104,7 @@ final class StateFile {
         bufferBytes = (Int(template.stateElements) * 4 + 4095) & ~4095
         let exists = fileExists(path)
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw TrainError.io("\(path): cannot open the tuning state: \(errnoDescription())") }
+        guard fd >= 0 else { throw TrainError.io("cannot open the tuning state: \(errnoDescription())", path: path) }
         self.fd = fd
         committed = template
         if exists && !reset, let c = try StateFile.pick(fd: fd, path: path, template: template) {
@@ -114,7 +114,7 @@ final class StateFile {
         // Fresh state: zero moments (a sparse file), and the slot of the model's current commit.
         let total = StateFile.slotsBytes + 2 * bufferBytes
         guard ftruncate(fd, 0) == 0, ftruncate(fd, off_t(total)) == 0 else {
-            throw TrainError.io("\(path): cannot size the tuning state to \(total) bytes: \(errnoDescription())")
+            throw TrainError.io("cannot size the tuning state to \(total) bytes: \(errnoDescription())", path: path)
         }
         committed.momentsBuffer = 0
         try writeSlot(committed)
@@ -134,15 +134,15 @@ final class StateFile {
         }
         guard let c = slots.first(where: { $0.commit == template.commit }) else {
             if let any = slots.max(by: { $0.commit < $1.commit }) {
-                throw TrainError.state("\(path) holds the state of commit \(any.commit), but the model is at commit \(template.commit) (use --reset-state to start a fresh state)")
+                throw TrainError.state("holds the state of commit \(any.commit), but the model is at commit \(template.commit) (use --reset-state to start a fresh state)", path: path)
             }
             return nil
         }
         guard c.modelIdentity == template.modelIdentity else {
-            throw TrainError.state("\(path) belongs to a different model (use --reset-state to start a fresh state)")
+            throw TrainError.state("belongs to a different model (use --reset-state to start a fresh state)", path: path)
         }
         guard c.optimizer == template.optimizer, c.stateElements == template.stateElements else {
-            throw TrainError.state("\(path) was written with another optimizer or set of trainable tensors (use the same --optimizer and --freeze, or --reset-state)")
+            throw TrainError.state("was written with another optimizer or set of trainable tensors (use the same --optimizer and --freeze, or --reset-state)", path: path)
         }
         return c
     }

@@ -19,11 +19,11 @@ public struct TokenData: Sendable {
     public init(textFile path: String, model file: DQTFile) throws {
         let bytes = try readFile(path)
         guard let text = String(validating: bytes, as: UTF8.self) else {
-            throw TrainError.badArgument("\(path): not valid UTF-8 text")
+            throw TrainError.badArgument("not valid UTF-8 text", path: path)
         }
         let tokenizer: Tokenizer
         do { tokenizer = try Tokenizer(payload: file.tokenizerPayload) } catch {
-            throw TrainError.corrupt("\(file.path): TOKENIZER section: \(error)")
+            throw TrainError.corrupt("TOKENIZER section: \(error)", path: file.path)
         }
         self.init(tokens: tokenizer.encode(text, addSpecialTokens: true))
     }

@@ -159,7 +159,7 @@ final class TrainPlan {
         self.entries = entries
         var p: UnsafeMutableRawPointer? = nil
         guard posix_memalign(&p, 64, max(offset, 64)) == 0, let p else {
-            throw TrainError.io("cannot allocate the \(offset)-byte training plan (try a smaller --seq-len or --batch)")
+            throw TrainError(.io, "cannot allocate the \(offset)-byte training plan (try a smaller --seq-len or --batch)")
         }
         memset(p, 0, offset)
         base = p

@@ -53,6 +53,11 @@ public final class Tuner {
     let net: Network
     let state: StateFile
     let journal: UndoJournal
+    /// The tuner lock for the whole run; the period lock from the journal's creation to the
+    /// commit point (formats/dqt-tune.md §7).
+    let lock: ModelLock
+    /// Told once when a commit has to wait for readers (dqt-run, server requests) to finish.
+    public var onLockWait: ((String) -> Void)?
     let sink: UpdateSink
     /// State after the steps run so far (committed or not).
     public private(set) var slot: TuneSlot
@@ -68,10 +73,13 @@ public final class Tuner {
     public var threads: Int { net.par.count }
     public var planBytes: Int { net.plan.totalBytes }
 
-    public init(modelPath: String, options: TrainOptions, data source: DataSource, resetState: Bool = false) throws {
+    public init(modelPath: String, options: TrainOptions, data source: DataSource, resetState: Bool = false,
+                onLockWait: ((String) -> Void)? = nil) throws {
         path = modelPath
         self.options = options
-        recovery = try UndoJournal.recover(modelPath: modelPath)
+        self.onLockWait = onLockWait
+        (lock, recovery) = try ModelLock.forTuning(path: modelPath, wait: LockWait(timeout: .infinity, onWait: onLockWait),
+                                                   allowUnlocked: options.allowUnlocked)
         let file = try DQTFile(path: modelPath, options: LoadOptions(verifyChecksums: true, writable: true))
         self.file = file
         let spec = file.spec
@@ -81,8 +89,8 @@ public final class Tuner {
         guard !trainable.isEmpty else {
             let writable = table.params.contains { file.sections[$0.section].writable }
             throw TrainError.unsupported(writable
-                ? "\(modelPath): every tensor is frozen (--freeze); nothing to train"
-                : "\(modelPath): no tensor is writable in place (converted with --frozen?); re-convert without it")
+                ? "every tensor is frozen (--freeze); nothing to train"
+                : "no tensor is writable in place (converted with --frozen?); re-convert without it", path: modelPath)
         }
         // Optimizer state layout: trainable tensors in file order (formats/dqt-tune.md §3.1).
         let K = options.optimizer.moments
@@ -105,7 +113,7 @@ public final class Tuner {
         self.data = data
         if let data {
             guard data.tokens.count >= options.seqLen + 1 else {
-                throw TrainError.badArgument("the training data has \(data.tokens.count) tokens; --seq-len \(options.seqLen) needs at least \(options.seqLen + 1)")
+                throw TrainError(.badArgument, field: "--data", "the training data has \(data.tokens.count) tokens; --seq-len \(options.seqLen) needs at least \(options.seqLen + 1)")
             }
             if let bad = data.tokens.first(where: { $0 < 0 || Int($0) >= spec.vocabSize }) {
                 throw TrainError.badArgument("token \(bad) of the data is outside the vocabulary (\(spec.vocabSize))")
@@ -127,10 +135,10 @@ public final class Tuner {
         slot = state.committed
         if let data, slot.step > 0 {
             guard slot.dataHash == data.hash else {
-                throw TrainError.state("\(state.path): the state was written for other training data (\(slot.dataTokens) tokens); use the same --data or --reset-state")
+                throw TrainError.state("the state was written for other training data (\(slot.dataTokens) tokens); use the same --data or --reset-state", path: state.path)
             }
             guard slot.seed == options.seed else {
-                throw TrainError.state("\(state.path): the state was written with --seed \(slot.seed); use it to resume, or --reset-state")
+                throw TrainError.state("the state was written with --seed \(slot.seed); use it to resume, or --reset-state", path: state.path)
             }
         }
         self.net = net
@@ -177,7 +185,7 @@ public final class Tuner {
 
     /// One step on explicit windows (batch × (seqLen + 1) tokens).
     func runStep(windows: [Int32], nextPosition next: Int) throws -> StepReport {
-        guard !broken else { throw TrainError.state("a previous step failed; reopen the model to roll back") }
+        guard !broken else { throw TrainError.state("a previous step failed; reopen the model to roll back", path: path) }
         let t0 = monotonicSeconds()
         let (inputs, targets) = Tuner.split(windows, seqLen: options.seqLen, batch: options.batch)
         let scheduled = options.scheduled(completedSteps: Int(slot.step))
@@ -234,32 +242,29 @@ public final class Tuner {
 
     func beginJournalIfNeeded() throws {
         guard !journal.isOpen else { return }
+        if lock.hold != .exclusive { try lock.lockExclusive(LockWait(timeout: .infinity, onWait: onLockWait)) }
         try journal.begin(fileLength: file.header.fileLength, commit: commitCounter, headerBlock: UnsafeRawBufferPointer(headerBlock))
     }
 
     /// Commits the steps since the last commit. Returns the journal's payload bytes.
     @discardableResult
     public func commit() throws -> Int {
-        guard !broken else { throw TrainError.state("a previous step failed; reopen the model to roll back") }
+        guard !broken else { throw TrainError.state("a previous step failed; reopen the model to roll back", path: path) }
         do {
             try beginJournalIfNeeded()
             let journalBytes = journal.bytesWritten
-            let block = headerBlock
-            let base = block.baseAddress!
             let mapping = file.mapping.bytes
-            for s in sink.dirtySections.sorted() {
+            let sums = sink.dirtySections.sorted().map { s -> (section: Int, checksum: UInt64) in
                 let e = file.sections[s]
-                let payload = UnsafeRawBufferPointer(rebasing: mapping[Int(e.offset)..<Int(e.offset + e.storedSize)])
-                store(xxh64(payload), base, 64 + 64 * s + 32)
+                return (s, xxh64(UnsafeRawBufferPointer(rebasing: mapping[Int(e.offset)..<Int(e.offset + e.storedSize)])))
             }
-            store(commitCounter + 1, base, 32)
-            store(UInt64(0), base, 40)
-            store(xxh64(UnsafeRawBufferPointer(block)), base, 40)
+            Header.rewrite(block: headerBlock, sectionChecksums: sums, commit: commitCounter + 1)
             try file.mapping.sync(offset: 0, count: file.mapping.size)
             var next = slot
             next.commit = commitCounter + 1
             let written = try state.prepareCommit(next)
             try journal.finish()   // the commit point
+            lock.unlock()          // readers may map the new commit
             state.didCommit(written)
             slot = written
             commitCounter += 1
@@ -309,8 +314,16 @@ public final class Tuner {
 }
 
 extension Tuner {
-    /// Rolls back an interrupted run of `modelPath` without training.
-    public static func recoverOnly(modelPath: String) throws -> RecoveryReport? {
-        try UndoJournal.recover(modelPath: modelPath)
+    /// Rolls back an interrupted run of `modelPath` without training. Refuses while a tuner is
+    /// alive; waits for readers to finish first.
+    /// Returns what was rolled back and the commit the model verifies at (checked while the
+    /// tuner lock is still held, so no tuner can start in between).
+    public static func recoverOnly(modelPath: String, allowUnlocked: Bool = false,
+                                   onLockWait: ((String) -> Void)? = nil) throws -> (report: RecoveryReport?, commit: UInt64) {
+        let (lock, report) = try ModelLock.forTuning(path: modelPath, wait: LockWait(timeout: .infinity, onWait: onLockWait),
+                                                     allowUnlocked: allowUnlocked)
+        let file = try DQTFile(path: modelPath)
+        withExtendedLifetime(lock) {}
+        return (report, file.header.commit)
     }
 }

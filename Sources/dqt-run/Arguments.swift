@@ -19,6 +19,7 @@ struct Arguments {
     var ignoreEOS = false
     var kvCache = KVCacheType.f32
     var perplexityFile: String?
+    var lockWait: Double = 600
     var help = false
 
     static let usage = """
@@ -46,6 +47,7 @@ struct Arguments {
           --perplexity FILE     print the loss and perplexity of FILE's text instead of generating
           --stats               print load time, prompt and generation speed, peak RSS to stderr
           --no-verify           skip checksum verification at load
+          --wait SECONDS        while dqt-tune commits to the model, wait at most this long (default 600)
       -h, --help                this text
     """
 
@@ -115,6 +117,10 @@ struct Arguments {
             case "--perplexity": a.perplexityFile = try value(arg)
             case "--stats": a.stats = true
             case "--no-verify": a.verify = false
+            case "--wait":
+                let v = try value(arg)
+                guard let s = Double(v), s >= 0, s <= 1e9 else { throw Problem(description: "--wait takes seconds (≥ 0), got \"\(v)\"") }
+                a.lockWait = s
             default:
                 if arg.hasPrefix("-") && arg.count > 1 { throw Problem(description: "unknown option \(arg) (see --help)") }
                 positionals.append(arg)

@@ -85,12 +85,14 @@ func mappedResidentBytes(of path: String) -> Int? {
 
 func mib(_ bytes: Int) -> String { fixed(Double(bytes) / 1048576, 1) + " MiB" }
 
-/// A decimal string with `digits` fraction digits (no Foundation formatting).
+/// A decimal string with `digits` fraction digits (no Foundation formatting). Any Double is
+/// fine: inf and nan print as such, magnitudes beyond 2^53 in exponent form.
 func fixed(_ x: Double, _ digits: Int) -> String {
     guard x.isFinite else { return String(x) }
     var p = 1.0
     for _ in 0..<digits { p *= 10 }
     let r = (abs(x) * p).rounded()
+    guard r < 9.0e15 else { return String(x) }   // Int(r / p) would trap; String gives e.g. 1.2e+19
     let whole = Int(r / p), frac = Int(r.truncatingRemainder(dividingBy: p))
     var fs = String(frac)
     while fs.count < digits { fs = "0" + fs }
@@ -112,10 +114,12 @@ let model: DQTModel
 do {
     model = try DQTModel(path: args.model, options: RuntimeOptions(contextLength: args.context, threads: args.threads,
                                                                    batchSize: args.batch, verifyChecksums: args.verify,
-                                                                   kvCache: args.kvCache))
+                                                                   kvCache: args.kvCache, lockTimeout: args.lockWait,
+                                                                   onLockWait: { writeOut(2, "dqt-run: waiting: \($0)\n") }))
 } catch {
     fail("\(error)")
 }
+if let r = model.recovery { writeOut(2, "dqt-run: \(r)\n") }
 
 if let file = args.perplexityFile {
     let stream = model.evaluationStream(text: readFile(file))

@@ -92,8 +92,11 @@ struct Tune: ParsableCommand {
     @Flag(name: .customLong("reset-state"), help: "Ignore <model>.tune and start a fresh optimizer state at step 0.")
     var resetState = false
 
-    @Flag(help: "Only roll back an interrupted run (if any) and verify the model.")
+    @Flag(help: "Only roll back an interrupted run (if any) and verify the model. Refused while another dqt-tune runs on it.")
     var recover = false
+
+    @Flag(name: .customLong("no-locks"), help: "Tune even if the filesystem has no file locks (unsafe if anything else opens the model meanwhile).")
+    var noLocks = false
 
     @Flag(help: "Print only the summary.")
     var quiet = false
@@ -134,15 +137,16 @@ struct Tune: ParsableCommand {
         o.warmup = warmup
         o.scheduleSteps = scheduleSteps ?? steps
         o.minLRRatio = minLRRatio
+        o.allowUnlocked = noLocks
         return o
     }
 
     func execute() throws {
         let o = try trainOptions()
         if recover {
-            if let r = try Tuner.recoverOnly(modelPath: model) { print(r) } else { print("\(model): no interrupted run to roll back") }
-            let f = try DQTFile(path: model)
-            print("\(model): checksums verify, commit \(f.header.commit)")
+            let (r, commit) = try Tuner.recoverOnly(modelPath: model, allowUnlocked: noLocks, onLockWait: warnWaiting)
+            if let r { print(r) } else { print("\(model): no interrupted run to roll back") }
+            print("\(model): checksums verify, commit \(commit)")
             return
         }
         if dryRun {
@@ -154,7 +158,7 @@ struct Tune: ParsableCommand {
             print(try Tuner.memoryPlan(modelPath: model, options: o, dataTokens: tokens), terminator: "")
             return
         }
-        let tuner = try Tuner(modelPath: model, options: o, data: .textFile(data!), resetState: resetState)
+        let tuner = try Tuner(modelPath: model, options: o, data: .textFile(data!), resetState: resetState, onLockWait: warnWaiting)
         if let r = tuner.recovery { print(r) }
         let s = tuner.spec
         if !quiet {
@@ -233,6 +237,11 @@ struct Tune: ParsableCommand {
     }
 }
 
+/// Says on stderr (once per wait) that a lock is held by someone else, and by whom.
+func warnWaiting(_ why: String) {
+    FileHandle.standardError.write(Data("dqt-tune: waiting: \(why)\n".utf8))
+}
+
 extension OptimizerKind: ExpressibleByArgument {}
 extension LRSchedule: ExpressibleByArgument {}
 
@@ -246,10 +255,10 @@ final class LogFile {
         self.path = path
         if !FileManager.default.fileExists(atPath: path) {
             guard FileManager.default.createFile(atPath: path, contents: nil) else {
-                throw TrainError.io("\(path): cannot create the log file")
+                throw TrainError.io("cannot create the log file", path: path)
             }
         }
-        guard let h = FileHandle(forWritingAtPath: path) else { throw TrainError.io("\(path): cannot open the log file for writing") }
+        guard let h = FileHandle(forWritingAtPath: path) else { throw TrainError.io("cannot open the log file for writing", path: path) }
         handle = h
         handle.seekToEndOfFile()
     }

@@ -1,3 +1,4 @@
+import DQTFormat
 import DQTImport
 import DQTModel
 import DQTTokenizer
@@ -158,5 +159,44 @@ import Testing
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("libc.so"), "ldd output: \(r.stdout)")
         #expect(!r.stdout.contains("Foundation"), "dqt-run links Foundation:\n\(r.stdout)")
+    }
+}
+
+extension CLITests {
+    /// A copy of the model with the final norm's gain multiplied by `factor` (checksums and the
+    /// header rewritten as a tuning commit would): logits grow by that factor, so the model is
+    /// very sure and mostly wrong.
+    static func sharpened(_ factor: Float) throws -> String {
+        let path = tempPath("sharp-\(Int(factor)).dqt")
+        try? FileManager.default.removeItem(atPath: path)
+        try FileManager.default.copyItem(atPath: model, toPath: path)
+        let f = try DQTFile(path: path, options: LoadOptions(writable: true))
+        let r = try #require(f.tensorRecord(named: "final_norm"))
+        let s = Int(r.section), e = f.sections[s]
+        let bytes = f.mapping.mutableBytes
+        let gain = UnsafeMutableRawPointer(bytes.baseAddress! + Int(e.offset)).assumingMemoryBound(to: Float.self)
+        for i in 0..<Int(e.storedSize) / 4 { gain[i] *= factor }
+        let sum = xxh64(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(bytes)[Int(e.offset)..<Int(e.offset + e.storedSize)]))
+        Header.rewrite(block: UnsafeMutableRawBufferPointer(rebasing: bytes[0..<Int(f.header.headerBlockSize)]),
+                       sectionChecksums: [(s, sum)], commit: f.header.commit)
+        try f.mapping.sync(offset: 0, count: f.mapping.size)
+        return path
+    }
+
+    /// --perplexity prints any loss: a perplexity beyond Int.max (loss > 43.7 nats) and beyond
+    /// Double's range (inf) once crashed the number formatter.
+    @Test(arguments: [Float(60), 2000])
+    func perplexityOfAConfidentlyWrongModel(factor: Float) throws {
+        try requireBinary()
+        let m = try Self.sharpened(factor)
+        let text = tempPath("ppl.txt")
+        try String(repeating: "The quick brown fox jumps over the lazy dog. ", count: 20).write(toFile: text, atomically: true, encoding: .utf8)
+        let r = try Self.run([m, "--perplexity", text, "-c", "32", "--stats"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let line = try #require(r.stdout.split(separator: "\n").first { $0.contains("perplexity") })
+        let loss = try #require(Double(line.components(separatedBy: "loss ").last!.split(separator: " ").first!))
+        #expect(loss > 43.7, "the model is not wrong enough to test the formatter: \(line)")
+        let ppl = line.components(separatedBy: "perplexity ").last!
+        #expect(ppl == "inf" || Double(ppl).map { $0 > 9.2e18 } == true, "\(line)")
     }
 }

@@ -41,7 +41,7 @@ import Testing
         let size = try FileManager.default.attributesOfItem(atPath: jpath)[.size] as! Int
         try FileHandle(forWritingTo: URL(fileURLWithPath: jpath)).truncate(atOffset: UInt64(size - 100))
         #expect(try contents(path) != original)
-        let r = try UndoJournal.recover(modelPath: path)
+        let r = try UndoJournalFile.rollBack(modelPath: path)
         #expect(r?.records == 2, "header block and range A")
         #expect(r?.commit == 0)
         #expect(try contents(path) == original)
@@ -60,12 +60,12 @@ import Testing
         try j.sync()
         // Flip one data byte of the second record.
         let jpath = path + ".journal"
-        let recordStart = UndoJournal.headerSize + UndoJournal.recordHeaderSize + ((Int(f.header.headerBlockSize) + 7) & ~7)
+        let recordStart = UndoJournalFile.headerSize + UndoJournalFile.recordHeaderSize + ((Int(f.header.headerBlockSize) + 7) & ~7)
         var jb = try contents(jpath)
-        jb[recordStart + UndoJournal.recordHeaderSize + 5] ^= 1
+        jb[recordStart + UndoJournalFile.recordHeaderSize + 5] ^= 1
         try jb.write(to: URL(fileURLWithPath: jpath))
         try overwrite(path, at: 32, [9, 0, 0, 0, 0, 0, 0, 0])
-        let r = try UndoJournal.recover(modelPath: path)
+        let r = try UndoJournalFile.rollBack(modelPath: path)
         #expect(r?.records == 1)
         #expect(try contents(path) == original, "the header block was restored; range 2 was never modified")
     }
@@ -74,11 +74,11 @@ import Testing
     @Test func aTornJournalHeaderChangesNothing() throws {
         let (_, path, original) = try model()
         try Data([0x44, 0x51, 0x54, 0x55, 0x4E]).write(to: URL(fileURLWithPath: path + ".journal"))
-        let r = try UndoJournal.recover(modelPath: path)
+        let r = try UndoJournalFile.rollBack(modelPath: path)
         #expect(r?.records == 0)
         #expect(try contents(path) == original)
         #expect(!fileExists(path + ".journal"))
-        #expect(try UndoJournal.recover(modelPath: path) == nil)
+        #expect(try UndoJournalFile.rollBack(modelPath: path) == nil)
     }
 
     /// A journal of another file is refused, and the model is not touched.
@@ -86,7 +86,7 @@ import Testing
         let (_, path, original) = try model()
         let j = UndoJournal(modelPath: path)
         try original.prefix(64).withUnsafeBytes { try j.begin(fileLength: UInt64(original.count + 64), commit: 0, headerBlock: $0) }
-        #expect(throws: TrainError.self) { _ = try UndoJournal.recover(modelPath: path) }
+        #expect(throws: DQTFormatError.self) { _ = try UndoJournalFile.rollBack(modelPath: path) }
         #expect(try contents(path) == original)
         #expect(fileExists(path + ".journal"))
     }
@@ -101,12 +101,55 @@ import Testing
             _ = try t.runStep()
         }
         #expect(try contents(path) != original)
-        // The runtime refuses a file between two commits, and loads it after the rollback.
-        #expect(throws: RuntimeError.self) { _ = try DQTModel(path: path, options: RuntimeOptions(contextLength: 16, threads: 1)) }
         let t = try Tuner(modelPath: path, options: options(commitEvery: 100), data: .textFile(text))
         #expect(t.recovery != nil)
         #expect(t.step == 0)
         #expect(try contents(path) == original)
+    }
+
+    /// The runtime finds the hot journal of a tuner that is gone and rolls it back itself
+    /// (formats/dqt-tune.md §7.3): after a crash, the next dqt-run needs no manual step.
+    @Test func theRuntimeRollsBackAHotJournalAtOpen() throws {
+        let (dir, path, original) = try model()
+        let text = writeText(notesText, in: dir)
+        do {
+            let t = try Tuner(modelPath: path, options: options(commitEvery: 100), data: .textFile(text))
+            _ = try t.runStep()
+        }   // the tuner is gone (its locks with it), its period never committed
+        #expect(fileExists(path + ".journal"))
+        #expect(try contents(path) != original)
+        let m = try DQTModel(path: path, options: RuntimeOptions(contextLength: 16, threads: 1))
+        #expect(m.recovery != nil && m.recovery!.records > 1)
+        #expect(m.commit == 0)
+        #expect(!fileExists(path + ".journal"))
+        #expect(try contents(path) == original)
+    }
+
+    /// A model that is read-only to the opener is not touched: the error says what to run.
+    /// (As root, the reader runs as `nobody` through setpriv; otherwise the file is made 0444.)
+    @Test func aReadOnlyReaderNamesTheRecoverCommand() throws {
+        guard let run = toolPath("dqt-run") else {
+            Issue.record("dqt-run is not built next to the tests (swift build first)")
+            return
+        }
+        let (dir, path, original) = try model()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let text = writeText(notesText, in: dir)
+        do {
+            let t = try Tuner(modelPath: path, options: options(commitEvery: 100), data: .textFile(text))
+            _ = try t.runStep()
+        }
+        let tuned = try contents(path)
+        chmod(dir, 0o755)
+        chmod(path, 0o444)
+        let r = getuid() == 0
+            ? try runTool("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", run, path, "x", "-n", "1"])
+            : try runTool(run, [path, "x", "-n", "1"])
+        #expect(r.status == 1 && r.output.contains("--recover") && r.output.contains("not writable"), "\(r.output)")
+        #expect(try contents(path) == tuned)
+        #expect(fileExists(path + ".journal"))
+        chmod(path, 0o644)
         _ = try DQTModel(path: path, options: RuntimeOptions(contextLength: 16, threads: 1))
+        #expect(try contents(path) == original)
     }
 }
