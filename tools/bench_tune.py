@@ -168,14 +168,16 @@ def measure_dqt(bins: dict, model: str, text: str, work: str, optimizer: str, th
     recs = [json.loads(l) for l in open(logf) if '"train"' in l]
     timed_recs = recs[1:]
     secs = sum(r["seconds"] for r in timed_recs) / len(timed_recs)
-    phases = {}
+    phases, cpu = {}, 0.0
     for line in out.splitlines():
         mm = re.match(r"\s+(.+?)\s{2,}([0-9.]+)\s+([0-9.]+)$", line)
-        if mm and mm.group(1) != "phase":
+        if mm and mm.group(1) == "total":
+            cpu = float(mm.group(3))
+        elif mm and mm.group(1) != "phase":
             phases[mm.group(1)] = float(mm.group(2))
     gemm_s = sum(v for k, v in phases.items() if "(GEMM)" in k)
     state = os.path.getsize(m + ".tune") if os.path.exists(m + ".tune") else 0
-    return {"tok_s": seq * batch / secs, "s_step": secs, "rss_mib": rss / 1024, "gemm_s": gemm_s, "phases": phases,
+    return {"tok_s": seq * batch / secs, "s_step": secs, "cpu_step": cpu, "rss_mib": rss / 1024, "gemm_s": gemm_s, "phases": phases,
             "state_bytes": state, "model_bytes": os.path.getsize(m),
             "w_model": sum(r["model_bytes"] for r in timed_recs) / len(timed_recs),
             "w_journal": sum(r["journal_bytes"] for r in timed_recs) / len(timed_recs),
@@ -187,7 +189,8 @@ def measure_torch(ckpt: str, threads: int, seq: int, batch: int, steps: int, nic
     out, rss = timed([sys.executable, os.path.join(REPO, "tools", "bench_tune_torch.py"), ckpt, "--seq", str(seq), "--batch",
                       str(batch), "--steps", str(steps), "--threads", str(threads)], nice, cwd=work)
     r = json.loads([l for l in out.splitlines() if l.startswith("{")][-1])
-    return {"tok_s": r["tok_per_s"], "s_step": r["s_per_step"], "rss_mib": rss / 1024, "rss_loop_mib": r["peak_rss_mib"],
+    return {"tok_s": r["tok_per_s"], "s_step": r["s_per_step"], "cpu_step": r["cpu_s_per_step"], "rss_mib": rss / 1024,
+            "rss_loop_mib": r["peak_rss_mib"],
             "loss": r["losses"]}
 
 
@@ -208,9 +211,9 @@ def report(name: str, ckpt: str, seq: int, batch: int, results: dict, peaks: dic
     flops, _ = model_flops(ckpt, tokens, seq)
     gflops_gemm = gemm_flops(ckpt, tokens)
     lines = [f"### {name}: seq {seq} × batch {batch} per step", "",
-             "| engine | threads | tok/s | s/step | vs PyTorch | step GFLOP/s | of FMA peak | GEMM-phase GFLOP/s | of FMA peak |"
+             "| engine | threads | tok/s | s/step | vs PyTorch | CPU s/step | step GFLOP/s | of FMA peak | GEMM-phase GFLOP/s | of FMA peak |"
              " peak RSS | dqt-run RSS | state file | state / model | written per step: model / journal / state |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for t in threads:
         torch = results.get(("pytorch", t))
         for eng in ["dqt-tune adamw", "dqt-tune adafactor", "pytorch"]:
@@ -219,7 +222,8 @@ def report(name: str, ckpt: str, seq: int, batch: int, results: dict, peaks: dic
                 continue
             ratio = f"{r['tok_s'] / torch['tok_s']:.2f}×" if torch and eng != "pytorch" else "1"
             gf = flops / r["s_step"] / 1e9
-            row = [eng, str(t), f"{r['tok_s']:.1f}", f"{r['s_step']:.2f}", ratio, f"{gf:.1f}", f"{100 * gf / peaks[t]:.0f}%"]
+            row = [eng, str(t), f"{r['tok_s']:.1f}", f"{r['s_step']:.2f}", ratio, f"{r['cpu_step']:.2f}", f"{gf:.1f}",
+                   f"{100 * gf / peaks[t]:.0f}%"]
             if eng == "pytorch":
                 row += ["-", "-", f"{r['rss_mib']:.0f} MiB (loop {r['rss_loop_mib']:.0f})", "-", "-", "-", "-"]
             else:

@@ -386,8 +386,10 @@ AVX2 static int64_t float_row_avx2(const dqtt_float_params *p, const float *g, f
             const __m256i neg = _mm256_cmpeq_epi32(_mm256_and_si256(h, sign), sign);
             const __m256i zeroMag = _mm256_cmpeq_epi32(_mm256_and_si256(h, mag), _mm256_setzero_si256());
             const __m256i hp = _mm256_add_epi32(h, one), hm = _mm256_sub_epi32(h, one);
-            // next: negative → h−1 (−0 → 0x0001); positive → h+1
-            const __m256i next = _mm256_blendv_epi8(hp, _mm256_blendv_epi8(hm, one, zeroMag), neg);
+            // next: negative → h−1 (−0 → 0x0001, and 0x8001 → +0: ordinal −1 + 1 = 0); positive → h+1
+            const __m256i mag1 = _mm256_cmpeq_epi32(_mm256_and_si256(h, mag), one);
+            const __m256i nextNeg = _mm256_blendv_epi8(_mm256_blendv_epi8(hm, _mm256_setzero_si256(), mag1), one, zeroMag);
+            const __m256i next = _mm256_blendv_epi8(hp, nextNeg, neg);
             // prev: positive → h−1 (+0 → 0x8001); negative → h+1
             const __m256i prev = _mm256_blendv_epi8(_mm256_blendv_epi8(hm, _mm256_set1_epi32(0x8001), zeroMag), hp, neg);
             const __m256i up = _mm256_castps_si256(_mm256_cmp_ps(v, nw, _CMP_LT_OQ));

@@ -89,7 +89,7 @@ import Testing
         for s in 0..<2 {
             var b = [UInt8](repeating: 0, count: 128)
             _ = b.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, 128, off_t(s * 4096)) }
-            guard TuneSlot.decode(UnsafeRawBufferPointer(start: b, count: 128)) != nil else { continue }
+            guard b.withUnsafeBytes({ TuneSlot.decode($0) }) != nil else { continue }
             b.withUnsafeMutableBytes { p in
                 store(UInt32(1), p.baseAddress!, 8)
                 store(values / 2, p.baseAddress!, 80)

@@ -216,6 +216,7 @@ final class PackedTensor {
             for i in 0..<cols {
                 var v = Float.random(in: -1...1, using: &rng) * pow(10, Float.random(in: -6...1, using: &rng))
                 if i == 7 { v = 0 } else if i == 8 { v = -0.0 } else if i == 9 { v = 6e-8 } else if i == 10 { v = 65000 } else if i == 11 { v = -3e-6 }
+                else if i >= 12 && i < 190 { v = Float(i % 2 == 0 ? 1 : -1) * Float(i % 7 + 1) * 3e-8 }   // around the smallest f16 subnormals
                 switch enc {
                 case .f32: withUnsafeBytes(of: v.bitPattern) { for k in 0..<4 { bytes[4 * i + k] = $0[k] } }
                 case .f16: let h = FloatBits.floatToHalf(v); bytes[2 * i] = UInt8(h & 255); bytes[2 * i + 1] = UInt8(h >> 8)
