@@ -7,7 +7,7 @@
 #   tools/fuzz.sh smoke [seconds]         every target for a few seconds each (default 5): for CI
 #   tools/fuzz.sh seeds                   rewrite the seed corpus tools/fuzz/corpus/ (committed)
 #
-# Targets: dqt safetensors tokenizer-json tokenizer-model tokenizer-payload lz4
+# Targets: dqt safetensors gguf tokenizer-json tokenizer-model tokenizer-payload lz4
 # The committed seeds in tools/fuzz/corpus/TARGET are read, never written; new inputs go to
 # $FUZZ_SCRATCH/corpus/TARGET and crashes to $FUZZ_SCRATCH/artifacts/ (FUZZ_SCRATCH defaults
 # to .build-fuzz). A crash, a leak-free ASan report, a timeout (10 s per input) or an input
@@ -18,7 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCRATCH="${FUZZ_SCRATCH:-.build-fuzz}"
-TARGETS="dqt safetensors tokenizer-json tokenizer-model tokenizer-payload lz4"
+TARGETS="dqt safetensors gguf tokenizer-json tokenizer-model tokenizer-payload lz4"
 BIN="$SCRATCH/release/dqt-fuzz"
 
 build() {

@@ -166,6 +166,11 @@ public final class DQTFile: @unchecked Sendable {
         views[sections.firstIndex { $0.kind == .tokenizer }!]
     }
 
+    /// The CHAT section's decoded payload (formats/dqt-chat.md), or nil when the file has none.
+    public var chatPayload: UnsafeRawBufferPointer? {
+        sections.firstIndex { $0.kind == .chat }.map { views[$0] }
+    }
+
     /// Header and section table only (tiling checked, nothing decoded, no checksums):
     /// enough to describe a file whose payloads are damaged.
     public static func structure(of mapping: MappedFile) throws -> (Header, [SectionEntry]) {
@@ -250,6 +255,13 @@ public final class DQTFile: @unchecked Sendable {
         }
         if counts[.metadata, default: 0] > 1 {
             throw DQTFormatError(.badSectionTable, path: path, field: "section_table", offset: 64, "more than one METADATA section")
+        }
+        if counts[.chat, default: 0] > 1 {
+            throw DQTFormatError(.badSectionTable, path: path, field: "section_table", offset: 64, "more than one CHAT section")
+        }
+        if counts[.chat, default: 0] > 0, header.versionMinor < 1 {
+            throw DQTFormatError(.badSectionTable, path: path, field: "header.version_minor", offset: 10,
+                                 "a CHAT section needs version 1.1; the header says 1.\(header.versionMinor)")
         }
     }
 

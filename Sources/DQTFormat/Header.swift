@@ -3,7 +3,9 @@
 public enum DQTConstants {
     public static let magic: [UInt8] = [0x89, 0x44, 0x51, 0x54, 0x0D, 0x0A, 0x1A, 0x0A]
     public static let versionMajor: UInt16 = 1
-    public static let versionMinor: UInt16 = 0
+    /// The newest minor version this reader implements. 1.1 added the CHAT section (kind 6);
+    /// a writer stamps a file 1.1 only when it has one, so files without it stay readable by 1.0 readers.
+    public static let versionMinor: UInt16 = 1
     public static let headerSize = 64
     public static let sectionEntrySize = 64
     public static let defaultAlignment: UInt32 = 64
@@ -20,6 +22,8 @@ public enum SectionKind: UInt32, Sendable, CaseIterable {
     case tensorIndex = 3
     case tensor = 4
     case metadata = 5
+    /// Chat template and stop tokens (formats/dqt-chat.md); since 1.1.
+    case chat = 6
 
     public var name: String {
         switch self {
@@ -28,6 +32,7 @@ public enum SectionKind: UInt32, Sendable, CaseIterable {
         case .tensorIndex: "TENSOR_INDEX"
         case .tensor: "TENSOR"
         case .metadata: "METADATA"
+        case .chat: "CHAT"
         }
     }
 }
@@ -45,6 +50,8 @@ public struct Header: Sendable, Equatable {
     public var sectionCount: UInt32
     public var commit: UInt64
     public var headerChecksum: UInt64
+    /// 0 or 1 (1.1 files have a CHAT section).
+    public var versionMinor: UInt16 = 0
 
     /// Size of the header block: header + section table.
     public var headerBlockSize: UInt64 { UInt64(DQTConstants.headerSize) * (UInt64(sectionCount) + 1) }
@@ -112,7 +119,7 @@ extension Header {
         let commit = try c.read(UInt64.self, "commit")
         let checksum = try c.read(UInt64.self, "header_checksum")
         try c.expectZero(16, "reserved", kind: .badHeader)
-        let h = Header(alignment: alignment, fileLength: fileLength, sectionCount: count, commit: commit, headerChecksum: checksum)
+        let h = Header(alignment: alignment, fileLength: fileLength, sectionCount: count, commit: commit, headerChecksum: checksum, versionMinor: minor)
         guard h.headerBlockSize <= fileSize else {
             throw DQTFormatError(.truncated, path: path, field: "section_table", offset: 64,
                                  "\(count) sections need a \(h.headerBlockSize)-byte header block; the file has \(fileSize) bytes")
@@ -125,7 +132,7 @@ extension Header {
         var w = ByteWriter()
         w.write(bytes: DQTConstants.magic)
         w.write(DQTConstants.versionMajor)
-        w.write(DQTConstants.versionMinor)
+        w.write(UInt16(entries.contains { $0.kind == .chat } ? 1 : 0))
         w.write(alignment)
         w.write(fileLength)
         w.write(UInt32(entries.count))

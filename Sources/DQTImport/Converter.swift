@@ -1,5 +1,6 @@
 // dqt-convert's engine: a Hugging Face checkpoint directory → one .dqt file.
 // One tensor at a time: read (mmap) → quantize → pack → write (LZ4 where it pays).
+import DQTChat
 import DQTFormat
 import Foundation
 
@@ -15,13 +16,20 @@ public struct ConvertOptions: Sendable {
     public var compress = true
     /// Mark grid linears, norms and embeddings trainable (writable in place by dqt-tune).
     public var trainable = true
+    /// GGUF I2_S byte layout (bitnet.cpp's x86 or ARM builds; see I2SLayout).
+    public var i2sLayout = I2SLayout.x86
+    /// `--chat-template NAME|FILE`: replaces the checkpoint's chat template (see ChatImport.override).
+    public var chatTemplate: String? = nil
 
-    public init(weights: Weights = .auto, pack: Pack = .speed, embed: Embed = .f16, compress: Bool = true, trainable: Bool = true) {
+    public init(weights: Weights = .auto, pack: Pack = .speed, embed: Embed = .f16, compress: Bool = true, trainable: Bool = true,
+                i2sLayout: I2SLayout = .x86, chatTemplate: String? = nil) {
+        self.chatTemplate = chatTemplate
         self.weights = weights
         self.pack = pack
         self.embed = embed
         self.compress = compress
         self.trainable = trainable
+        self.i2sLayout = i2sLayout
     }
 }
 
@@ -33,11 +41,20 @@ public struct ConvertResult: Sendable {
 
 public enum Converter {
     /// Converts `checkpoint` (a directory) into `output`. `log` receives progress lines.
+    /// Converts `checkpoint` (a Hugging Face checkpoint directory, or a GGUF file) into `output`.
+    /// `log` receives progress lines.
     public static func convert(checkpoint: String, output: String, options: ConvertOptions,
                                log: (String) -> Void = { _ in }) throws -> ConvertResult {
         var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: checkpoint, isDirectory: &isDir), isDir.boolValue else {
-            throw ImportError(path: checkpoint, field: "checkpoint", "is not a directory (a Hugging Face checkpoint directory is expected)")
+        guard FileManager.default.fileExists(atPath: checkpoint, isDirectory: &isDir) else {
+            throw ImportError(path: checkpoint, field: "checkpoint", "does not exist (a Hugging Face checkpoint directory or a GGUF file is expected)")
+        }
+        if !isDir.boolValue {
+            guard GGUFFile.hasMagic(path: checkpoint) else {
+                throw ImportError(path: checkpoint, field: "checkpoint",
+                                  "is not a directory (a Hugging Face checkpoint) and not a GGUF file (it does not start with \"GGUF\")")
+            }
+            return try GGUFConverter.convert(path: checkpoint, output: output, options: options, log: log)
         }
         let config = try HFConfig(path: checkpoint + "/config.json")
         let ckpt = try SafetensorsCheckpoint(directory: checkpoint)
@@ -95,6 +112,10 @@ public enum Converter {
             bosID: try tokenID(config.bosID ?? tokenizer.bosID), eosID: try tokenID(eos), padID: try tokenID(config.padID),
             eotID: try tokenID(eot == eos ? nil : eot))
         if let problem = spec.problem { throw ImportError(path: checkpoint + "/config.json", field: "config", problem) }
+        let modelEOS = [spec.eosID, spec.eotID].filter { $0 != ModelSpec.noToken }.map { Int($0) }
+        let chat = try ChatImport.load(directory: checkpoint, override: options.chatTemplate, modelEOS: modelEOS,
+                                       tokenizerPayload: tokenizer.payload, vocabSize: config.vocabSize)
+        if let chat { log("chat template: \(chat.name), stop tokens \(chat.stopTokenIDs.map(String.init).joined(separator: ","))") }
 
         // Every checkpoint tensor must be used or known to be ignorable.
         let slots = spec.tensorSlots
@@ -113,13 +134,23 @@ public enum Converter {
             "architecture=\(config.architecture.isEmpty ? config.modelType : config.architecture)",
             "weights=\(options.weights.rawValue)", "pack=\(options.pack.rawValue)", "embed=\(options.embed.rawValue)",
             "tokenizer=\(tokenizer.summary)",
+            "chat_template=\(chat?.name ?? "none")",
         ].joined(separator: "\n") + "\n"
 
         log("converting \(arch.family.name): \(spec.layers) layers, hidden \(spec.hiddenSize), ffn \(spec.ffnSize), heads \(spec.heads)/\(spec.kvHeads), vocab \(spec.vocabSize)")
+        let report = try write(output: output, spec: spec, tokenizer: tokenizer, metadata: metadata, chat: chat,
+                               source: SafetensorsWeights(arch: arch, ckpt: ckpt), options: options, log: log, warn: warn)
+        return ConvertResult(spec: spec, report: report, warnings: warnings)
+    }
+
+    /// Writes the model file, one tensor at a time from `source` (shared by every input format).
+    static func write(output: String, spec: ModelSpec, tokenizer: ImportedTokenizer, metadata: String, chat: ChatData? = nil,
+                      source: any WeightSource, options: ConvertOptions, log: (String) -> Void, warn: (String) -> Void) throws -> ModelWriteReport {
+        let slots = spec.tensorSlots
         let start = Date()
         let report = try ModelWriter.write(
-            path: output, spec: spec, tokenizer: tokenizer.payload, metadata: metadata, compress: options.compress,
-            produce: { _, slot in try produce(slot, arch: arch, ckpt: ckpt, options: options, warn: warn) },
+            path: output, spec: spec, tokenizer: tokenizer.payload, metadata: metadata, chat: chat?.encode(), compress: options.compress,
+            produce: { _, slot in try produce(slot, source: source, family: spec.family, options: options, warn: warn) },
             progress: { i, slot, w in
                 let e = w.entry
                 let codec = e.codec == .lz4 ? String(format: "lz4 %.2f", w.ratio) : "raw"
@@ -129,17 +160,17 @@ public enum Converter {
             })
         for stale in report.removedStaleTemporaries { log("removed \(stale), left by an earlier run that was killed") }
         log(String(format: "wrote %@: %.2f MiB in %.1f s", output, Double(report.fileBytes) / 1048576, Date().timeIntervalSince(start)))
-        return ConvertResult(spec: spec, report: report, warnings: warnings)
+        return report
     }
 
     /// Quantizes and packs one slot.
-    static func produce(_ slot: TensorSlot, arch: any Architecture, ckpt: SafetensorsCheckpoint, options: ConvertOptions,
+    static func produce(_ slot: TensorSlot, source: any WeightSource, family: ModelFamily, options: ConvertOptions,
                         warn: (String) -> Void) throws -> TensorPayload {
         switch slot.role {
         case .norm:
-            return TensorPayload(encoding: .f32, trainable: options.trainable, bytes: Pack.f32(try arch.floats(slot, from: ckpt)))
+            return TensorPayload(encoding: .f32, trainable: options.trainable, bytes: Pack.f32(try source.floats(slot)))
         case .embedding, .head:
-            let v = try arch.floats(slot, from: ckpt)
+            let v = try source.floats(slot)
             switch options.embed {
             case .f16: return TensorPayload(encoding: .f16, trainable: options.trainable, bytes: Pack.f16(v))
             case .f32: return TensorPayload(encoding: .f32, trainable: options.trainable, bytes: Pack.f32(v))
@@ -147,7 +178,7 @@ public enum Converter {
             case .int8: return TensorPayload(encoding: .i8r, trainable: options.trainable, bytes: try Pack.i8r(v, rows: slot.rows, cols: slot.cols))
             }
         case .linear:
-            let g = try gridCodes(slot, source: try arch.linear(slot, from: ckpt), family: arch.family, options: options)
+            let g = try gridCodes(slot, source: try source.linear(slot, options: options, warn: warn), family: family, options: options)
             if g.isTernary && options.weights != .int8 {
                 let encoding: TensorEncoding = options.pack == .speed ? .t2 : .t1
                 let bytes = try Pack.ternary(g.codes, rows: slot.rows, cols: slot.cols, encoding: encoding)
@@ -173,5 +204,22 @@ public enum Converter {
         case (.floats(let v), .int8):
             return Quantize.absmaxInt8(v)
         }
+    }
+}
+
+/// Where the converter gets a slot's weights (a safetensors checkpoint, a GGUF file): float
+/// values for norms, embeddings and the head (shape-checked, finite), and linears as integer
+/// codes or floats, before `--weights` is applied.
+protocol WeightSource {
+    func floats(_ slot: TensorSlot) throws -> [Float]
+    func linear(_ slot: TensorSlot, options: ConvertOptions, warn: (String) -> Void) throws -> LinearSource
+}
+
+struct SafetensorsWeights: WeightSource {
+    let arch: any Architecture
+    let ckpt: SafetensorsCheckpoint
+    func floats(_ slot: TensorSlot) throws -> [Float] { try arch.floats(slot, from: ckpt) }
+    func linear(_ slot: TensorSlot, options: ConvertOptions, warn: (String) -> Void) throws -> LinearSource {
+        try arch.linear(slot, from: ckpt)
     }
 }

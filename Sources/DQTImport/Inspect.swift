@@ -1,5 +1,6 @@
 // A human-readable account of a .dqt file: model spec, tokenizer summary, and per
 // section/tensor encoding, shape, bytes, bits per weight, codec and ratio, checksum.
+import DQTChat
 import DQTFormat
 import DQTTokenizer
 import Foundation
@@ -68,6 +69,16 @@ public enum Inspector {
             line(String(format: "linear layers: %.0f weights, %.4f bits/weight; all tensors: %.2f MiB decoded", linearCount,
                         linearBits / max(linearCount, 1), allBytes / 1048576))
             if let tok = try? importTokenizerSummary(f) { line("tokenizer: \(tok)") }
+            if let payload = f.chatPayload {
+                do {
+                    let c = try ChatData.parse(payload, vocabSize: f.spec.vocabSize)
+                    line("chat template: \(c.name), \(c.template.utf8.count) bytes, bos \"\(c.bosToken)\", eos \"\(c.eosToken)\", stop tokens \(c.stopTokenIDs.map(String.init).joined(separator: ","))")
+                } catch {
+                    line("chat template: INVALID: \(error)")
+                }
+            } else {
+                line("chat template: none")
+            }
         }
         line(bad == 0 ? "checksums: all \(sections.count) sections ok" : "checksums: \(bad) section(s) MISMATCH")
         if let loadError { line("load error: \(loadError)") }

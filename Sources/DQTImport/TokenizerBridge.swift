@@ -17,7 +17,11 @@ public struct ImportedTokenizer: Sendable {
 /// Reads `tokenizer.json` or `tokenizer.model` from a checkpoint directory and
 /// serializes it; the payload is parsed back once to prove the runtime can read it.
 public func importTokenizerSection(directory: String) throws -> ImportedTokenizer {
-    let data = try importTokenizer(checkpointDirectory: directory)
+    try importedTokenizer(try importTokenizer(checkpointDirectory: directory))
+}
+
+/// Serializes an imported tokenizer description (from any source: HF files, GGUF metadata).
+public func importedTokenizer(_ data: TokenizerData) throws -> ImportedTokenizer {
     let payload = try serializeTokenizer(data)
     _ = try payload.withUnsafeBytes { try Tokenizer(payload: $0) }
     let kind: String

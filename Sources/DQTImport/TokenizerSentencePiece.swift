@@ -21,7 +21,7 @@ public func importSentencePieceModel(path: String) throws -> TokenizerData {
     let bytes = try readTokFile(path)
     func err(_ field: String, _ m: String) -> TokenizerImportError { TokenizerImportError(file: path, field: field, m) }
 
-    struct Piece { var piece = ""; var score: Float = 0; var type = 1 }
+    typealias Piece = TokSentencePiece
     var pieces: [Piece] = []
     var modelType = 1, byteFallback = false, treatWSAsSuffix = false
     var bosID = 1, eosID = 2, padID = -1
@@ -83,7 +83,21 @@ public func importSentencePieceModel(path: String) throws -> TokenizerData {
         throw err("normalizer_spec.precompiled_charsmap", "normalization rule '\(normName)' is not supported (only identity)")
     }
     guard !treatWSAsSuffix else { throw err("trainer_spec.treat_whitespace_as_suffix", "true is not supported") }
-    guard !pieces.isEmpty, pieces.count <= 1 << 24 else { throw err("pieces", "\(pieces.count) pieces (need 1...2^24)") }
+    return try tokSentencePieceBPE(pieces: pieces, byteFallback: byteFallback, bosID: bosID, eosID: eosID, padID: padID,
+                                   addDummyPrefix: addDummyPrefix, removeExtraWS: removeExtraWS, escapeWS: escapeWS,
+                                   piecesField: "pieces", err: err)
+}
+
+/// One SentencePiece piece: text, score, type (NORMAL=1, UNKNOWN=2, CONTROL=3, USER_DEFINED=4,
+/// UNUSED=5, BYTE=6 — the protobuf enum, also GGUF's tokenizer.ggml.token_type).
+struct TokSentencePiece { var piece = ""; var score: Float = 0; var type = 1 }
+
+/// SentencePiece BPE pieces -> TokenizerData (shared by tokenizer.model and GGUF `llama` vocabularies).
+/// Ids below 0 mean "none"; `piecesField` names the list in errors.
+func tokSentencePieceBPE(pieces: [TokSentencePiece], byteFallback: Bool, bosID: Int, eosID: Int, padID: Int,
+                         addDummyPrefix: Bool, removeExtraWS: Bool, escapeWS: Bool, piecesField: String,
+                         err: (String, String) -> TokenizerImportError) throws -> TokenizerData {
+    guard !pieces.isEmpty, pieces.count <= 1 << 24 else { throw err(piecesField, "\(pieces.count) pieces (need 1...2^24)") }
 
     var data = TokenizerData(model: .characterBPE, tokens: [])
     var tokens: [TokenizerData.Token] = []
@@ -93,27 +107,27 @@ public func importSentencePieceModel(path: String) throws -> TokenizerData {
     for (i, p) in pieces.enumerated() {
         let b = Array(p.piece.utf8)
         // Scores rank the merges (a NaN has no rank) and the payload forbids NaN scores.
-        guard !p.score.isNaN else { throw err("pieces[\(i)].score", "NaN") }
+        guard !p.score.isNaN else { throw err("\(piecesField)[\(i)].score", "NaN") }
         switch p.type {
         case 1, 4, 5:
-            guard !b.isEmpty else { throw err("pieces[\(i)].piece", "empty") }
-            guard pieceID.updateValue(Int32(i), forKey: b) == nil else { throw err("pieces[\(i)].piece", "'\(p.piece)' is defined twice") }
+            guard !b.isEmpty else { throw err("\(piecesField)[\(i)].piece", "empty") }
+            guard pieceID.updateValue(Int32(i), forKey: b) == nil else { throw err("\(piecesField)[\(i)].piece", "'\(p.piece)' is defined twice") }
             tokens.append(.init(bytes: b, type: p.type == 1 ? .normal : p.type == 4 ? .userDefined : .unused, score: p.score, lookup: true))
             if p.type == 4 { data.addedTokens.append(.init(id: Int32(i), content: p.piece, special: false, inline: true)) }
         case 2:
-            guard unk == nil else { throw err("pieces[\(i)].type", "a second UNKNOWN piece") }
+            guard unk == nil else { throw err("\(piecesField)[\(i)].type", "a second UNKNOWN piece") }
             unk = Int32(i)
             tokens.append(.init(bytes: b, type: .unknown, score: p.score, lookup: false))
         case 3:
             tokens.append(.init(bytes: b, type: .control, score: p.score, lookup: false))
         case 6:
-            guard let v = tokByteFallbackPiece(p.piece) else { throw err("pieces[\(i)].piece", "BYTE piece '\(p.piece)' is not <0xNN>") }
+            guard let v = tokByteFallbackPiece(p.piece) else { throw err("\(piecesField)[\(i)].piece", "BYTE piece '\(p.piece)' is not <0xNN>") }
             tokens.append(.init(bytes: [v], type: .byte, score: p.score, lookup: false))
         default:
-            throw err("pieces[\(i)].type", "unknown type \(p.type)")
+            throw err("\(piecesField)[\(i)].type", "unknown type \(p.type)")
         }
     }
-    guard let unk else { throw err("pieces", "no UNKNOWN piece") }
+    guard let unk else { throw err(piecesField, "no UNKNOWN piece") }
 
     // Merges: every split of a piece into two pieces; rank = dense rank of the piece's score.
     let scores = Set(pieces.enumerated().filter { [1, 4, 5].contains($0.element.type) }.map { $0.element.score }).sorted(by: >)

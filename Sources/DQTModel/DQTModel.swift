@@ -5,6 +5,7 @@
 //     try model.generate(prompt: ids, maxTokens: 64, sampler: .greedy) { token in
 //         print(model.tokenText(token)); return true
 //     }
+import DQTChat
 import DQTFormat
 import DQTTokenizer
 #if canImport(Glibc)
@@ -28,6 +29,10 @@ public final class DQTModel {
     let transformer: Transformer
     /// Tokens currently in the KV cache.
     public private(set) var position = 0
+    /// The file's CHAT section (formats/dqt-chat.md), or one set by `useChatTemplate`; nil if none.
+    public private(set) var chat: ChatData?
+    /// `chat`'s template, parsed at load.
+    public private(set) var chatTemplate: ChatTemplate?
     /// The shared lock that keeps a tuner from modifying the file while this model reads it
     /// (formats/dqt-tune.md §7); nil for a file that was not opened by path.
     let lease: ModelLock?
@@ -88,6 +93,15 @@ public final class DQTModel {
         }
         guard tokenizer.vocabSize <= spec.vocabSize else {
             throw RuntimeError.tokenizer("\(path): the tokenizer has \(tokenizer.vocabSize) tokens, more than the model's vocabulary \(spec.vocabSize)")
+        }
+        if let payload = file.chatPayload {
+            do {
+                let data = try ChatData.parse(payload, vocabSize: spec.vocabSize)
+                chatTemplate = try ChatTemplate(source: data.template)
+                chat = data
+            } catch {
+                throw RuntimeError.badArgument("\(path): CHAT section: \(error)")
+            }
         }
         weights = ModelWeights(file: file)
         transformer = try Transformer(spec: spec, weights: weights, context: ctx, batch: min(options.batchSize, ctx), threads: n,
@@ -220,19 +234,27 @@ public final class DQTModel {
     /// Generates up to `maxTokens` after `prompt`, calling `onToken` for each new token
     /// (return false to stop). Stops at EOS/EOT unless `stopAtEnd` is false (benchmarks).
     /// Returns the number generated. After the prompt is fed, the token loop allocates nothing.
+    ///
+    /// With `reuseCache`, the KV cache is kept for the longest prefix that `prompt` shares with the
+    /// tokens already in it, and only the rest is fed (a chat re-feeds only the new turn).
+    /// `stopTokens` end generation like EOS (a chat template's end-of-turn tokens); the stop token
+    /// is neither passed to `onToken` nor counted.
     @discardableResult
     public func generate(prompt: [Int32], maxTokens: Int, sampler settings: SamplerSettings,
                          timing: UnsafeMutablePointer<GenerationTiming>? = nil, stopAtEnd: Bool = true,
+                         reuseCache: Bool = false, stopTokens: [Int32] = [],
                          onToken: (Int32) -> Bool) throws -> Int {
-        reset()
         guard !prompt.isEmpty else { throw RuntimeError.badArgument("the prompt has no tokens") }
+        let kept = reuseCache ? min(cachedPrefix(of: prompt), prompt.count - 1) : 0
+        position = kept
         var sampler = Sampler(settings: settings, probs: transformer.b.probs, indices: transformer.b.indices,
                               recent: transformer.b.recent, window: MemoryPlan.recentWindow)
         let t0 = monotonicSeconds(), c0 = processCPUSeconds()
-        try feed(prompt)
+        try prompt.withUnsafeBufferPointer { try feed(UnsafeBufferPointer(rebasing: $0[kept...])) }
         for t in prompt { sampler.accept(t) }
         let t1 = monotonicSeconds(), c1 = processCPUSeconds()
-        timing?.pointee.promptTokens = prompt.count
+        timing?.pointee.reusedTokens = kept
+        timing?.pointee.promptTokens = prompt.count - kept
         timing?.pointee.promptSeconds = t1 - t0
         timing?.pointee.promptCPUSeconds = c1 - c0
         let budget = min(maxTokens, contextLength - position)
@@ -240,7 +262,13 @@ public final class DQTModel {
         var token = sampler.sample(transformer.b.logits, spec.vocabSize)
         let allocationsBefore = AllocationProbe.count()
         while generated < budget {
-            if stopAtEnd && isEnd(token) { break }
+            if stopAtEnd {
+                // Written without `||`/`contains`: their closures allocate per call in debug builds.
+                var stop = isEnd(token)
+                var i = 0
+                while !stop && i < stopTokens.count { stop = stopTokens[i] == token; i += 1 }
+                if stop { timing?.pointee.stoppedAtEnd = true; break }
+            }
             generated += 1
             if !onToken(token) { break }
             if generated == budget { break }
@@ -273,6 +301,66 @@ public final class DQTModel {
         return ids
     }
 
+    /// Number of leading tokens of `tokens` the KV cache already holds.
+    public func cachedPrefix(of tokens: [Int32]) -> Int {
+        var k = 0
+        while k < position, k < tokens.count, transformer.b.tokens[k] == tokens[k] { k += 1 }
+        return k
+    }
+
+    /// Replaces the chat template (e.g. `--chat-template` at run time). `stopTokenIDs` are added to
+    /// the model's EOS ids. Throws the template's parse error.
+    public func useChatTemplate(_ data: ChatData) throws {
+        chatTemplate = try ChatTemplate(source: data.template)
+        chat = data
+    }
+
+    /// Uses `source` as the chat template (run-time `--chat-template`): `bos_token`/`eos_token` are
+    /// the text of the spec's BOS/EOS tokens; the stop tokens are the spec's EOS/EOT ids plus
+    /// `endOfTurn` (token strings, which must be in the vocabulary). The template is checked as
+    /// the converter checks it (parse, sample renders).
+    public func useChatTemplate(source: String, origin: String, endOfTurn: [String] = []) throws {
+        func text(_ id: UInt32) -> String { id == ModelSpec.noToken ? "" : tokenizer.decode([Int32(bitPattern: id)], includeSpecial: true) }
+        var stops = [spec.eosID, spec.eotID].filter { $0 != ModelSpec.noToken }.map { Int32(bitPattern: $0) }
+        for s in endOfTurn {
+            guard let id = tokenizer.addedTokenID(s) ?? tokenizer.tokenID(forBytes: Array(s.utf8)) else {
+                throw RuntimeError.badArgument("chat template \(origin): its end-of-turn token \"\(s)\" is not in this model's vocabulary")
+            }
+            if !stops.contains(id) { stops.append(id) }
+        }
+        let data = ChatData(name: origin, template: source, bosToken: text(spec.bosID), eosToken: text(spec.eosID), stopTokenIDs: stops)
+        do {
+            _ = try ChatTemplate.validated(source: source, bosToken: data.bosToken, eosToken: data.eosToken)
+        } catch {
+            throw RuntimeError.badArgument("chat template \(origin): \(error)")
+        }
+        try useChatTemplate(data)
+    }
+
+    /// Token ids of `messages` rendered with the chat template (the file's, or `useChatTemplate`'s),
+    /// as transformers' `apply_chat_template(messages, add_generation_prompt:, tokenize=True)`:
+    /// the template writes BOS itself, so no special tokens are added around the text.
+    public func chatTokens(_ messages: [ChatMessage], addGenerationPrompt: Bool = true,
+                           options: ChatRenderOptions = ChatRenderOptions()) throws -> [Int32] {
+        try chatTokens(text: chatText(messages, addGenerationPrompt: addGenerationPrompt, options: options))
+    }
+
+    public func chatText(_ messages: [ChatMessage], addGenerationPrompt: Bool = true,
+                         options: ChatRenderOptions = ChatRenderOptions()) throws -> String {
+        guard let chat, let chatTemplate else {
+            throw RuntimeError.badArgument("\(file.path) has no chat template; give one with --chat-template NAME|FILE (built-in: \(ChatBuiltinTemplate.all.map(\.name).joined(separator: ", ")))")
+        }
+        return try chatTemplate.render(messages: messages, addGenerationPrompt: addGenerationPrompt,
+                                       bosToken: chat.bosToken, eosToken: chat.eosToken, options: options)
+    }
+
+    public func chatTokens(text: String) throws -> [Int32] {
+        tokenizer.encode(text, addSpecialTokens: false)
+    }
+
+    /// The chat's stop tokens: the CHAT section's ids (they include the model's EOS ids).
+    public var chatStopTokens: [Int32] { chat?.stopTokenIDs ?? [] }
+
     public func isEnd(_ token: Int32) -> Bool {
         let t = UInt32(bitPattern: token)
         return t == spec.eosID || (spec.eotID != ModelSpec.noToken && t == spec.eotID)
@@ -280,7 +368,11 @@ public final class DQTModel {
 }
 
 public struct GenerationTiming: Sendable {
+    /// Prompt tokens fed (after the reused cache prefix) and tokens reused from the KV cache.
     public var promptTokens = 0
+    public var reusedTokens = 0
+    /// Generation ended at an end/stop token (not at the token budget or by the callback).
+    public var stoppedAtEnd = false
     public var promptSeconds = 0.0
     public var generatedTokens = 0
     public var generationSeconds = 0.0

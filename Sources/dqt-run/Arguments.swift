@@ -21,9 +21,14 @@ struct Arguments {
     var perplexityFile: String?
     var lockWait: Double = 600
     var help = false
+    var chat = false
+    var tokenize = false
+    var chatTemplate: String?
+    var system: String?
 
     static let usage = """
     usage: dqt-run MODEL.dqt [PROMPT] [options]
+           dqt-run MODEL.dqt --chat [--system TEXT] [options]      (interactive chat on stdin)
 
     Generate text with a ternary (or 8-bit) model, streaming tokens to stdout.
 
@@ -45,6 +50,13 @@ struct Arguments {
           --ignore-eos          keep generating past end-of-sequence tokens (benchmarks)
           --kv-cache TYPE       KV cache elements: f32 (default, exact) or f16 (half the memory)
           --perplexity FILE     print the loss and perplexity of FILE's text instead of generating
+          --tokenize            print the prompt's token ids (comma-separated, as --tokens takes them) and exit
+          --chat, -cnv          chat: read user turns from stdin (a line each; end a line with \\ to continue it),
+                                stream the answers; /reset forgets the conversation, EOF or /exit ends;
+                                Ctrl-C stops an answer (at the prompt: exits). With -p, TEXT is the first turn.
+          --system TEXT         system message of the chat
+          --chat-template T     chat template: a built-in name (chatml, llama3, bitnet, llama2, mistral, gemma,
+                                phi3) or a Jinja file; default: the one stored in the model
           --stats               print load time, prompt and generation speed, peak RSS to stderr
           --no-verify           skip checksum verification at load
           --wait SECONDS        while dqt-tune commits to the model, wait at most this long (default 600)
@@ -115,6 +127,10 @@ struct Arguments {
                 guard let t = KVCacheType(rawValue: v) else { throw Problem(description: "--kv-cache takes f32 or f16, got \"\(v)\"") }
                 a.kvCache = t
             case "--perplexity": a.perplexityFile = try value(arg)
+            case "--chat", "-cnv", "--conversation": a.chat = true
+            case "--tokenize": a.tokenize = true
+            case "--chat-template": a.chatTemplate = try value(arg)
+            case "--system", "-sys": a.system = try value(arg)
             case "--stats": a.stats = true
             case "--no-verify": a.verify = false
             case "--wait":
@@ -139,6 +155,14 @@ struct Arguments {
             a.prompt = positionals[0]
         }
         let sources = [a.prompt != nil, a.promptFile != nil, a.promptTokens != nil, a.perplexityFile != nil].filter { $0 }.count
+        if a.chat {
+            guard a.promptTokens == nil, a.perplexityFile == nil, sources <= 1 else {
+                throw Problem(description: "--chat takes at most one first turn (-p TEXT or -f FILE), not --tokens or --perplexity")
+            }
+            if a.tokenize && sources == 0 { throw Problem(description: "--tokenize --chat needs the user turn (-p TEXT or -f FILE)") }
+            return a
+        }
+        if a.system != nil { throw Problem(description: "--system is for --chat") }
         guard sources == 1 else {
             throw Problem(description: sources == 0 ? "give a prompt (text, -f FILE, --tokens or --perplexity FILE)"
                                                     : "give only one of: prompt text, -f, --tokens, --perplexity")

@@ -1,5 +1,6 @@
 // dqt-run MODEL.dqt "prompt" — map a .dqt model and stream generated text to stdout.
 // Foundation-free: Glibc only.
+import DQTChat
 import DQTModel
 import DQTTokenizer
 #if canImport(Glibc)
@@ -114,12 +115,53 @@ let model: DQTModel
 do {
     model = try DQTModel(path: args.model, options: RuntimeOptions(contextLength: args.context, threads: args.threads,
                                                                    batchSize: args.batch, verifyChecksums: args.verify,
-                                                                   kvCache: args.kvCache, lockTimeout: args.lockWait,
+                                                                   kvCache: args.kvCache,
+                                                                   // A chat takes the read lease per turn (ChatSession), so dqt-tune can
+                                                                   // commit between turns; everything else holds it while it runs.
+                                                                   holdReadLease: !(args.chat && !args.tokenize), lockTimeout: args.lockWait,
                                                                    onLockWait: { writeOut(2, "dqt-run: waiting: \($0)\n") }))
 } catch {
     fail("\(error)")
 }
 if let r = model.recovery { writeOut(2, "dqt-run: \(r)\n") }
+
+if let spec = args.chatTemplate {
+    do {
+        if let b = ChatBuiltinTemplate.named(spec) {
+            try model.useChatTemplate(source: b.source, origin: "builtin:\(b.name)", endOfTurn: b.endOfTurn)
+        } else {
+            guard access(spec, R_OK) == 0 else {
+                fail("--chat-template \(spec): neither a built-in template (\(ChatBuiltinTemplate.all.map(\.name).joined(separator: ", "))) nor a readable file")
+            }
+            try model.useChatTemplate(source: readFile(spec), origin: "file:\(spec)")
+        }
+    } catch {
+        fail("\(error)")
+    }
+}
+
+if args.chat {
+    let first = args.promptFile.map(readFile) ?? args.prompt
+    if args.tokenize {
+        // The ids of one user turn (after the system message, if given) with the generation prompt.
+        var messages: [ChatMessage] = []
+        if let s = args.system { messages.append(ChatMessage(role: "system", content: s)) }
+        messages.append(ChatMessage(role: "user", content: first ?? ""))
+        do {
+            let ids = try model.chatTokens(messages)
+            writeOut(1, ids.map(String.init).joined(separator: ",") + "\n")
+        } catch {
+            fail("\(error)")
+        }
+        exit(0)
+    }
+    guard model.chatTemplate != nil else {
+        fail("\(args.model) has no chat template; give one with --chat-template NAME|FILE (built-in: \(ChatBuiltinTemplate.all.map(\.name).joined(separator: ", ")))")
+    }
+    var session = ChatSession(model: model, args: args)
+    session.run(firstTurn: first)
+    exit(0)
+}
 
 if let file = args.perplexityFile {
     let stream = model.evaluationStream(text: readFile(file))
@@ -147,6 +189,10 @@ if let ids = args.promptTokens {
     promptText = text
     prompt = model.encode(text, addSpecial: args.addBos)
     if prompt.isEmpty { fail("the prompt encodes to no tokens") }
+}
+if args.tokenize {
+    writeOut(1, prompt.map(String.init).joined(separator: ",") + "\n")
+    exit(0)
 }
 if prompt.count >= model.contextLength {
     fail("the prompt has \(prompt.count) tokens; the context holds \(model.contextLength) (use a larger -c)")

@@ -57,7 +57,7 @@ func image(compress: Bool) throws -> Image {
         case .badMagic:
             m.b[1] = UInt8(ascii: "X"); return .badMagic
         case .futureMinorVersion:
-            m.b[10] = 1; m.resignAll(); return .unsupportedVersion
+            m.b[10] = 2; m.resignAll(); return .unsupportedVersion
         case .futureMajorVersion:
             m.b[8] = 2; return .unsupportedVersion
         case .nonzeroHeaderFlags:

@@ -8,6 +8,7 @@ import Glibc
 enum FuzzTarget: String, CaseIterable {
     case dqt
     case safetensors
+    case gguf
     case tokenizerJSON = "tokenizer-json"
     case tokenizerModel = "tokenizer-model"
     case tokenizerPayload = "tokenizer-payload"
@@ -43,6 +44,7 @@ public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CI
     switch selected {
     case .dqt: fuzzDQT(input)
     case .safetensors: fuzzSafetensors(input)
+    case .gguf: fuzzGGUF(input)
     case .tokenizerJSON: fuzzTokenizerImport(input, fileName: "tokenizer.json")
     case .tokenizerModel: fuzzTokenizerImport(input, fileName: "tokenizer.model")
     case .tokenizerPayload: fuzzTokenizerPayload(input)

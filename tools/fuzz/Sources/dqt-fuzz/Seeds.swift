@@ -53,6 +53,9 @@ func makeSeeds(into root: String) throws {
         try write(.dqt, name + ".dqt", Array(try Data(contentsOf: URL(fileURLWithPath: path))))
     }
 
+    // GGUF: tiny bitnet / llama models (F32, Q8_0 linears, SentencePiece or GPT-2 vocabulary).
+    for (name, file) in ggufSeeds() { try write(.gguf, name + ".gguf", file) }
+
     // safetensors: hand-made files (header JSON + data that tiles exactly).
     for (name, file) in safetensorsSeeds() { try write(.safetensors, name + ".safetensors", file) }
 
@@ -198,4 +201,78 @@ func sentencePieceSeeds() -> [(String, [UInt8])] {
         ("bpe-fallback", model(byteFallback: true, dummyPrefix: true, pieces: base)),
         ("bpe-plain", model(byteFallback: false, dummyPrefix: false, pieces: Array(base.prefix(6)))),
     ]
+}
+
+
+// MARK: - GGUF seeds
+
+/// A GGUF v3 file: keys (name, type id, value bytes) and tensors (name, ggml dims, type, bytes).
+func ggufFile(_ kvs: [(String, UInt32, [UInt8])], _ tensors: [(String, [UInt64], UInt32, [UInt8])]) -> [UInt8] {
+    func le<T: FixedWidthInteger>(_ v: T) -> [UInt8] { withUnsafeBytes(of: v.littleEndian) { Array($0) } }
+    func str(_ s: String) -> [UInt8] { le(UInt64(s.utf8.count)) + Array(s.utf8) }
+    var out = Array("GGUF".utf8) + le(UInt32(3)) + le(UInt64(tensors.count)) + le(UInt64(kvs.count))
+    for (k, t, v) in kvs { out += str(k) + le(t) + v }
+    var offset: UInt64 = 0
+    for (n, dims, t, data) in tensors {
+        out += str(n) + le(UInt32(dims.count)) + dims.flatMap { le($0) } + le(t) + le(offset)
+        offset += UInt64((data.count + 31) / 32 * 32)
+    }
+    while out.count % 32 != 0 { out.append(0) }
+    for (_, _, _, data) in tensors {
+        out += data
+        while out.count % 32 != 0 { out.append(0) }
+    }
+    return out
+}
+
+func ggufSeeds() -> [(String, [UInt8])] {
+    func le<T: FixedWidthInteger>(_ v: T) -> [UInt8] { withUnsafeBytes(of: v.littleEndian) { Array($0) } }
+    func str(_ s: String) -> [UInt8] { le(UInt64(s.utf8.count)) + Array(s.utf8) }
+    func u32(_ k: String, _ v: UInt32) -> (String, UInt32, [UInt8]) { (k, 4, le(v)) }
+    func f32(_ k: String, _ v: Float) -> (String, UInt32, [UInt8]) { (k, 6, le(v.bitPattern)) }
+    func string(_ k: String, _ v: String) -> (String, UInt32, [UInt8]) { (k, 8, str(v)) }
+    func strings(_ k: String, _ v: [String]) -> (String, UInt32, [UInt8]) { (k, 9, le(UInt32(8)) + le(UInt64(v.count)) + v.flatMap(str)) }
+    func floats(_ k: String, _ v: [Float]) -> (String, UInt32, [UInt8]) { (k, 9, le(UInt32(6)) + le(UInt64(v.count)) + v.flatMap { le($0.bitPattern) }) }
+    func ints(_ k: String, _ v: [Int32]) -> (String, UInt32, [UInt8]) { (k, 9, le(UInt32(5)) + le(UInt64(v.count)) + v.flatMap { le($0) }) }
+    func f32s(_ v: [Float]) -> [UInt8] { v.flatMap { le($0.bitPattern) } }
+
+    var seeds: [(String, [UInt8])] = []
+    for (arch, q8, gpt2) in [("bitnet", false, false), ("bitnet-b1.58", true, false), ("llama", true, true)] {
+        let d = 32, f = 64, vocab = gpt2 ? 8 : 262
+        let p = arch + "."
+        var kvs = [string("general.architecture", arch), u32(p + "context_length", 32), u32(p + "embedding_length", UInt32(d)),
+                   u32(p + "block_count", 1), u32(p + "feed_forward_length", UInt32(f)), u32(p + "attention.head_count", 2),
+                   u32(p + "attention.head_count_kv", 1), f32(p + "attention.layer_norm_rms_epsilon", 1e-5)]
+        if gpt2 {
+            kvs += [string("tokenizer.ggml.model", "gpt2"), string("tokenizer.ggml.pre", "gpt-2"),
+                    strings("tokenizer.ggml.tokens", ["a", "b", "c", "Ġ", "ab", "Ġa", "<|endoftext|>", "abc"]),
+                    ints("tokenizer.ggml.token_type", [1, 1, 1, 1, 1, 1, 3, 1]),
+                    strings("tokenizer.ggml.merges", ["a b", "Ġ a", "ab c"]), u32("tokenizer.ggml.bos_token_id", 6)]
+        } else {
+            var toks = ["<unk>", "<s>", "</s>"], types: [Int32] = [2, 3, 3]
+            for b in 0..<256 { toks.append(String(format: "<0x%02X>", b)); types.append(6) }
+            toks += ["▁", "a", "▁a"]; types += [1, 1, 1]
+            kvs += [string("tokenizer.ggml.model", "llama"), strings("tokenizer.ggml.tokens", toks), ints("tokenizer.ggml.token_type", types),
+                    floats("tokenizer.ggml.scores", (0..<toks.count).map { -Float($0) }), u32("tokenizer.ggml.bos_token_id", 1),
+                    u32("tokenizer.ggml.eos_token_id", 2)]
+        }
+        func linear(_ rows: Int, _ cols: Int) -> ([UInt64], UInt32, [UInt8]) {
+            if q8 {
+                var data: [UInt8] = []
+                for b in 0..<(rows * cols / 32) { data += le(UInt16(0x2000)) + (0..<32).map { UInt8(bitPattern: Int8((b + $0) % 3 - 1)) } }
+                return ([UInt64(cols), UInt64(rows)], 8, data)
+            }
+            return ([UInt64(cols), UInt64(rows)], 0, f32s((0..<(rows * cols)).map { Float($0 % 3 - 1) * 0.25 }))
+        }
+        var tensors: [(String, [UInt64], UInt32, [UInt8])] = [("token_embd.weight", [UInt64(d), UInt64(vocab)], 0, f32s((0..<(d * vocab)).map { Float($0 % 7) * 0.1 }))]
+        func add(_ n: String, _ t: ([UInt64], UInt32, [UInt8])) { tensors.append((n, t.0, t.1, t.2)) }
+        let ones = { (n: Int) in ([UInt64(n)], UInt32(0), f32s([Float](repeating: 1, count: n))) }
+        add("blk.0.attn_norm.weight", ones(d)); add("blk.0.attn_q.weight", linear(d, d)); add("blk.0.attn_k.weight", linear(16, d))
+        add("blk.0.attn_v.weight", linear(16, d)); add("blk.0.attn_output.weight", linear(d, d)); add("blk.0.ffn_norm.weight", ones(d))
+        add("blk.0.ffn_gate.weight", linear(f, d)); add("blk.0.ffn_up.weight", linear(f, d)); add("blk.0.ffn_down.weight", linear(d, f))
+        if arch != "llama" { add("blk.0.attn_sub_norm.weight", ones(d)); add("blk.0.ffn_sub_norm.weight", ones(f)) }
+        add("output_norm.weight", ones(d))
+        seeds.append(("\(arch)-\(q8 ? "q8_0" : "f32")-\(gpt2 ? "gpt2" : "llama")", ggufFile(kvs, tensors)))
+    }
+    return seeds
 }

@@ -119,19 +119,56 @@ func fuzzSafetensors(_ input: UnsafeRawBufferPointer) {
     blackHole(sum)
 }
 
+// MARK: - GGUF
+
+/// The container from an exact-size copy; when accepted, the tensors must lie inside the file,
+/// aligned, in order and without overlap; then the whole conversion (spec, tokenizer, every
+/// tensor decoded and packed, the .dqt written and verified) runs on a file copy. Any error is
+/// fine, a trap or an ASan report is not.
+func fuzzGGUF(_ input: UnsafeRawBufferPointer) {
+    let mapping = MappedFile(copying: input, path: "fuzz.gguf")
+    guard let f = try? GGUFFile(mapping: mapping) else { return }
+    accepted("gguf v\(f.version), \(f.metadata.count) keys, \(f.tensors.count) tensors")
+    var end = 0
+    var sum: UInt64 = 0
+    for t in f.tensors {
+        invariant(t.offset >= end && t.offset % f.alignment == 0, "\(t.name): offset \(t.offset) after \(end)")
+        let b = f.bytes(of: t)
+        invariant(b.count == t.byteCount && f.dataOffset + t.offset + b.count <= input.count, "\(t.name): \(b.count) bytes")
+        if b.count > 0 { sum &+= UInt64(b[0]) &+ UInt64(b[b.count - 1]) }
+        end = t.offset + t.byteCount
+    }
+    blackHole(sum)
+    let dir = fuzzScratch()
+    let src = dir + "/fuzz.gguf", out = dir + "/fuzz.dqt"
+    guard let fp = fopen(src, "wb") else { return }
+    if input.count > 0 { fwrite(input.baseAddress!, 1, input.count, fp) }
+    fclose(fp)
+    defer { unlink(src); unlink(out) }
+    if let r = try? Converter.convert(checkpoint: src, output: out, options: ConvertOptions(weights: .ternary, compress: false)) {
+        accepted("gguf converted, \(r.spec.layers) layers")
+        invariant((try? DQTFile(path: out)) != nil, "the converted file does not load")
+    }
+}
+
 // MARK: - tokenizers
 
 nonisolated(unsafe) var scratchDir: String? = nil
 
-/// The importers read files: write the input to a per-process file in /dev/shm (memory).
-func fuzzTokenizerImport(_ input: UnsafeRawBufferPointer, fileName: String) {
+/// A per-process scratch directory in /dev/shm (memory) for the importers, which read files.
+func fuzzScratch() -> String {
     if scratchDir == nil {
         let base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp"
         let dir = "\(base)/dqt-fuzz-\(getpid())"
         mkdir(dir, 0o700)
         scratchDir = dir
     }
-    let path = scratchDir! + "/" + fileName
+    return scratchDir!
+}
+
+/// The importers read files: write the input to a per-process file in /dev/shm (memory).
+func fuzzTokenizerImport(_ input: UnsafeRawBufferPointer, fileName: String) {
+    let path = fuzzScratch() + "/" + fileName
     guard let fp = fopen(path, "wb") else { return }
     if input.count > 0 { fwrite(input.baseAddress!, 1, input.count, fp) }
     fclose(fp)
