@@ -9,7 +9,7 @@ let package = Package(
     products: [
         // DQTModel is the library apps use; the others serve tools (the fuzz package in
         // tools/fuzz depends on this one by path).
-        .library(name: "DQTModel", targets: ["DQTModel", "DQTTokenizer", "DQTFormat", "DQTChat"]),
+        .library(name: "DQTModel", targets: ["DQTModel", "DQTTokenizer", "DQTFormat", "DQTKernels", "DQTChat"]),
         .library(name: "DQTFormat", targets: ["DQTFormat"]),
         .library(name: "DQTTokenizer", targets: ["DQTTokenizer"]),
         .library(name: "DQTChat", targets: ["DQTChat"]),
@@ -50,12 +50,12 @@ let package = Package(
             dependencies: ["DQTImport", "DQTChat", "DQTTokenizer", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // dqt-run parses its own flags: swift-argument-parser links FoundationEssentials.
-        .executableTarget(name: "dqt-run", dependencies: ["DQTModel", "DQTChat", "DQTTokenizer"]),
+        .executableTarget(name: "dqt-run", dependencies: ["DQTModel", "DQTKernels", "DQTChat", "DQTTokenizer"]),
         // Kernel microbenchmark (release builds only; not a test): swift run -c release dqt-bench-kernels
         .executableTarget(name: "dqt-bench-kernels", dependencies: ["DQTKernels"]),
         .executableTarget(
             name: "dqt-tune",
-            dependencies: ["DQTTrain", "DQTImport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["DQTTrain", "DQTImport", "DQTKernels", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // OpenAI-compatible HTTP server: SwiftNIO is confined to this target (runtime side stays Foundation- and NIO-free).
         .executableTarget(
@@ -70,7 +70,7 @@ let package = Package(
         .testTarget(name: "DQTTokenizerTests", dependencies: ["DQTTokenizer", "DQTImport"], exclude: ["Fixtures"]),
         .testTarget(name: "DQTChatTests", dependencies: ["DQTChat", "DQTImport", "DQTTokenizer"], exclude: ["Fixtures"]),
         .testTarget(name: "DQTImportTests", dependencies: ["DQTImport", "DQTFormat", "DQTKernels", "DQTModel", "DQTTokenizer", "DQTChat"]),
-        .testTarget(name: "DQTModelTests", dependencies: ["DQTModel", "DQTImport", "DQTChat", "DQTFormat"]),
+        .testTarget(name: "DQTModelTests", dependencies: ["DQTModel", "DQTKernels", "DQTImport", "DQTChat", "DQTFormat"]),
         .testTarget(name: "DQTTrainTests", dependencies: ["DQTTrain", "DQTImport"], exclude: ["Goldens"]),
     ]
 )

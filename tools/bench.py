@@ -14,12 +14,17 @@ alternates the engines for --rounds rounds and keeps the best of each measuremen
              16-token prompt + 128 generated (time to first token, and tg128 at positions 16-143,
              close to llama-bench's tg128 which starts from an empty cache).
 
+--isa NAME passes `--isa NAME` to dqt-run (e.g. avx2 on a CPU with AVX-512 VNNI, to measure the
+path an AVX2-only CPU takes); the report names the path dqt-run reported (`--stats` line `isa:`).
+tools/peak.c measures the issue-rate peak of the prompt kernels' inner instruction pair in the
+same rounds, and the report gives prompt processing as GMAC/s of the ternary linears against it.
+
 Before measuring, every model file's page cache is dropped and read back sequentially (see
 fresh_page_cache). Roofline: generation streams every weight once per token, so bandwidth used = weight bytes
 per token x tok/s; the table gives it as a fraction of the triad measured in the same run.
 Everything is cached under --work (default ~/.cache/dqt-bench); delete it to start over.
 
-    tools/bench.sh [--rounds 3] [--threads 1,2] [--work DIR]
+    tools/bench.sh [--rounds 3] [--threads 1,2] [--work DIR] [--isa avx2] [--only t1,TQ1_0]
 """
 
 from __future__ import annotations
@@ -104,6 +109,14 @@ def build_triad(work: str) -> str:
     return exe
 
 
+def build_peak(work: str) -> str:
+    exe = os.path.join(work, "peak")
+    src = os.path.join(REPO, "tools", "peak.c")
+    if not os.path.exists(exe) or os.path.getmtime(exe) < os.path.getmtime(src):
+        run(["cc", "-O2", "-march=native", "-pthread", "-o", exe, src])
+    return exe
+
+
 def make_models(work: str, src: str, llama_bins: str, dqt_bins: str) -> dict[str, str]:
     hf = os.path.join(work, "hf")
     if not os.path.exists(os.path.join(hf, "model.safetensors")):
@@ -173,10 +186,31 @@ def weight_bytes(name: str) -> int:
 # Measured processes run at this niceness (--nice; 0 = unchanged). A negative value (root only)
 # shields both engines alike from other load on a shared machine; it is printed in the report.
 NICE = 0
+# dqt's kernel path (--isa; "" = the one dqt-run picks) and the paths dqt-run reported using.
+ISA = ""
+# dqt-run -b (prompt tokens per forward block; 0 = dqt-run's default, 32). llama-bench runs a
+# 128-token prompt as one batch (n_ubatch 512); --dqt-batch 128 does the same for dqt.
+BATCH = 0
+DQT_PATHS: set[str] = set()
+
+
+def _prioritize() -> None:
+    """In the child: its own session, so that under Linux's autogroup scheduling (every session
+    is one group, and a nice value counts only inside its group) the niceness also applies
+    against other sessions' processes: the group's nice is set to NICE as well. Measured on the
+    shared machine (load ~20 from other sessions): dqt-run with nice -10 alone got ~25% of a
+    core (4.3 s wall for 1.0 s CPU); with the autogroup at -10, wall ≈ CPU time."""
+    os.setsid()
+    try:
+        with open("/proc/self/autogroup", "w") as f:
+            f.write(str(NICE))
+    except OSError:
+        pass   # no autogroups (or not allowed): the plain nice below still applies
+    os.nice(NICE)
 
 
 def measured(cmd: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, text=True, capture_output=True, preexec_fn=(lambda: os.nice(NICE)) if NICE else None)
+    return subprocess.run(cmd, text=True, capture_output=True, preexec_fn=_prioritize if NICE else None)
 
 
 def triad(exe: str, threads: list[int]) -> dict[int, float]:
@@ -185,6 +219,19 @@ def triad(exe: str, threads: list[int]) -> dict[int, float]:
         raise SystemExit(f"triad failed: {r.stderr}")
     out = r.stdout
     return {int(m.group(1)): float(m.group(2)) for m in re.finditer(r"threads (\d+) triad ([\d.]+) GB/s", out)}
+
+
+def peak(exe: str, threads: list[int]) -> tuple[dict[int, float], str]:
+    """Issue-rate peak of the prompt kernels' inner instruction pair (tools/peak.c), GMAC/s."""
+    r = measured([exe] + [str(t) for t in threads])
+    if r.returncode != 0:
+        raise SystemExit(f"peak failed: {r.stderr}")
+    found = re.findall(r"threads (\d+) peak ([\d.]+) GMAC/s (.*)", r.stdout)
+    return {int(t): float(g) for t, g, _ in found}, (found[0][2] if found else "?")
+
+
+# Multiply-accumulates of the 700M body's ternary linears per token (q k v o, gate up, down).
+BODY_MACS = SHAPE["layers"] * (4 * SHAPE["hidden"] ** 2 + 3 * SHAPE["ffn"] * SHAPE["hidden"])
 
 
 def llama_bench(bins: str, model: str, t: int) -> dict[str, float]:
@@ -205,20 +252,25 @@ def llama_bench(bins: str, model: str, t: int) -> dict[str, float]:
 
 def dqt_run(bins: str, model: str, t: int, prompt: int, kv: str) -> dict[str, float]:
     ids = ",".join(str(100 + i) for i in range(prompt))  # ids inside the 4000-token tokenizer
+    isa = (["--isa", ISA] if ISA else []) + (["-b", str(BATCH)] if BATCH else [])
     out = measured([os.path.join(bins, "dqt-run"), model, "--tokens", ids, "-n", "128", "--temp", "0",
-                    "--ignore-eos", "-t", str(t), "-c", "512", "--kv-cache", kv, "--stats"])
+                    "--ignore-eos", "-t", str(t), "-c", "512", "--kv-cache", kv, "--stats"] + isa)
     if out.returncode != 0:
         raise SystemExit(f"dqt-run failed: {out.stderr[-2000:]}")
     p = re.search(r"prompt: (\d+) tokens in ([\d.]+) s \(([\d.]+) tok/s", out.stderr)
     g = re.search(r"generation: (\d+) tokens in ([\d.]+) s \(([\d.]+) tok/s", out.stderr)
-    if not p or not g or int(g.group(1)) != 128:
+    k = re.search(r"^isa: (\S+)", out.stderr, re.M)
+    if not p or not g or not k or int(g.group(1)) != 128:
         raise SystemExit(f"dqt-run --stats: unexpected output:\n{out.stderr}")
+    DQT_PATHS.add(k.group(1))
     return {"prompt_s": float(p.group(2)), "pp": float(p.group(3)), "tg": float(g.group(3))}
 
 
-def measure(args, models: dict[str, str], llama_bins: str, dqt_bins: str, triad_exe: str) -> tuple[dict, dict]:
+def measure(args, models: dict[str, str], llama_bins: str, dqt_bins: str, triad_exe: str,
+            peak_exe: str) -> tuple[dict, dict]:
     best: dict[tuple[str, int], dict[str, float]] = {}
     bw: dict[int, float] = {}
+    args.peak = {}
 
     def keep(key, res):  # best of rounds: highest rate, lowest time
         cur = best.setdefault(key, {})
@@ -233,6 +285,9 @@ def measure(args, models: dict[str, str], llama_bins: str, dqt_bins: str, triad_
     for r in range(args.rounds):
         for t, gbs in triad(triad_exe, args.threads).items():
             bw[t] = max(bw.get(t, 0), gbs)
+        pk, args.peak_name = peak(peak_exe, args.threads)
+        for t, g in pk.items():
+            args.peak[t] = max(args.peak.get(t, 0), g)
         order = names[r % len(names):] + names[:r % len(names)]  # rotate who goes first
         for t in args.threads:
             for name in order:
@@ -260,11 +315,13 @@ def report(args, models, best, bw, llama_src: str) -> str:
         pass
     lines = [f"machine: {platform.machine()} {cpu}, {os.cpu_count()} CPUs; 1-minute load average during the runs "
              f"{min(args.loads):.1f}-{max(args.loads):.1f}; llama.cpp from {os.path.basename(os.path.dirname(os.path.dirname(llama_src)))}"
-             + (f"; measured processes at nice {NICE:+d}" if NICE else ""),
+             + (f"; measured processes at nice {NICE:+d}, each in its own session with its autogroup at {NICE:+d}" if NICE else ""),
              "command: tools/bench.sh " + " ".join(sys.argv[1:]),
              f"best of {args.rounds} alternating rounds; tok/s (higher is better), TTFT = 16-token prompt to first "
              "token in ms (lower is better); KV cache: llama.cpp f16 (its default), dqt "
-             f"{args.kv_cache} (--kv-cache {args.kv_cache})", ""]
+             f"{args.kv_cache} (--kv-cache {args.kv_cache}); dqt kernel path: {', '.join(sorted(DQT_PATHS))}"
+             + (f" (--isa {ISA})" if ISA else " (dqt-run's default)")
+             + f"; dqt prompt batch {BATCH or 32} tokens (-b)", ""]
     tcols = lambda label: " | ".join(f"{label} {t}t" for t in T)
     lines.append(f"| engine | MiB | weights MB/token | {tcols('pp128')} | {tcols('tg128')} | {tcols('TTFT16')} | "
                  f"{tcols('roofline')} | {tcols('tg after pp128')} |")
@@ -279,6 +336,18 @@ def report(args, models, best, bw, llama_src: str) -> str:
         cells += [f"{best[(name, t)]['tg_after128']:.1f}" if "tg_after128" in best[(name, t)] else "-" for t in T]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "triad: " + ", ".join(f"{t} thread(s) {bw[t]:.1f} GB/s" for t in T), "",
+              f"prompt processing as GMAC/s of the ternary linears ({BODY_MACS / 1e6:.0f} M multiply-adds per token; "
+              f"attention, norms and the head not counted) against the issue-rate peak of {args.peak_name} "
+              "(tools/peak.c: " + ", ".join(f"{t} thread(s) {args.peak[t]:.1f}" for t in T) + " GMAC/s):", "",
+              "| engine | " + " | ".join(f"pp128 {t}t GMAC/s | % of peak" for t in T) + " |",
+              "|" + "---|" * (1 + 2 * len(T))]
+    for name in models:
+        cells = [name]
+        for t in T:
+            g = best[(name, t)]["pp"] * BODY_MACS / 1e9
+            cells += [f"{g:.1f}", f"{g / args.peak[t]:.0%}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["",
               "ratios dqt / llama.cpp (same run):", ""]
     lines.append(f"| dqt | vs | {tcols('pp128')} | {tcols('tg128')} | {tcols('TTFT16 speed-up')} |")
     lines.append("|" + "---|" * (2 + 3 * len(T)))
@@ -304,24 +373,30 @@ def main() -> None:
     ap.add_argument("--only", default="", help="comma-separated substrings: measure only matching engines")
     ap.add_argument("--out", default="", help="also write the report to this file")
     ap.add_argument("--nice", type=int, default=0, help="niceness increment for the measured processes (negative: root)")
+    ap.add_argument("--isa", default="", help="dqt-run --isa NAME (e.g. avx2 on a CPU that has more); default: dqt-run's choice")
+    ap.add_argument("--dqt-batch", type=int, default=0,
+                    help="dqt-run -b N (default: dqt-run's 32); 128 = the whole prompt in one batch, as llama-bench")
     ap.add_argument("--kv-cache", default="f16", choices=["f16", "f32"],
                     help="dqt's KV cache type (default f16, the type llama.cpp caches in by default)")
     args = ap.parse_args()
-    global NICE
+    global NICE, ISA, BATCH
     NICE = args.nice
+    ISA = args.isa
+    BATCH = args.dqt_batch
     args.threads = [int(t) for t in args.threads.split(",")]
     os.makedirs(args.work, exist_ok=True)
     src = llama_source(args.work)
     llama_bins = build_llama(args.work, src)
     dqt_bins = build_dqt(args.scratch, args.work)
     triad_exe = build_triad(args.work)
+    peak_exe = build_peak(args.work)
     models = make_models(args.work, src, llama_bins, dqt_bins)
     if args.only:
         keys = args.only.split(",")
         models = {k: v for k, v in models.items() if any(s in k for s in keys)}
     log("dropping and re-reading the models' page cache")
     fresh_page_cache(list(models.values()))
-    best, bw = measure(args, models, llama_bins, dqt_bins, triad_exe)
+    best, bw = measure(args, models, llama_bins, dqt_bins, triad_exe, peak_exe)
     text = report(args, models, best, bw, src)
     print(text)
     if args.out:

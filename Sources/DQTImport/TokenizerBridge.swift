@@ -30,10 +30,12 @@ public func importedTokenizer(_ data: TokenizerData) throws -> ImportedTokenizer
     case (.byteLevelBPE, .gpt2): kind = "byte-level BPE (gpt2 pre-tokenizer)"
     case (.byteLevelBPE, _): kind = "byte-level BPE"
     case (.characterBPE, _): kind = "SentencePiece-style BPE\(data.byteFallback ? " with byte fallback" : "")"
+    case (.unigram, _): kind = "Unigram\(data.byteFallback ? " with byte fallback" : "")"
     }
+    let norm = data.normalizer.isEmpty ? "" : data.spNormalize ? ", SentencePiece charsmap" : ", \(data.normalizer.count) normalizer steps"
     let eot = tokenID(of: "<|eot_id|>", in: data)
     return ImportedTokenizer(
         payload: payload,
-        summary: "\(kind), \(data.tokens.count) tokens, \(data.merges.count) merges, \(data.addedTokens.count) added",
+        summary: "\(kind), \(data.tokens.count) tokens, \(data.merges.count) merges, \(data.addedTokens.count) added\(norm)",
         vocabSize: data.tokens.count, bosID: data.bosID.map(Int.init), eosID: data.eosID.map(Int.init), eotID: eot.map(Int.init))
 }

@@ -1,4 +1,4 @@
-// tokenizer.model (SentencePiece ModelProto, protobuf) -> TokenizerData (character BPE).
+// tokenizer.model (SentencePiece ModelProto, protobuf) -> TokenizerData (character BPE or Unigram).
 //
 // A minimal protobuf reader covers the fields used (sentencepiece_model.proto):
 //   ModelProto      1 pieces (repeated SentencePiece), 2 trainer_spec, 3 normalizer_spec
@@ -9,9 +9,11 @@
 //                   1), 42 eos_id (default 2), 43 pad_id (default −1)
 //   NormalizerSpec  1 name, 2 precompiled_charsmap, 3 add_dummy_prefix (default true),
 //                   4 remove_extra_whitespaces (default true), 5 escape_whitespaces (default true)
-// Only BPE models are accepted; Unicode normalization rules (a non-empty precompiled_charsmap,
-// e.g. nmt_nfkc) are rejected. Merge ranks come from piece scores (dense rank, highest first), so
-// the runtime reproduces SentencePiece's "best-scoring adjacent pair, leftmost on ties".
+// BPE and UNIGRAM models. The normalization rule (nmt_nfkc, nfkc, *_cf, custom: all stored as
+// precompiled_charsmap) is stored verbatim (a NORMALIZER CHARSMAP step) and applied at run time
+// with SentencePiece's whitespace rules. BPE merge ranks come from piece
+// scores (dense rank, highest first), so the runtime reproduces SentencePiece's "best-scoring
+// adjacent pair, leftmost on ties"; Unigram keeps the scores for Viterbi.
 // BOS is added by default (Llama convention; tokenizer_config.json add_bos_token overrides).
 
 import DQTTokenizer
@@ -25,7 +27,7 @@ public func importSentencePieceModel(path: String) throws -> TokenizerData {
     var pieces: [Piece] = []
     var modelType = 1, byteFallback = false, treatWSAsSuffix = false
     var bosID = 1, eosID = 2, padID = -1
-    var normName = "", charsmapLen = 0
+    var normName = "", charsmap: [UInt8] = []
     var addDummyPrefix = true, removeExtraWS = true, escapeWS = true
 
     do {
@@ -62,7 +64,7 @@ public func importSentencePieceModel(path: String) throws -> TokenizerData {
                 while let (f, w) = try r.nextField() {
                     switch (f, w) {
                     case (1, 2): normName = try r.string("normalizer_spec.name")
-                    case (2, 2): charsmapLen = try r.lengthDelimited().count
+                    case (2, 2): charsmap = Array(try r.lengthDelimited())
                     case (3, 0): addDummyPrefix = try r.varint() != 0
                     case (4, 0): removeExtraWS = try r.varint() != 0
                     case (5, 0): escapeWS = try r.varint() != 0
@@ -76,30 +78,35 @@ public func importSentencePieceModel(path: String) throws -> TokenizerData {
     }
 
     let typeNames = [1: "UNIGRAM", 2: "BPE", 3: "WORD", 4: "CHAR"]
-    guard modelType == 2 else {
-        throw err("trainer_spec.model_type", "\(typeNames[modelType] ?? String(modelType)) is not supported; only BPE models are")
+    guard modelType == 1 || modelType == 2 else {
+        throw err("trainer_spec.model_type", "\(typeNames[modelType] ?? String(modelType)) is not supported; only UNIGRAM and BPE models are")
     }
-    guard charsmapLen == 0 else {
-        throw err("normalizer_spec.precompiled_charsmap", "normalization rule '\(normName)' is not supported (only identity)")
+    if !charsmap.isEmpty, let problem = charsmap.withUnsafeBytes({ CharsMap.check($0.baseAddress!, at: 0, size: $0.count) }) {
+        throw err("normalizer_spec.precompiled_charsmap", "rule '\(normName)': \(problem)")
     }
     guard !treatWSAsSuffix else { throw err("trainer_spec.treat_whitespace_as_suffix", "true is not supported") }
     return try tokSentencePieceBPE(pieces: pieces, byteFallback: byteFallback, bosID: bosID, eosID: eosID, padID: padID,
                                    addDummyPrefix: addDummyPrefix, removeExtraWS: removeExtraWS, escapeWS: escapeWS,
-                                   piecesField: "pieces", err: err)
+                                   piecesField: "pieces", err: err,
+                                   unigram: modelType == 1, spNormalize: true, charsmap: charsmap)
 }
 
 /// One SentencePiece piece: text, score, type (NORMAL=1, UNKNOWN=2, CONTROL=3, USER_DEFINED=4,
 /// UNUSED=5, BYTE=6 — the protobuf enum, also GGUF's tokenizer.ggml.token_type).
 struct TokSentencePiece { var piece = ""; var score: Float = 0; var type = 1 }
 
-/// SentencePiece BPE pieces -> TokenizerData (shared by tokenizer.model and GGUF `llama` vocabularies).
-/// Ids below 0 mean "none"; `piecesField` names the list in errors.
+/// SentencePiece BPE or Unigram pieces -> TokenizerData (shared by tokenizer.model and GGUF `llama`
+/// vocabularies). Ids below 0 mean "none"; `piecesField` names the list in errors. `spNormalize`:
+/// segments are prepared by SentencePiece's normalizer (formats/dqt-tokenizer.md §3.2.2) with
+/// `charsmap` (a precompiled_charsmap, verbatim; empty = identity) — tokenizer.model; GGUF
+/// vocabularies keep the plain ▁ handling (§3.2.3), as llama.cpp's SPM tokenizer does.
 func tokSentencePieceBPE(pieces: [TokSentencePiece], byteFallback: Bool, bosID: Int, eosID: Int, padID: Int,
                          addDummyPrefix: Bool, removeExtraWS: Bool, escapeWS: Bool, piecesField: String,
-                         err: (String, String) -> TokenizerImportError) throws -> TokenizerData {
+                         err: (String, String) -> TokenizerImportError,
+                         unigram: Bool = false, spNormalize: Bool = false, charsmap: [UInt8] = []) throws -> TokenizerData {
     guard !pieces.isEmpty, pieces.count <= 1 << 24 else { throw err(piecesField, "\(pieces.count) pieces (need 1...2^24)") }
 
-    var data = TokenizerData(model: .characterBPE, tokens: [])
+    var data = TokenizerData(model: unigram ? .unigram : .characterBPE, tokens: [])
     var tokens: [TokenizerData.Token] = []
     tokens.reserveCapacity(pieces.count)
     var unk: Int32? = nil
@@ -129,8 +136,39 @@ func tokSentencePieceBPE(pieces: [TokSentencePiece], byteFallback: Bool, bosID: 
     }
     guard let unk else { throw err(piecesField, "no UNKNOWN piece") }
 
-    // Merges: every split of a piece into two pieces; rank = dense rank of the piece's score.
-    let scores = Set(pieces.enumerated().filter { [1, 4, 5].contains($0.element.type) }.map { $0.element.score }).sorted(by: >)
+    if !unigram {
+        data.merges = sentencePieceMerges(pieces.map { ($0.score, $0.type) }, tokens, pieceID)
+    } else {
+        data.unigram = sentencePieceUnigram(pieces.map { ($0.score, $0.type) }, tokens)
+    }
+
+    func optID(_ x: Int, _ field: String) throws -> Int32? {
+        if x < 0 { return nil }
+        guard x < pieces.count else { throw err(field, "id \(x) is outside the \(pieces.count) pieces") }
+        return Int32(x)
+    }
+    data.tokens = tokens
+    data.unkID = unk
+    data.bosID = try optID(bosID, "trainer_spec.bos_id")
+    data.eosID = try optID(eosID, "trainer_spec.eos_id")
+    data.padID = try optID(padID, "trainer_spec.pad_id")
+    data.byteFallback = byteFallback
+    data.fuseUnk = true   // SentencePiece merges a run of unknown pieces into one <unk>
+    data.escapeSpaces = escapeWS
+    data.collapseSpaces = removeExtraWS
+    data.spacePrefix = addDummyPrefix ? .text : .none
+    data.stripLeadingSpace = addDummyPrefix || removeExtraWS
+    // SentencePiece's own normalizer (charsmap + whitespace rules, spec §3.2.2).
+    data.spNormalize = spNormalize
+    if !charsmap.isEmpty { data.normalizer = [.charsmap(charsmap)] }
+    if let b = data.bosID { data.prefixIDs = [b] }
+    return data
+}
+
+/// BPE: every split of a piece into two pieces; rank = dense rank of the piece's score.
+func sentencePieceMerges(_ pieces: [(score: Float, type: Int)], _ tokens: [TokenizerData.Token],
+                         _ pieceID: [[UInt8]: Int32]) -> [TokenizerData.Merge] {
+    let scores = Set(pieces.filter { [1, 4, 5].contains($0.type) }.map { $0.score }).sorted(by: >)
     var rankOfScore: [Float: UInt32] = [:]
     for (r, s) in scores.enumerated() { rankOfScore[s] = UInt32(r) }
     var merges: [TokenizerData.Merge] = []
@@ -144,26 +182,21 @@ func tokSentencePieceBPE(pieces: [TokSentencePiece], byteFallback: Bool, bosID: 
             k += 1
         }
     }
+    return merges
+}
 
-    func optID(_ x: Int, _ field: String) throws -> Int32? {
-        if x < 0 { return nil }
-        guard x < pieces.count else { throw err(field, "id \(x) is outside the \(pieces.count) pieces") }
-        return Int32(x)
+/// Unigram: SentencePiece's Viterbi scores (unigram_model.cc). Normal pieces score their own
+/// score; user-defined ones `length · max_score − 0.1` (length in bytes, the product in f32,
+/// the subtraction in f64; max_score = max(FLT_MIN, normal scores)); the unknown node
+/// `min_score − 10` in f32 (min over normal pieces).
+func sentencePieceUnigram(_ pieces: [(score: Float, type: Int)], _ tokens: [TokenizerData.Token]) -> TokenizerData.Unigram {
+    var minScore = Float.greatestFiniteMagnitude, maxScore = Float.leastNormalMagnitude
+    for p in pieces where p.type == 1 { minScore = min(minScore, p.score); maxScore = max(maxScore, p.score) }
+    var scores = [Double](repeating: 0, count: pieces.count)
+    for (i, p) in pieces.enumerated() {
+        scores[i] = p.type == 4 ? Double(Float(tokens[i].bytes.count) * maxScore) - 0.1 : Double(p.score)
     }
-    data.tokens = tokens
-    data.merges = merges
-    data.unkID = unk
-    data.bosID = try optID(bosID, "trainer_spec.bos_id")
-    data.eosID = try optID(eosID, "trainer_spec.eos_id")
-    data.padID = try optID(padID, "trainer_spec.pad_id")
-    data.byteFallback = byteFallback
-    data.fuseUnk = true   // SentencePiece merges a run of unknown pieces into one <unk>
-    data.escapeSpaces = escapeWS
-    data.collapseSpaces = removeExtraWS
-    data.spacePrefix = addDummyPrefix ? .text : .none
-    data.stripLeadingSpace = addDummyPrefix || removeExtraWS
-    if let b = data.bosID { data.prefixIDs = [b] }
-    return data
+    return .init(scores: scores, unkScore: Double(minScore - 10), sentencePiece: true)
 }
 
 // MARK: - protobuf wire format

@@ -7,6 +7,7 @@
 //     }
 import DQTChat
 import DQTFormat
+import DQTKernels
 import DQTTokenizer
 #if canImport(Glibc)
 import Glibc
@@ -24,6 +25,8 @@ public final class DQTModel {
     /// Tokens the KV cache holds.
     public let contextLength: Int
     public let threads: Int
+    /// The kernel path this model runs on (RuntimeOptions.isa, else DQT_ISA, else detected).
+    public var isa: KernelISA { transformer.kernels.isa }
     /// Seconds spent in `init` (mapping, validation, checksums, plan).
     public let loadSeconds: Double
     let transformer: Transformer
@@ -86,10 +89,21 @@ public final class DQTModel {
         guard options.batchSize >= 1, options.batchSize <= 512 else {
             throw RuntimeError.badArgument("batch size \(options.batchSize) is outside 1…512")
         }
+        let isa: KernelISA
+        do {
+            if let want = options.isa {
+                guard want.isSupported else { throw KernelISAError.unsupported(want) }
+                isa = want
+            } else {
+                isa = try Kernels.defaultISA()
+            }
+        } catch {
+            throw RuntimeError.badArgument("\(error)")
+        }
         contextLength = ctx
         threads = n
-        do { tokenizer = try Tokenizer(payload: file.tokenizerPayload) } catch {
-            throw RuntimeError.tokenizer("\(path): TOKENIZER section: \(error)")
+        do { tokenizer = try Tokenizer(payload: file.tokenizerPayload) } catch let e as TokenizerError {
+            throw RuntimeError.tokenizerPayload(path: path, e)
         }
         guard tokenizer.vocabSize <= spec.vocabSize else {
             throw RuntimeError.tokenizer("\(path): the tokenizer has \(tokenizer.vocabSize) tokens, more than the model's vocabulary \(spec.vocabSize)")
@@ -105,7 +119,7 @@ public final class DQTModel {
         }
         weights = ModelWeights(file: file)
         transformer = try Transformer(spec: spec, weights: weights, context: ctx, batch: min(options.batchSize, ctx), threads: n,
-                                      kvCache: options.kvCache, otherBytes: file.arenaBytes)
+                                      kernels: KernelPath(isa)!, kvCache: options.kvCache, otherBytes: file.arenaBytes)
         loadSeconds = monotonicSeconds() - start
     }
 
@@ -294,6 +308,11 @@ public final class DQTModel {
     /// is prepended — as llama.cpp does, and as models trained with a BOS before every
     /// document (our trainer's) expect.
     public func encode(_ text: String, addSpecial: Bool = true) -> [Int32] {
+        DQTModel.encode(text, tokenizer: tokenizer, spec: spec, addSpecial: addSpecial)
+    }
+
+    /// The same without a loaded model (the file's tokenizer and spec only): `dqt-run --tokenize`.
+    public static func encode(_ text: String, tokenizer: Tokenizer, spec: ModelSpec, addSpecial: Bool = true) -> [Int32] {
         var ids = tokenizer.encode(text, addSpecialTokens: addSpecial)
         if addSpecial, spec.bosID != ModelSpec.noToken, ids.first != Int32(bitPattern: spec.bosID) {
             ids.insert(Int32(bitPattern: spec.bosID), at: 0)

@@ -1,8 +1,9 @@
 // The memory plan: a sizes table for every buffer generation will ever touch, computed
 // at load, one allocation, typed slices handed out. After this, generating tokens
 // allocates nothing (the allocation-counting test holds us to it).
-import CDQTKernels
+import DQTKernels
 import DQTFormat
+import DQTTokenizer
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -20,6 +21,10 @@ public struct RuntimeOptions: Sendable {
     /// Element type of the KV cache: f32 (exact, the default) or f16 (half the memory and the
     /// attention traffic; keys and values rounded to binary16, as llama.cpp's default cache).
     public var kvCache: KVCacheType = .f32
+    /// Kernel path (`KernelISA(name:)`: "portable", "avx2", "avx512-vnni", "neon", "neon-dotprod");
+    /// nil = the process default (the environment variable DQT_ISA, else the best this CPU runs).
+    /// A path this CPU lacks is refused at load. Every integer path gives the same bits.
+    public var isa: KernelISA?
     /// Keep the shared read lock for the model's lifetime (one-shot use, like dqt-run). A
     /// long-lived reader sets false and brackets requests with `beginRead()`/`endRead()`, so a
     /// tuner can commit between them (formats/dqt-tune.md §7).
@@ -30,8 +35,9 @@ public struct RuntimeOptions: Sendable {
     public var onLockWait: (@Sendable (String) -> Void)? = nil
 
     public init(contextLength: Int = 0, threads: Int = 0, batchSize: Int = 32, verifyChecksums: Bool = true,
-                kvCache: KVCacheType = .f32, holdReadLease: Bool = true, lockTimeout: Double = 600,
+                kvCache: KVCacheType = .f32, isa: KernelISA? = nil, holdReadLease: Bool = true, lockTimeout: Double = 600,
                 onLockWait: (@Sendable (String) -> Void)? = nil) {
+        self.isa = isa
         self.contextLength = contextLength
         self.threads = threads
         self.batchSize = batchSize
@@ -97,7 +103,7 @@ final class MemoryPlan {
     init(spec: ModelSpec, context: Int, batch: Int, threads: Int, kvCache: KVCacheType = .f32, otherBytes: Int = 0) throws {
         let d = spec.hiddenSize, f = spec.ffnSize, a = spec.attnDim, kv = spec.kvDim, V = spec.vocabSize
         let C = context, B = batch, L = spec.layers, T = threads
-        let P = Int(dqt_padded_cols(Int64(max(d, f, a))))
+        let P = Kernels.paddedCols(max(d, f, a))
         // Every size is a product of declared dimensions: computed with overflow checks, so a
         // file that declares absurd sizes is refused with a message, never a trap.
         func size(_ name: String, _ factors: Int...) throws -> (String, Int) {
@@ -201,10 +207,14 @@ public enum RuntimeError: Error, CustomStringConvertible {
     case badArgument(String)
     case contextFull(String)
     case tokenizer(String)
+    /// The TOKENIZER section of `path` breaks formats/dqt-tokenizer.md: the reader's typed error
+    /// (field, byte offset) is kept.
+    case tokenizerPayload(path: String, TokenizerError)
 
     public var description: String {
         switch self {
         case .outOfMemory(let s), .badArgument(let s), .contextFull(let s), .tokenizer(let s): s
+        case .tokenizerPayload(let path, let e): "\(path): TOKENIZER section: \(e)"
         }
     }
 }

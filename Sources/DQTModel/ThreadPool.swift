@@ -5,7 +5,7 @@
 // caller only ever waits for chunks already started, never for a thread that has not woken.
 // Workers spin briefly between jobs (dispatches within a token are microseconds apart), then
 // sleep on a condition variable (between prompts).
-import CDQTKernels
+import DQTKernels
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -181,7 +181,7 @@ private struct WorkerArg {
 @inline(__always) func spinPause() {
     // `pause` (x86) / `yield` (arm), not sched_yield: on a busy machine sched_yield hands the
     // core to another process for a whole time slice while the job waits for this thread.
-    dqt_cpu_relax()
+    Kernels.cpuRelax()
 }
 
 /// The [begin, end) part of `n` items for share `i` of `count`, in multiples of `grain`.

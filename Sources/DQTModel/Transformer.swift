@@ -2,7 +2,6 @@
 // description). One code path for every supported family; only spec flags branch.
 // Blocks of n ≤ B tokens go through the weights together (matrix–matrix kernels for
 // prompts, matrix–vector for generation); nothing here allocates.
-import CDQTKernels
 import DQTFormat
 import DQTKernels
 #if canImport(Glibc)
@@ -34,13 +33,15 @@ struct LinearTask {
 /// the pool's threads take one at a time; chunk c belongs to the first task whose
 /// cumulative chunk count exceeds c.
 struct LinearJob {
+    var kernels: KernelPath
     var tasks: (LinearTask, LinearTask, LinearTask)
     var count: Int
     var chunkRows = (0, 0, 0)
     var chunkEnds = (0, 0, 0)
     var chunks: Int { count == 1 ? chunkEnds.0 : count == 2 ? chunkEnds.1 : chunkEnds.2 }
 
-    init(tasks: (LinearTask, LinearTask, LinearTask), count: Int, threads: Int) {
+    init(_ kernels: KernelPath, tasks: (LinearTask, LinearTask, LinearTask), count: Int, threads: Int) {
+        self.kernels = kernels
         self.tasks = tasks
         self.count = count
         chunkRows = (chunkRowCount(tasks.0.w, threads), chunkRowCount(tasks.1.w, threads), chunkRowCount(tasks.2.w, threads))
@@ -63,40 +64,38 @@ struct LinearJob {
     return max(16, (r + 15) / 16 * 16)
 }
 
-/// Rows `rows` of one product.
-@inline(__always) func runLinear(_ t: LinearTask, _ rows: Range<Int>) {
+/// Rows `rows` of one product, on the kernels `k`.
+@inline(__always) func runLinear(_ k: KernelPath, _ t: LinearTask, _ rows: Range<Int>) {
     guard !rows.isEmpty else { return }
-    let r0 = Int64(rows.lowerBound), r1 = Int64(rows.upperBound), cols = Int64(t.w.cols)
-    let w = t.w.data
+    let w = t.w.data, cols = t.w.cols
     switch t.w.encoding {
     case .t2:
         if t.n == 1 {
-            dqt_matvec_t2(w.assumingMemoryBound(to: UInt8.self), Int64(t.w.rowBytes), cols, t.xq, t.qsum[0], t.mult[0], r0, r1, t.out)
+            k.matvecT2(w, rowBytes: t.w.rowBytes, cols: cols, q: t.xq, qsum: t.qsum[0], mult: t.mult[0], rows: rows, y: t.out)
         } else {
-            dqt_matmul_t2(w.assumingMemoryBound(to: UInt8.self), Int64(t.w.rowBytes), cols, t.xq, Int64(t.qStride), t.qsum, t.mult,
-                          Int64(t.n), r0, r1, t.out, Int64(t.outStride))
+            k.matmulT2(w, rowBytes: t.w.rowBytes, cols: cols, q: t.xq, qStride: t.qStride, qsum: t.qsum, mult: t.mult,
+                       tokens: t.n, rows: rows, y: t.out, yStride: t.outStride)
         }
     case .t1:
         if t.n == 1 {
-            dqt_matvec_t1(w.assumingMemoryBound(to: UInt8.self), Int64(t.w.rowBytes), cols, t.xq, t.qsum[0], t.mult[0], r0, r1, t.out)
+            k.matvecT1(w, rowBytes: t.w.rowBytes, cols: cols, q: t.xq, qsum: t.qsum[0], mult: t.mult[0], rows: rows, y: t.out)
         } else {
-            dqt_matmul_t1(w.assumingMemoryBound(to: UInt8.self), Int64(t.w.rowBytes), cols, t.xq, Int64(t.qStride), t.qsum, t.mult,
-                          Int64(t.n), r0, r1, t.out, Int64(t.outStride))
+            k.matmulT1(w, rowBytes: t.w.rowBytes, cols: cols, q: t.xq, qStride: t.qStride, qsum: t.qsum, mult: t.mult,
+                       tokens: t.n, rows: rows, y: t.out, yStride: t.outStride)
         }
     case .i8:
         if t.n == 1 {
-            dqt_matvec_i8(w.assumingMemoryBound(to: Int8.self), cols, t.xq, t.mult[0], r0, r1, t.out)
+            k.matvecI8(w, cols: cols, q: t.xq, mult: t.mult[0], rows: rows, y: t.out)
         } else {
-            dqt_matmul_i8(w.assumingMemoryBound(to: Int8.self), cols, t.xq, Int64(t.qStride), t.mult, Int64(t.n), r0, r1,
-                          t.out, Int64(t.outStride))
+            k.matmulI8(w, cols: cols, q: t.xq, qStride: t.qStride, mult: t.mult, tokens: t.n, rows: rows, y: t.out, yStride: t.outStride)
         }
     case .f32, .f16, .bf16:
-        for k in 0..<t.n {
-            let x = t.xf + k * t.xStride, y = t.out + k * t.outStride
+        for i in 0..<t.n {
+            let x = t.xf + i * t.xStride, y = t.out + i * t.outStride
             switch t.w.encoding {
-            case .f32: dqt_matvec_f32(w.assumingMemoryBound(to: Float.self), cols, x, r0, r1, y)
-            case .f16: dqt_matvec_f16(w.assumingMemoryBound(to: UInt16.self), cols, x, r0, r1, y)
-            default: dqt_matvec_bf16(w.assumingMemoryBound(to: UInt16.self), cols, x, r0, r1, y)
+            case .f32: k.matvecF32(w, cols: cols, x: x, rows: rows, y: y)
+            case .f16: k.matvecF16(w, cols: cols, x: x, rows: rows, y: y)
+            default: k.matvecBF16(w, cols: cols, x: x, rows: rows, y: y)
             }
         }
     case .i8r:
@@ -111,11 +110,12 @@ let linearJobBody: ParallelBody = { ctx, chunk, _ in
     if chunk < j.chunkEnds.0 { t = j.tasks.0; c = chunk; per = j.chunkRows.0 }
     else if chunk < j.chunkEnds.1 { t = j.tasks.1; c = chunk - j.chunkEnds.0; per = j.chunkRows.1 }
     else { t = j.tasks.2; c = chunk - j.chunkEnds.1; per = j.chunkRows.2 }
-    runLinear(t, (c * per)..<min(t.w.rows, (c + 1) * per))
+    runLinear(j.kernels, t, (c * per)..<min(t.w.rows, (c + 1) * per))
 }
 
 /// Causal attention for n tokens of one layer: (token, head) pairs split over shares.
 struct AttentionJob {
+    var kernels: KernelPath
     var n: Int
     var pos: Int              // position of token 0
     var heads: Int
@@ -142,16 +142,19 @@ let attentionJobBody: ParallelBody = { ctx, item, thread in
     let kvOff = (h / j.group) * j.context * j.headDim, scale = 1 / Float(j.headDim).squareRoot()
     let q = j.q + t * j.attnDim + h * j.headDim, out = j.out + t * j.attnDim + h * j.headDim
     if j.half {
-        dqt_attention_head_f16(q, j.keys.assumingMemoryBound(to: UInt16.self) + kvOff, j.values.assumingMemoryBound(to: UInt16.self) + kvOff,
-                               Int64(j.headDim), Int64(last + 1), Int64(j.headDim), scale, scores, out)
+        j.kernels.attentionHeadF16(q: q, keys: j.keys.assumingMemoryBound(to: UInt16.self) + kvOff,
+                                   values: j.values.assumingMemoryBound(to: UInt16.self) + kvOff, kvStride: j.headDim,
+                                   positions: last + 1, headDim: j.headDim, scale: scale, scores: scores, out: out)
     } else {
-        dqt_attention_head(q, j.keys.assumingMemoryBound(to: Float.self) + kvOff, j.values.assumingMemoryBound(to: Float.self) + kvOff,
-                           Int64(j.headDim), Int64(last + 1), Int64(j.headDim), scale, scores, out)
+        j.kernels.attentionHead(q: q, keys: j.keys.assumingMemoryBound(to: Float.self) + kvOff,
+                                values: j.values.assumingMemoryBound(to: Float.self) + kvOff, kvStride: j.headDim,
+                                positions: last + 1, headDim: j.headDim, scale: scale, scores: scores, out: out)
     }
 }
 
 /// The output head for one token: logits[r] for r in the share's rows.
 struct HeadJob {
+    var kernels: KernelPath
     var table: TableWeight
     var x: UnsafePointer<Float>      // [d] final normed hidden state
     var xq: UnsafePointer<Int8>      // [P] quantized copy (i8r)
@@ -164,12 +167,12 @@ let headJobBody: ParallelBody = { ctx, chunk, _ in
     let j = ctx!.assumingMemoryBound(to: HeadJob.self).pointee
     let rows = (chunk * j.chunkRows)..<min(j.table.rows, (chunk + 1) * j.chunkRows)
     guard !rows.isEmpty else { return }
-    let r0 = Int64(rows.lowerBound), r1 = Int64(rows.upperBound), cols = Int64(j.table.cols), w = j.table.data
+    let k = j.kernels, cols = j.table.cols, w = j.table.data
     switch j.table.encoding {
-    case .f16: dqt_matvec_f16(w.assumingMemoryBound(to: UInt16.self), cols, j.x, r0, r1, j.out)
-    case .bf16: dqt_matvec_bf16(w.assumingMemoryBound(to: UInt16.self), cols, j.x, r0, r1, j.out)
-    case .f32: dqt_matvec_f32(w.assumingMemoryBound(to: Float.self), cols, j.x, r0, r1, j.out)
-    case .i8r: dqt_matvec_i8r(w.assumingMemoryBound(to: Int8.self), j.table.rowScales, cols, j.xq, j.mult, r0, r1, j.out)
+    case .f16: k.matvecF16(w, cols: cols, x: j.x, rows: rows, y: j.out)
+    case .bf16: k.matvecBF16(w, cols: cols, x: j.x, rows: rows, y: j.out)
+    case .f32: k.matvecF32(w, cols: cols, x: j.x, rows: rows, y: j.out)
+    case .i8r: k.matvecI8R(w, rowScales: j.table.rowScales!, cols: cols, q: j.xq, mult: j.mult, rows: rows, y: j.out)
     default: preconditionFailure("\(j.table.encoding) is not a table encoding")
     }
 }
@@ -181,13 +184,16 @@ final class Transformer {
     let weights: ModelWeights
     let plan: MemoryPlan
     let pool: ThreadPool
+    /// The kernel path every product, attention and conversion of this model runs on.
+    let kernels: KernelPath
     let context: Int
     let batch: Int
     var b: Buffers { plan.buffers }
 
-    init(spec: ModelSpec, weights: ModelWeights, context: Int, batch: Int, threads: Int, kvCache: KVCacheType = .f32,
-         otherBytes: Int = 0) throws {
+    init(spec: ModelSpec, weights: ModelWeights, context: Int, batch: Int, threads: Int, kernels: KernelPath,
+         kvCache: KVCacheType = .f32, otherBytes: Int = 0) throws {
         self.spec = spec
+        self.kernels = kernels
         self.weights = weights
         self.context = context
         self.batch = batch
@@ -216,9 +222,8 @@ final class Transformer {
     private func quantizeRows(_ x: UnsafePointer<Float>, n: Int, stride: Int, cols: Int) {
         let P = b.paddedWidth
         for t in 0..<n {
-            var sum: Int32 = 0
-            b.alpha[t] = dqt_quantize_i8(x + t * stride, Int64(cols), b.xq + t * P, Int64(dqt_padded_cols(Int64(cols))), &sum)
-            b.qsum[t] = sum
+            (b.alpha[t], b.qsum[t]) = kernels.quantizeI8(x + t * stride, count: cols, into: b.xq + t * P,
+                                                         paddedCount: Kernels.paddedCols(cols))
         }
     }
 
@@ -259,7 +264,7 @@ final class Transformer {
             // Attention block.
             for t in 0..<n { FloatKernels.rmsnorm(b.x + t * d, weight: L.attnNorm, eps: eps, out: b.xb + t * d, d) }
             quantizeRows(b.xb, n: n, stride: d, cols: d)
-            var qkv = LinearJob(tasks: (task(L.q, n: n, xf: b.xb, xStride: d, mult: m0, out: b.q, outStride: a),
+            var qkv = LinearJob(kernels, tasks: (task(L.q, n: n, xf: b.xb, xStride: d, mult: m0, out: b.q, outStride: a),
                                         task(L.k, n: n, xf: b.xb, xStride: d, mult: m1, out: kOut, outStride: kv),
                                         task(L.v, n: n, xf: b.xb, xStride: d, mult: m2, out: vOut, outStride: kv)),
                                 count: 3, threads: pool.count)
@@ -272,15 +277,15 @@ final class Transformer {
                     rope(kOut + t * kv + h * hd, hd, cosRow, sinRow)
                     let slot = (h * C + p) * hd * es   // byte offset of (head h, position p)
                     if half16 {
-                        dqt_f32_to_f16(kOut + t * kv + h * hd, (keys + slot).assumingMemoryBound(to: UInt16.self), Int64(hd))
-                        dqt_f32_to_f16(vOut + t * kv + h * hd, (values + slot).assumingMemoryBound(to: UInt16.self), Int64(hd))
+                        kernels.f32ToF16(kOut + t * kv + h * hd, (keys + slot).assumingMemoryBound(to: UInt16.self), count: hd)
+                        kernels.f32ToF16(vOut + t * kv + h * hd, (values + slot).assumingMemoryBound(to: UInt16.self), count: hd)
                     } else {
                         (keys + slot).copyMemory(from: kOut + t * kv + h * hd, byteCount: hd * 4)
                         (values + slot).copyMemory(from: vOut + t * kv + h * hd, byteCount: hd * 4)
                     }
                 }
             }
-            var att = AttentionJob(n: n, pos: pos, heads: spec.heads, group: spec.heads / spec.kvHeads, headDim: hd,
+            var att = AttentionJob(kernels: kernels, n: n, pos: pos, heads: spec.heads, group: spec.heads / spec.kvHeads, headDim: hd,
                                    kvDim: kv, attnDim: a, q: b.q, keys: keys, values: values, half: half16, out: b.att,
                                    scores: b.scores, context: C)
             withUnsafeMutablePointer(to: &att) { pool.run(chunks: n * spec.heads, attentionJobBody, UnsafeMutableRawPointer($0)) }
@@ -288,7 +293,7 @@ final class Transformer {
                 for t in 0..<n { FloatKernels.rmsnorm(b.att + t * a, weight: sub, eps: eps, out: b.att + t * a, a) }
             }
             quantizeRows(b.att, n: n, stride: a, cols: a)
-            var o = LinearJob(tasks: (task(L.o, n: n, xf: b.att, xStride: a, mult: m0, out: b.out, outStride: d),
+            var o = LinearJob(kernels, tasks: (task(L.o, n: n, xf: b.att, xStride: a, mult: m0, out: b.out, outStride: d),
                                       task(L.o, n: 0, xf: b.att, xStride: a, mult: m1, out: b.out, outStride: d),
                                       task(L.o, n: 0, xf: b.att, xStride: a, mult: m2, out: b.out, outStride: d)), count: 1, threads: pool.count)
             run(&o)
@@ -297,16 +302,16 @@ final class Transformer {
             // Feed-forward block.
             for t in 0..<n { FloatKernels.rmsnorm(b.x + t * d, weight: L.ffnNorm, eps: eps, out: b.xb + t * d, d) }
             quantizeRows(b.xb, n: n, stride: d, cols: d)
-            var gu = LinearJob(tasks: (task(L.gate, n: n, xf: b.xb, xStride: d, mult: m0, out: b.hb, outStride: f),
+            var gu = LinearJob(kernels, tasks: (task(L.gate, n: n, xf: b.xb, xStride: d, mult: m0, out: b.hb, outStride: f),
                                        task(L.up, n: n, xf: b.xb, xStride: d, mult: m1, out: b.hb2, outStride: f),
                                        task(L.up, n: 0, xf: b.xb, xStride: d, mult: m2, out: b.hb2, outStride: f)), count: 2, threads: pool.count)
             run(&gu)
-            Kernels.gatedActivation(relu2: spec.activation == .relu2Gated, gate: b.hb, up: b.hb2, count: n * f)
+            kernels.gatedActivation(relu2: spec.activation == .relu2Gated, gate: b.hb, up: b.hb2, count: n * f)
             if let sub = L.ffnSubNorm {
                 for t in 0..<n { FloatKernels.rmsnorm(b.hb + t * f, weight: sub, eps: eps, out: b.hb + t * f, f) }
             }
             quantizeRows(b.hb, n: n, stride: f, cols: f)
-            var down = LinearJob(tasks: (task(L.down, n: n, xf: b.hb, xStride: f, mult: m0, out: b.out, outStride: d),
+            var down = LinearJob(kernels, tasks: (task(L.down, n: n, xf: b.hb, xStride: f, mult: m0, out: b.out, outStride: d),
                                          task(L.down, n: 0, xf: b.hb, xStride: f, mult: m1, out: b.out, outStride: d),
                                          task(L.down, n: 0, xf: b.hb, xStride: f, mult: m2, out: b.out, outStride: d)), count: 1, threads: pool.count)
             run(&down)
@@ -321,14 +326,12 @@ final class Transformer {
         let x = UnsafePointer(b.xb + t * d)
         var mult: Float = 1
         if weights.head.encoding == .i8r {
-            var sum: Int32 = 0
-            let alpha = dqt_quantize_i8(x, Int64(d), b.xq, Int64(dqt_padded_cols(Int64(d))), &sum)
-            mult = 1 / alpha
+            mult = 1 / kernels.quantizeI8(x, count: d, into: b.xq, paddedCount: Kernels.paddedCols(d)).alpha
         }
         let head = weights.head
         let rowBytes = head.encoding == .f32 ? 4 * d : head.encoding == .i8r ? d : 2 * d
         let per = chunkRowCount(rows: head.rows, rowBytes: rowBytes, pool.count)
-        var job = HeadJob(table: head, x: x, xq: b.xq, mult: mult, out: out, chunkRows: per)
+        var job = HeadJob(kernels: kernels, table: head, x: x, xq: b.xq, mult: mult, out: out, chunkRows: per)
         withUnsafeMutablePointer(to: &job) { pool.run(chunks: (head.rows + per - 1) / per, headJobBody, UnsafeMutableRawPointer($0)) }
     }
 }

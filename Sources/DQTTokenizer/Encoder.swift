@@ -1,5 +1,6 @@
-// Encoding: text -> token ids (spec §3). Runs before generation, so it allocates freely
-// (scratch arrays are created once per call and reused across words).
+// Encoding: text -> token ids (spec §3): added tokens, normalization (Normalizer.swift),
+// pre-tokenization, then BPE or Unigram (Unigram.swift) per word. Runs before generation, so
+// it allocates (scratch arrays are created once per call and reused across segments and words).
 //
 //     tok.encode("Hello world")                          // with the template (e.g. BOS)
 //     tok.encode(text, addSpecialTokens: false)          // ids of the text only
@@ -23,16 +24,41 @@ extension Tokenizer {
         if addSpecialTokens { for k in 0..<prefixCount { out.append(templateID(k)) } }
         if let p = text.baseAddress, text.count > 0 {
             var segments: [Segment] = [.text(0, text.count)]
-            if hasSplitAdded {
-                segments = splitAdded(p, segments, normalizedPass: false, parseSpecial: parseSpecial)
-                segments = splitAdded(p, segments, normalizedPass: true, parseSpecial: parseSpecial)
-            }
             var scratch = EncodeScratch()
             scratch.trackNodes = model == .characterBPE && hasUnused
-            for seg in segments {
-                switch seg {
-                case .token(let id): out.append(id)
-                case .text(let s, let e): encodeSegment(p + s, e - s, atTextStart: s == 0, &scratch, &out)
+            if hasHFNormalizer {
+                // tokenizers: pass 1 on the raw text, the normalizer on each text segment, then
+                // pass 2 (NORMALIZED added tokens) on the normalized text (spec §3.1).
+                if hasSplitAdded { segments = splitAdded(p, segments, normalizedPass: false, parseSpecial: parseSpecial) }
+                for seg in segments {
+                    switch seg {
+                    case .token(let id): out.append(id)
+                    case .text(let s, let e):
+                        applyNormalizer(p + s, e - s, &scratch)
+                        let normalized = scratch.normA
+                        normalized.withUnsafeBufferPointer { b in
+                            guard let q = b.baseAddress, b.count > 0 else { return }
+                            var sub: [Segment] = [.text(0, b.count)]
+                            if hasSplitAdded { sub = splitAdded(q, sub, normalizedPass: true, parseSpecial: parseSpecial) }
+                            for x in sub {
+                                switch x {
+                                case .token(let id): out.append(id)
+                                case .text(let a, let z): encodeSegment(q + a, z - a, atTextStart: s == 0 && a == 0, &scratch, &out)
+                                }
+                            }
+                        }
+                    }
+                }
+            } else {
+                if hasSplitAdded {
+                    segments = splitAdded(p, segments, normalizedPass: false, parseSpecial: parseSpecial)
+                    segments = splitAdded(p, segments, normalizedPass: true, parseSpecial: parseSpecial)
+                }
+                for seg in segments {
+                    switch seg {
+                    case .token(let id): out.append(id)
+                    case .text(let s, let e): encodeSegment(p + s, e - s, atTextStart: s == 0, &scratch, &out)
+                    }
                 }
             }
         }
@@ -118,19 +144,52 @@ extension Tokenizer {
             } else {
                 encodeByteLevel(p, n, &s, &out)
             }
-        case .characterBPE:
-            normalize(p, n, atTextStart: atTextStart, into: &s.buffer)
+        case .characterBPE, .unigram:
+            if preTokenizer == .whitespaceMetaspace {
+                // WhitespaceSplit: words are the runs of non-White_Space scalars; Metaspace then
+                // puts ▁ in front of each (prepend_scheme always) and splits it before every ▁.
+                var i = 0
+                while i < n {
+                    var len = max(1, utf8SequenceLength(p, i, n))
+                    if scalarClass(scalarAt(p, i, n)) & clsW != 0 { i += len; continue }
+                    var j = i
+                    while j < n {
+                        len = max(1, utf8SequenceLength(p, j, n))
+                        if scalarClass(scalarAt(p, j, n)) & clsW != 0 { break }
+                        j += len
+                    }
+                    s.buffer.removeAll(keepingCapacity: true)
+                    if !isSpaceMark(p + i, 0, j - i) { s.buffer += [0xE2, 0x96, 0x81] }
+                    s.buffer.append(contentsOf: UnsafeBufferPointer(start: p + i, count: j - i))
+                    let buf = s.buffer
+                    buf.withUnsafeBufferPointer { b in
+                        let q = b.baseAddress!
+                        var w = 0
+                        for k in 1...b.count where k == b.count || isSpaceMark(q, k, b.count) {
+                            encodeWord(q + w, k - w, &s, &out)
+                            w = k
+                        }
+                    }
+                    i = j
+                }
+                return
+            }
+            if spNormalizeFlag {
+                spNormalize(p, n, atTextStart: atTextStart, into: &s.buffer)
+            } else {
+                normalize(p, n, atTextStart: atTextStart, into: &s.buffer)
+            }
             let buf = s.buffer
             buf.withUnsafeBufferPointer { b in
                 guard let q = b.baseAddress, b.count > 0 else { return }
                 if preTokenizer == .metaspaceSplit {
                     var w = 0
                     for i in 1...b.count where i == b.count || isSpaceMark(q, i, b.count) {
-                        encodeCharWord(q + w, i - w, &s, &out)
+                        encodeWord(q + w, i - w, &s, &out)
                         w = i
                     }
                 } else {
-                    encodeCharWord(q, b.count, &s, &out)
+                    encodeWord(q, b.count, &s, &out)
                 }
             }
         }
@@ -205,6 +264,10 @@ extension Tokenizer {
             body(src)
         }
         src = UnsafeBufferPointer(start: nil, count: 0)
+    }
+
+    @inline(__always) func encodeWord(_ p: UnsafePointer<UInt8>, _ n: Int, _ s: inout EncodeScratch, _ out: inout [Int32]) {
+        if model == .unigram { encodeUnigramWord(p, n, &s, &out) } else { encodeCharWord(p, n, &s, &out) }
     }
 
     /// One character-BPE word: scalars (or inline added tokens) -> ids -> merges -> ids.
@@ -304,6 +367,15 @@ struct EncodeScratch {
     var nodeID: [Int32] = []
     var nodeLeft: [Int32] = []
     var nodeRight: [Int32] = []
+    // Normalizer buffers (normA holds the result) and scalars for REORDER/COMPOSE.
+    var normA: [UInt8] = []
+    var normB: [UInt8] = []
+    var scalars: [UInt32] = []
+    // Unigram Viterbi: best score, start and id of the best path ending at each byte; the path.
+    var vScore: [Double] = []
+    var vStart: [Int32] = []
+    var vID: [Int32] = []
+    var vPath: [Int32] = []
 
     mutating func beginWord() {
         ids.removeAll(keepingCapacity: true); prev.removeAll(keepingCapacity: true)

@@ -178,7 +178,7 @@ func preTokenize(_ kind: TokenizerData.PreTokenizer, _ t: ScalarText, _ body: (I
                 switch kind {
                 case .gpt2: j = gpt2Match(v, c, i)
                 case .llama3: j = llama3Match(v, c, i)
-                case .none, .metaspaceSplit: j = n   // handled on bytes by the caller
+                case .none, .metaspaceSplit, .whitespaceMetaspace: j = n   // handled on bytes by the caller
                 }
                 body(i, j)
                 i = j

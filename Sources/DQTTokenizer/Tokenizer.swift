@@ -8,15 +8,20 @@
 //     tok.vocabSize, tok.bosID, tok.eosID, tok.unkID, tok.padID, tok.tokenBytes(id), tok.tokenType(id)
 //
 // `init(payload:)` checks every rule of the spec before anything else reads the payload: all
-// offsets and sizes (with overflow checks), UTF-8 where required, that both hash tables find
-// every entry, that every merge result spells its two halves. Errors are `TokenizerError` with
-// the field and byte offset. After that, accessors read the payload without further checks.
-// The only allocation is a 257-entry index of the added tokens by first byte.
+// offsets and sizes (with overflow checks), UTF-8 where required, that the hash tables find
+// every entry, that every merge result spells its two halves, the NORMALIZER steps
+// (Normalizer.swift) and the UNIGRAM scores (Unigram.swift). It reads 1.0 and 1.1 payloads;
+// each table section is checked by its own function, walking the directory with the same
+// `TokTable` list the writer uses. Errors are `TokenizerError` with the field and byte offset.
+// After that, accessors read the payload without further checks. The only allocations are a
+// 257-entry index of the added tokens by first byte and the list of normalizer steps.
 
 public struct Tokenizer: @unchecked Sendable {
     /// The payload (not owned).
     public let payload: UnsafeRawBufferPointer
     let base: UnsafeRawPointer
+    /// Minor version of the payload (0 or 1).
+    public let versionMinor: Int
     public let vocabSize: Int
     public let model: TokenizerData.Model
     public let preTokenizer: TokenizerData.PreTokenizer
@@ -42,6 +47,9 @@ public struct Tokenizer: @unchecked Sendable {
     let hasSplitAdded: Bool
     /// Some token has type unused (SentencePiece resegmentation is needed).
     let hasUnused: Bool
+    /// NORMALIZER steps (empty: none) and the UNIGRAM table.
+    let normSteps: [NormStep]
+    let unigramAt: Int, unigramFlags: UInt32
 
     var byteFallback: Bool { flags & TokFormat.flagByteFallback != 0 }
     var fuseUnk: Bool { flags & TokFormat.flagFuseUnk != 0 }
@@ -50,95 +58,173 @@ public struct Tokenizer: @unchecked Sendable {
     var escapeSpaces: Bool { flags & TokFormat.flagEscapeSpaces != 0 }
     var stripLeadingSpace: Bool { flags & TokFormat.flagStripLeadingSpace != 0 }
     var collapseSpaces: Bool { flags & TokFormat.flagCollapseSpaces != 0 }
+    var spNormalizeFlag: Bool { flags & TokFormat.flagSPNormalize != 0 }
+    /// Hugging Face normalizer steps run on each segment before pass 2 of the added tokens.
+    var hasHFNormalizer: Bool { !normSteps.isEmpty && !spNormalizeFlag }
+
+    /// The header fields (§1.1), checked.
+    struct Header {
+        var minor: UInt16, v: Int, model: TokenizerData.Model, pre: TokenizerData.PreTokenizer
+        var prefix: TokenizerData.SpacePrefix, flags: UInt32
+        var bos: Int32?, eos: Int32?, unk: Int32?, pad: Int32?
+        var addedCount: Int, prefixCount: Int, suffixCount: Int
+    }
+
+    /// Where each table lies (§1.2), checked to tile the payload.
+    struct Directory {
+        var at: [Int], size: [Int]
+        func at(_ t: TokTable) -> Int { at[t.rawValue] }
+        func size(_ t: TokTable) -> Int { size[t.rawValue] }
+    }
 
     public init(payload: UnsafeRawBufferPointer) throws {
-        let size = payload.count
-        guard let base = payload.baseAddress, size >= TokFormat.headerSize else {
-            throw TokenizerError(field: "header", offset: 0, "payload has \(payload.count) bytes, header needs \(TokFormat.headerSize)")
+        guard let base = payload.baseAddress, payload.count >= TokFormat.headerSize(minor: 0) else {
+            throw TokenizerError(field: "header", offset: 0, "payload has \(payload.count) bytes, header needs \(TokFormat.headerSize(minor: 0))")
         }
+        let r = RawReader(base: base)
+        let h = try Tokenizer.readHeader(r, size: payload.count)
+        let d = try Tokenizer.readDirectory(r, h, size: payload.count)
+        let tokens = try Tokenizer.checkTokens(r, h, d)
+        let tokenHash = try Tokenizer.checkTokenHash(r, h, d, lookupCount: tokens.lookupCount)
+        let mergeHash = try Tokenizer.checkMergeHashShape(r, d)
+        let added = try Tokenizer.checkAdded(r, h, d)
+        try Tokenizer.checkByteIDsAndTemplate(r, h, d)
+        let steps = try validateNormalizer(base, at: d.at(.normalizer), size: d.size(.normalizer), spNormalize: h.flags & TokFormat.flagSPNormalize != 0)
+        if h.flags & TokFormat.flagSPNormalize != 0 {
+            guard h.model != .byteLevelBPE else {
+                throw TokenizerError(field: "flags", offset: 20, "SP_NORMALIZE with byte-level BPE")
+            }
+        }
+        let uniFlags = try validateUnigram(base, at: d.at(.unigram), size: d.size(.unigram), vocabSize: h.v, model: h.model)
+        if h.model == .unigram {
+            guard h.unk != nil else { throw TokenizerError(field: "unk_id", offset: 32, "a Unigram model needs an unknown token") }
+            guard r.u32(mergeHash.at + 4) == 0 else { throw TokenizerError(field: "MERGE_HASH.count", offset: mergeHash.at + 4, "a Unigram model has no merges") }
+        }
+
         self.payload = payload
         self.base = base
-        let r = RawReader(base: base)
-        func fail(_ field: String, _ at: Int, _ msg: String) -> TokenizerError { TokenizerError(field: field, offset: at, msg) }
+        self.versionMinor = Int(h.minor)
+        self.vocabSize = h.v
+        self.model = h.model
+        self.preTokenizer = h.pre
+        self.spacePrefix = h.prefix
+        self.flags = h.flags
+        self.bosID = h.bos; self.eosID = h.eos; self.unkID = h.unk; self.padID = h.pad
+        self.maxTokenLength = tokens.maxLen
+        self.offsetsAt = d.at(.tokenOffsets); self.bytesAt = d.at(.tokenBytes)
+        self.infoAt = d.at(.tokenInfo); self.scoresAt = d.at(.tokenScores)
+        self.tokenSlotsAt = tokenHash.slotsAt; self.tokenMask = tokenHash.capacity - 1
+        self.mergeSlotsAt = mergeHash.at + 8; self.mergeMask = mergeHash.capacity - 1
+        self.addedAt = d.at(.addedTokens); self.addedCount = h.addedCount; self.addedBytesAt = d.at(.addedBytes)
+        self.byteIDsAt = d.at(.byteIDs); self.templateAt = d.at(.template)
+        self.prefixCount = h.prefixCount; self.suffixCount = h.suffixCount
+        self.hasInlineAdded = added.hasInline; self.hasSplitAdded = added.hasSplit; self.hasUnused = tokens.hasUnused
+        self.normSteps = steps
+        self.unigramAt = d.at(.unigram); self.unigramFlags = uniFlags
+        var first = [Int32](repeating: 0, count: 257)
+        for k in 0..<h.addedCount { first[Int(r.u8(addedBytesAt + Int(r.u32(addedAt + 16 * k + 8)))) + 1] += 1 }
+        for b in 0..<256 { first[b + 1] += first[b] }
+        self.addedFirst = first
 
-        // MARK: header
+        // The hash probes need the accessors, so they run after all stored properties are set.
+        try checkTokenProbes()
+        try checkMergeEntries(count: Int(r.u32(mergeHash.at + 4)), countAt: mergeHash.at + 4)
+    }
+
+    // MARK: - header and directory
+
+    static func readHeader(_ r: RawReader, size: Int) throws -> Header {
+        func fail(_ field: String, _ at: Int, _ msg: String) -> TokenizerError { TokenizerError(field: field, offset: at, msg) }
         guard r.u8(0) == TokFormat.magic.0, r.u8(1) == TokFormat.magic.1, r.u8(2) == TokFormat.magic.2,
               r.u8(3) == TokFormat.magic.3 else { throw fail("magic", 0, "expected DQTK") }
         guard r.u16(4) == TokFormat.versionMajor else { throw fail("version_major", 4, "expected 1, found \(r.u16(4))") }
-        guard r.u16(6) <= TokFormat.versionMinor else { throw fail("version_minor", 6, "\(r.u16(6)) is newer than 0") }
-        guard r.u32(8) == UInt32(TokFormat.headerSize) else { throw fail("header_size", 8, "expected 144, found \(r.u32(8))") }
+        let minor = r.u16(6)
+        guard minor <= TokFormat.versionMinor else { throw fail("version_minor", 6, "\(minor) is newer than \(TokFormat.versionMinor)") }
+        let headerSize = TokFormat.headerSize(minor: minor)
+        guard r.u32(8) == UInt32(headerSize) else { throw fail("header_size", 8, "expected \(headerSize), found \(r.u32(8))") }
+        guard size >= headerSize else { throw fail("header", 0, "payload has \(size) bytes, header needs \(headerSize)") }
         let v = Int(r.u32(12))
         guard v >= 1 && v <= TokFormat.maxVocab else { throw fail("vocab_size", 12, "\(v) not in 1...\(TokFormat.maxVocab)") }
-        guard let model = TokenizerData.Model(rawValue: r.u8(16)) else { throw fail("model", 16, "unknown value \(r.u8(16))") }
+        guard let model = TokenizerData.Model(rawValue: r.u8(16)), minor >= 1 || model != .unigram else {
+            throw fail("model", 16, "unknown value \(r.u8(16))")
+        }
         guard let pre = TokenizerData.PreTokenizer(rawValue: r.u8(17)) else { throw fail("pretokenizer", 17, "unknown value \(r.u8(17))") }
         guard let prefix = TokenizerData.SpacePrefix(rawValue: r.u8(18)) else { throw fail("space_prefix", 18, "unknown value \(r.u8(18))") }
         guard r.u8(19) == 0 else { throw fail("reserved", 19, "must be 0") }
+        guard minor >= 1 || pre != .whitespaceMetaspace else { throw fail("pretokenizer", 17, "unknown value \(r.u8(17))") }
         if model == .byteLevelBPE {
-            guard pre != .metaspaceSplit else { throw fail("pretokenizer", 17, "Metaspace split with byte-level BPE") }
+            guard pre != .metaspaceSplit && pre != .whitespaceMetaspace else { throw fail("pretokenizer", 17, "Metaspace split with byte-level BPE") }
             guard prefix == .none else { throw fail("space_prefix", 18, "must be 0 for byte-level BPE") }
         } else {
-            guard pre == .none || pre == .metaspaceSplit else { throw fail("pretokenizer", 17, "GPT-2/Llama-3 split with character BPE") }
+            guard pre == .none || pre == .metaspaceSplit || pre == .whitespaceMetaspace else {
+                throw fail("pretokenizer", 17, "GPT-2/Llama-3 split with a character model")
+            }
         }
         let flags = r.u32(20)
-        guard flags & ~TokFormat.knownFlags == 0 else { throw fail("flags", 20, "unknown bits 0x\(hex(flags & ~TokFormat.knownFlags))") }
+        let known = minor == 0 ? TokFormat.knownFlags & ~TokFormat.flagSPNormalize : TokFormat.knownFlags
+        guard flags & ~known == 0 else { throw fail("flags", 20, "unknown bits 0x\(hex(flags & ~known))") }
         func optID(_ at: Int, _ name: String) throws -> Int32? {
             let x = r.u32(at)
             if x == TokFormat.none { return nil }
             guard Int(x) < v else { throw fail(name, at, "id \(x) ≥ vocab_size \(v)") }
             return Int32(x)
         }
-        let bos = try optID(24, "bos_id"), eos = try optID(28, "eos_id")
-        let unk = try optID(32, "unk_id"), pad = try optID(36, "pad_id")
-        let addedCount = Int(r.u32(40))
-        guard addedCount <= v else { throw fail("added_count", 40, "\(addedCount) > vocab_size") }
-        let prefixCount = Int(r.u16(44)), suffixCount = Int(r.u16(46))
+        let h = Header(minor: minor, v: v, model: model, pre: pre, prefix: prefix, flags: flags,
+                       bos: try optID(24, "bos_id"), eos: try optID(28, "eos_id"), unk: try optID(32, "unk_id"), pad: try optID(36, "pad_id"),
+                       addedCount: Int(r.u32(40)), prefixCount: Int(r.u16(44)), suffixCount: Int(r.u16(46)))
+        guard h.addedCount <= v else { throw fail("added_count", 40, "\(h.addedCount) > vocab_size") }
         for i in 48..<64 where r.u8(i) != 0 { throw fail("reserved", i, "must be zero") }
+        return h
+    }
 
-        // MARK: directory: tables tile the payload in order, 8-aligned, zero gaps
-        var tableAt = [Int](repeating: 0, count: TokFormat.tableCount)
-        var tableSize = [Int](repeating: 0, count: TokFormat.tableCount)
-        var expected = TokFormat.headerSize
-        for t in 0..<TokFormat.tableCount {
-            let at = 64 + 8 * t
+    /// Tables tile the payload in directory order, 8-aligned, zero gaps; fixed sizes checked.
+    static func readDirectory(_ r: RawReader, _ h: Header, size: Int) throws -> Directory {
+        func fail(_ field: String, _ at: Int, _ msg: String) -> TokenizerError { TokenizerError(field: field, offset: at, msg) }
+        let count = TokFormat.tableCount(minor: h.minor)
+        var d = Directory(at: [Int](repeating: 0, count: TokTable.allCases.count), size: [Int](repeating: 0, count: TokTable.allCases.count))
+        var expected = TokFormat.headerSize(minor: h.minor)
+        for t in TokTable.allCases.prefix(count) {
+            let at = t.directoryAt
             let off = Int(r.u32(at)), sz = Int(r.u32(at + 4))
-            let name = TokFormat.tableNames[t]
             guard off == TokFormat.align8(expected) else {
-                throw fail("\(name).offset", at, "expected \(TokFormat.align8(expected)), found \(off)")
+                throw fail("\(t.name).offset", at, "expected \(TokFormat.align8(expected)), found \(off)")
             }
             guard off <= size, sz <= size - off else {
-                throw fail("\(name).size", at + 4, "table [\(off), \(off)+\(sz)) exceeds the payload (\(size) bytes)")
+                throw fail("\(t.name).size", at + 4, "table [\(off), \(off)+\(sz)) exceeds the payload (\(size) bytes)")
             }
-            for g in expected..<off where r.u8(g) != 0 { throw fail("padding before \(name)", g, "must be zero") }
-            tableAt[t] = off; tableSize[t] = sz
+            for g in expected..<off where r.u8(g) != 0 { throw fail("padding before \(t.name)", g, "must be zero") }
+            d.at[t.rawValue] = off; d.size[t.rawValue] = sz
             expected = off + sz
         }
-        guard expected == size else {
-            throw fail("TEMPLATE.size", 64 + 8 * 9 + 4, "tables end at \(expected), payload has \(size) bytes")
+        let last = TokTable.allCases[count - 1]
+        guard expected == size else { throw fail("\(last.name).size", last.directoryAt + 4, "tables end at \(expected), payload has \(size) bytes") }
+        // 1.0 payloads have no NORMALIZER/UNIGRAM: they read as empty tables at the end.
+        for t in TokTable.allCases.dropFirst(count) { d.at[t.rawValue] = size }
+        func expectSize(_ t: TokTable, _ want: Int) throws {
+            guard d.size(t) == want else { throw fail("\(t.name).size", t.directoryAt + 4, "expected \(want), found \(d.size(t))") }
         }
-        func expectSize(_ t: Int, _ want: Int) throws {
-            guard tableSize[t] == want else {
-                throw fail("\(TokFormat.tableNames[t]).size", 64 + 8 * t + 4, "expected \(want), found \(tableSize[t])")
-            }
-        }
-        try expectSize(TokFormat.tOffsets, 4 * (v + 1))
-        try expectSize(TokFormat.tInfo, v)
-        try expectSize(TokFormat.tScores, 4 * v)
-        try expectSize(TokFormat.tAdded, 16 * addedCount)
-        try expectSize(TokFormat.tByteIDs, 1024)
-        try expectSize(TokFormat.tTemplate, 4 * (prefixCount + suffixCount))
-        let offsetsAt = tableAt[TokFormat.tOffsets], bytesAt = tableAt[TokFormat.tBytes]
-        let infoAt = tableAt[TokFormat.tInfo], scoresAt = tableAt[TokFormat.tScores]
+        let v = h.v
+        try expectSize(.tokenOffsets, 4 * (v + 1))
+        try expectSize(.tokenInfo, v)
+        try expectSize(.tokenScores, 4 * v)
+        try expectSize(.addedTokens, 16 * h.addedCount)
+        try expectSize(.byteIDs, 1024)
+        try expectSize(.template, 4 * (h.prefixCount + h.suffixCount))
+        return d
+    }
 
-        // MARK: tokens
+    // MARK: - tokens (§2.1, §2.2)
+
+    static func checkTokens(_ r: RawReader, _ h: Header, _ d: Directory) throws -> (maxLen: Int, lookupCount: Int, hasUnused: Bool) {
+        func fail(_ field: String, _ at: Int, _ msg: String) -> TokenizerError { TokenizerError(field: field, offset: at, msg) }
+        let v = h.v
+        let offsetsAt = d.at(.tokenOffsets), bytesAt = d.at(.tokenBytes), infoAt = d.at(.tokenInfo), scoresAt = d.at(.tokenScores)
         guard r.u32(offsetsAt) == 0 else { throw fail("TOKEN_OFFSETS[0]", offsetsAt, "must be 0") }
-        guard Int(r.u32(offsetsAt + 4 * v)) == tableSize[TokFormat.tBytes] else {
+        guard Int(r.u32(offsetsAt + 4 * v)) == d.size(.tokenBytes) else {
             throw fail("TOKEN_OFFSETS[\(v)]", offsetsAt + 4 * v,
-                       "must equal the TOKEN_BYTES size \(tableSize[TokFormat.tBytes]), found \(r.u32(offsetsAt + 4 * v))")
+                       "must equal the TOKEN_BYTES size \(d.size(.tokenBytes)), found \(r.u32(offsetsAt + 4 * v))")
         }
-        var maxLen = 0
-        var lookupCount = 0
-        var hasUnused = false
-        var prev = 0
+        var maxLen = 0, lookupCount = 0, hasUnused = false, prev = 0
         for i in 0..<v {
             let next = Int(r.u32(offsetsAt + 4 * (i + 1)))
             guard next >= prev else { throw fail("TOKEN_OFFSETS[\(i + 1)]", offsetsAt + 4 * (i + 1), "decreases (\(next) < \(prev))") }
@@ -156,65 +242,85 @@ public struct Tokenizer: @unchecked Sendable {
                 guard len == 1, info & TokFormat.infoLookup == 0 else {
                     throw fail("TOKEN_INFO[\(i)]", infoAt + i, "byte token must have 1 byte and no lookup (has \(len))")
                 }
-            } else if model == .characterBPE {
-                guard validUTF8(base.advanced(by: bytesAt + prev).assumingMemoryBound(to: UInt8.self), len) else {
+            } else if h.model != .byteLevelBPE {
+                guard validUTF8(r.base.advanced(by: bytesAt + prev).assumingMemoryBound(to: UInt8.self), len) else {
                     throw fail("TOKEN_BYTES (token \(i))", bytesAt + prev, "not valid UTF-8")
                 }
             }
-            if info & TokFormat.infoLookup != 0 { lookupCount += 1 }
+            if info & TokFormat.infoLookup != 0 {
+                lookupCount += 1
+                if h.model == .unigram && len == 0 { throw fail("TOKEN_INFO[\(i)]", infoAt + i, "an empty Unigram lookup token") }
+            }
             if type == TokenizerData.TokenType.unused.rawValue { hasUnused = true }
             guard !Float(bitPattern: r.u32(scoresAt + 4 * i)).isNaN else { throw fail("TOKEN_SCORES[\(i)]", scoresAt + 4 * i, "NaN") }
             prev = next
         }
+        return (maxLen, lookupCount, hasUnused)
+    }
 
-        // MARK: TOKEN_HASH
-        let thAt = tableAt[TokFormat.tTokenHash]
-        guard tableSize[TokFormat.tTokenHash] >= 8 else { throw fail("TOKEN_HASH.size", 64 + 8 * 4 + 4, "shorter than 8") }
-        let tCap = Int(r.u32(thAt)), tCount = Int(r.u32(thAt + 4))
-        guard tCap >= 1, tCap & (tCap - 1) == 0 else { throw fail("TOKEN_HASH.capacity", thAt, "\(tCap) is not a power of two") }
-        try expectSize(TokFormat.tTokenHash, 8 + 4 * tCap)   // tCap ≤ 2^31, no overflow on 64-bit
-        guard tCount == lookupCount, tCount < tCap else {
-            throw fail("TOKEN_HASH.count", thAt + 4, "\(tCount): must equal the \(lookupCount) lookup tokens and be < capacity \(tCap)")
+    // MARK: - TOKEN_HASH (§2.3), MERGE_HASH (§2.4)
+
+    static func checkTokenHash(_ r: RawReader, _ h: Header, _ d: Directory, lookupCount: Int) throws -> (slotsAt: Int, capacity: Int) {
+        func fail(_ field: String, _ at: Int, _ msg: String) -> TokenizerError { TokenizerError(field: field, offset: at, msg) }
+        let thAt = d.at(.tokenHash)
+        guard d.size(.tokenHash) >= 8 else { throw fail("TOKEN_HASH.size", TokTable.tokenHash.directoryAt + 4, "shorter than 8") }
+        let cap = Int(r.u32(thAt)), count = Int(r.u32(thAt + 4))
+        guard cap >= 1, cap & (cap - 1) == 0 else { throw fail("TOKEN_HASH.capacity", thAt, "\(cap) is not a power of two") }
+        guard d.size(.tokenHash) == 8 + 4 * cap else {   // cap ≤ 2^31, no overflow on 64-bit
+            throw fail("TOKEN_HASH.size", TokTable.tokenHash.directoryAt + 4, "expected \(8 + 4 * cap), found \(d.size(.tokenHash))")
         }
-        let tokenSlotsAt = thAt + 8
+        guard count == lookupCount, count < cap else {
+            throw fail("TOKEN_HASH.count", thAt + 4, "\(count): must equal the \(lookupCount) lookup tokens and be < capacity \(cap)")
+        }
+        let slotsAt = thAt + 8
         var filled = 0
-        for s in 0..<tCap {
-            let id = r.u32(tokenSlotsAt + 4 * s)
+        for s in 0..<cap {
+            let id = r.u32(slotsAt + 4 * s)
             if id == TokFormat.none { continue }
-            guard Int(id) < v, r.u8(infoAt + Int(id)) & TokFormat.infoLookup != 0 else {
-                throw fail("TOKEN_HASH.slot[\(s)]", tokenSlotsAt + 4 * s, "id \(id) is not a lookup token")
+            guard Int(id) < h.v, r.u8(d.at(.tokenInfo) + Int(id)) & TokFormat.infoLookup != 0 else {
+                throw fail("TOKEN_HASH.slot[\(s)]", slotsAt + 4 * s, "id \(id) is not a lookup token")
             }
             filled += 1
         }
-        guard filled == tCount else { throw fail("TOKEN_HASH.count", thAt + 4, "\(filled) slots are filled, count says \(tCount)") }
+        guard filled == count else { throw fail("TOKEN_HASH.count", thAt + 4, "\(filled) slots are filled, count says \(count)") }
+        return (slotsAt, cap)
+    }
 
-        // MARK: MERGE_HASH
-        let mhAt = tableAt[TokFormat.tMergeHash]
-        guard tableSize[TokFormat.tMergeHash] >= 8 else { throw fail("MERGE_HASH.size", 64 + 8 * 5 + 4, "shorter than 8") }
-        let mCap = Int(r.u32(mhAt)), mCount = Int(r.u32(mhAt + 4))
-        guard mCap >= 1, mCap & (mCap - 1) == 0 else { throw fail("MERGE_HASH.capacity", mhAt, "\(mCap) is not a power of two") }
-        guard mCap <= (Int(UInt32.max) - 8) / 16 else { throw fail("MERGE_HASH.capacity", mhAt, "\(mCap) too large") }
-        try expectSize(TokFormat.tMergeHash, 8 + 16 * mCap)
-        guard mCount < mCap else { throw fail("MERGE_HASH.count", mhAt + 4, "\(mCount) must be < capacity \(mCap)") }
+    static func checkMergeHashShape(_ r: RawReader, _ d: Directory) throws -> (at: Int, capacity: Int) {
+        func fail(_ field: String, _ at: Int, _ msg: String) -> TokenizerError { TokenizerError(field: field, offset: at, msg) }
+        let mhAt = d.at(.mergeHash)
+        guard d.size(.mergeHash) >= 8 else { throw fail("MERGE_HASH.size", TokTable.mergeHash.directoryAt + 4, "shorter than 8") }
+        let cap = Int(r.u32(mhAt)), count = Int(r.u32(mhAt + 4))
+        guard cap >= 1, cap & (cap - 1) == 0 else { throw fail("MERGE_HASH.capacity", mhAt, "\(cap) is not a power of two") }
+        guard cap <= (Int(UInt32.max) - 8) / 16 else { throw fail("MERGE_HASH.capacity", mhAt, "\(cap) too large") }
+        guard d.size(.mergeHash) == 8 + 16 * cap else {
+            throw fail("MERGE_HASH.size", TokTable.mergeHash.directoryAt + 4, "expected \(8 + 16 * cap), found \(d.size(.mergeHash))")
+        }
+        guard count < cap else { throw fail("MERGE_HASH.count", mhAt + 4, "\(count) must be < capacity \(cap)") }
+        return (mhAt, cap)
+    }
 
-        // MARK: ADDED_TOKENS, ADDED_BYTES
-        let addedAt = tableAt[TokFormat.tAdded], addedBytesAt = tableAt[TokFormat.tAddedBytes]
+    // MARK: - ADDED_TOKENS, ADDED_BYTES (§2.5), BYTE_IDS (§2.6), TEMPLATE
+
+    static func checkAdded(_ r: RawReader, _ h: Header, _ d: Directory) throws -> (hasInline: Bool, hasSplit: Bool) {
+        func fail(_ field: String, _ at: Int, _ msg: String) -> TokenizerError { TokenizerError(field: field, offset: at, msg) }
+        let addedAt = d.at(.addedTokens), addedBytesAt = d.at(.addedBytes), bytesSize = d.size(.addedBytes)
         var running = 0
         var hasInline = false, hasSplit = false
-        for k in 0..<addedCount {
+        for k in 0..<h.addedCount {
             let e = addedAt + 16 * k
             let id = r.u32(e), f = r.u32(e + 4), off = Int(r.u32(e + 8)), len = Int(r.u32(e + 12))
-            guard Int(id) < v else { throw fail("ADDED_TOKENS[\(k)].id", e, "id \(id) ≥ vocab_size") }
+            guard Int(id) < h.v else { throw fail("ADDED_TOKENS[\(k)].id", e, "id \(id) ≥ vocab_size") }
             guard f & ~TokFormat.knownAddedFlags == 0 else { throw fail("ADDED_TOKENS[\(k)].flags", e + 4, "unknown bits") }
             guard off == running else { throw fail("ADDED_TOKENS[\(k)].offset", e + 8, "expected \(running), found \(off)") }
-            guard len >= 1, len <= tableSize[TokFormat.tAddedBytes] - off else {
+            guard len >= 1, len <= bytesSize - off else {
                 throw fail("ADDED_TOKENS[\(k)].length", e + 12, "\(len) is empty or runs past ADDED_BYTES")
             }
-            let p = base.advanced(by: addedBytesAt + off).assumingMemoryBound(to: UInt8.self)
+            let p = r.base.advanced(by: addedBytesAt + off).assumingMemoryBound(to: UInt8.self)
             guard validUTF8(p, len) else { throw fail("ADDED_BYTES (entry \(k))", addedBytesAt + off, "not valid UTF-8") }
             if k > 0 {
                 let pe = e - 16
-                let pp = base.advanced(by: addedBytesAt + Int(r.u32(pe + 8))).assumingMemoryBound(to: UInt8.self)
+                let pp = r.base.advanced(by: addedBytesAt + Int(r.u32(pe + 8))).assumingMemoryBound(to: UInt8.self)
                 guard compareBytes(pp, Int(r.u32(pe + 12)), p, len) < 0 else {
                     throw fail("ADDED_TOKENS[\(k)]", e, "match strings must be strictly increasing")
                 }
@@ -222,71 +328,66 @@ public struct Tokenizer: @unchecked Sendable {
             if f & TokFormat.addedInline != 0 { hasInline = true } else { hasSplit = true }
             running = off + len
         }
-        guard running == tableSize[TokFormat.tAddedBytes] else {
-            throw fail("ADDED_BYTES.size", 64 + 8 * 7 + 4, "entries cover \(running) bytes, table has \(tableSize[TokFormat.tAddedBytes])")
+        guard running == bytesSize else {
+            throw fail("ADDED_BYTES.size", TokTable.addedBytes.directoryAt + 4, "entries cover \(running) bytes, table has \(bytesSize)")
         }
+        return (hasInline, hasSplit)
+    }
 
-        // MARK: BYTE_IDS, TEMPLATE
-        let byteIDsAt = tableAt[TokFormat.tByteIDs], templateAt = tableAt[TokFormat.tTemplate]
+    static func checkByteIDsAndTemplate(_ r: RawReader, _ h: Header, _ d: Directory) throws {
+        func fail(_ field: String, _ at: Int, _ msg: String) -> TokenizerError { TokenizerError(field: field, offset: at, msg) }
+        let byteIDsAt = d.at(.byteIDs), offsetsAt = d.at(.tokenOffsets), bytesAt = d.at(.tokenBytes), infoAt = d.at(.tokenInfo)
         for b in 0..<256 {
             let id = r.u32(byteIDsAt + 4 * b)
             if id == TokFormat.none { continue }
             let at = byteIDsAt + 4 * b
-            guard Int(id) < v else { throw fail("BYTE_IDS[\(b)]", at, "id \(id) ≥ vocab_size") }
+            guard Int(id) < h.v else { throw fail("BYTE_IDS[\(b)]", at, "id \(id) ≥ vocab_size") }
             let s = Int(r.u32(offsetsAt + 4 * Int(id))), e = Int(r.u32(offsetsAt + 4 * Int(id) + 4))
             guard e - s == 1, r.u8(bytesAt + s) == UInt8(b) else { throw fail("BYTE_IDS[\(b)]", at, "token \(id) is not the single byte \(b)") }
             let info = r.u8(infoAt + Int(id))
-            if model == .byteLevelBPE {
+            if h.model == .byteLevelBPE {
                 guard info & TokFormat.infoLookup != 0 else { throw fail("BYTE_IDS[\(b)]", at, "token \(id) is not a lookup token") }
             } else {
-                guard flags & TokFormat.flagByteFallback != 0 else { throw fail("BYTE_IDS[\(b)]", at, "set without BYTE_FALLBACK") }
+                guard h.flags & TokFormat.flagByteFallback != 0 else { throw fail("BYTE_IDS[\(b)]", at, "set without BYTE_FALLBACK") }
                 guard info & TokFormat.infoTypeMask == TokenizerData.TokenType.byte.rawValue else {
                     throw fail("BYTE_IDS[\(b)]", at, "token \(id) is not a byte token")
                 }
             }
         }
-        for k in 0..<(prefixCount + suffixCount) {
-            guard Int(r.u32(templateAt + 4 * k)) < v else { throw fail("TEMPLATE[\(k)]", templateAt + 4 * k, "id ≥ vocab_size") }
+        let templateAt = d.at(.template)
+        for k in 0..<(h.prefixCount + h.suffixCount) {
+            guard Int(r.u32(templateAt + 4 * k)) < h.v else { throw fail("TEMPLATE[\(k)]", templateAt + 4 * k, "id ≥ vocab_size") }
         }
+    }
 
-        self.vocabSize = v
-        self.model = model
-        self.preTokenizer = pre
-        self.spacePrefix = prefix
-        self.flags = flags
-        self.bosID = bos; self.eosID = eos; self.unkID = unk; self.padID = pad
-        self.maxTokenLength = maxLen
-        self.offsetsAt = offsetsAt; self.bytesAt = bytesAt; self.infoAt = infoAt; self.scoresAt = scoresAt
-        self.tokenSlotsAt = tokenSlotsAt; self.tokenMask = tCap - 1
-        self.mergeSlotsAt = mhAt + 8; self.mergeMask = mCap - 1
-        self.addedAt = addedAt; self.addedCount = addedCount; self.addedBytesAt = addedBytesAt
-        self.byteIDsAt = byteIDsAt; self.templateAt = templateAt
-        self.prefixCount = prefixCount; self.suffixCount = suffixCount
-        self.hasInlineAdded = hasInline; self.hasSplitAdded = hasSplit; self.hasUnused = hasUnused
-        var first = [Int32](repeating: 0, count: 257)
-        for k in 0..<addedCount { first[Int(r.u8(addedBytesAt + Int(r.u32(addedAt + 16 * k + 8)))) + 1] += 1 }
-        for b in 0..<256 { first[b + 1] += first[b] }
-        self.addedFirst = first
+    // MARK: - hash probes (need the accessors)
 
-        // MARK: hash probes (need the accessors, so after all stored properties are set)
-        for i in 0..<v where isLookup(Int32(i)) {
+    func checkTokenProbes() throws {
+        let r = RawReader(base: base)
+        for i in 0..<vocabSize where isLookup(Int32(i)) {
             let (p, n) = tokenBytesPointer(Int32(i))
             var s = Int(fnv1a32(UnsafeRawPointer(p), n)) & tokenMask
             while true {
                 let id = r.u32(tokenSlotsAt + 4 * s)
                 guard id != TokFormat.none else {
-                    throw fail("TOKEN_HASH", tokenSlotsAt + 4 * s, "token \(i) is not found from its home slot")
+                    throw TokenizerError(field: "TOKEN_HASH", offset: tokenSlotsAt + 4 * s, "token \(i) is not found from its home slot")
                 }
                 if Int(id) == i { break }
                 let (q, m) = tokenBytesPointer(Int32(id))
                 if m == n && compareBytes(p, n, q, m) == 0 {
-                    throw fail("TOKEN_INFO[\(i)]", infoAt + i, "lookup tokens \(id) and \(i) have equal bytes")
+                    throw TokenizerError(field: "TOKEN_INFO[\(i)]", offset: infoAt + i, "lookup tokens \(id) and \(i) have equal bytes")
                 }
                 s = (s + 1) & tokenMask
             }
         }
+    }
+
+    func checkMergeEntries(count mCount: Int, countAt: Int) throws {
+        let r = RawReader(base: base)
+        func fail(_ field: String, _ at: Int, _ msg: String) -> TokenizerError { TokenizerError(field: field, offset: at, msg) }
+        let v = vocabSize
         var mFilled = 0
-        for s in 0..<mCap {
+        for s in 0...mergeMask {
             let e = mergeSlotsAt + 16 * s
             let left = r.u32(e), right = r.u32(e + 4), rank = r.u32(e + 8), result = r.u32(e + 12)
             if left == TokFormat.none {
@@ -312,7 +413,7 @@ public struct Tokenizer: @unchecked Sendable {
                 q = (q + 1) & mergeMask
             }
         }
-        guard mFilled == mCount else { throw fail("MERGE_HASH.count", mhAt + 4, "\(mFilled) entries are filled, count says \(mCount)") }
+        guard mFilled == mCount else { throw fail("MERGE_HASH.count", countAt, "\(mFilled) entries are filled, count says \(mCount)") }
     }
 
     // MARK: - accessors (ids must be valid: 0 <= id < vocabSize)

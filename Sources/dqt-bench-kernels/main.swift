@@ -136,13 +136,16 @@ struct Matrix {
     }
 }
 
+// The kernels under measurement (--isa; set before any measurement).
+nonisolated(unsafe) var K = KernelPath(Kernels.detectedISA)!
+
 // Shared activations (the widest input is 4096).
 let maxCols = 4096
 nonisolated(unsafe) let qbuf = UnsafeMutablePointer<Int8>.allocate(capacity: Kernels.paddedCols(maxCols) * 256)
 nonisolated(unsafe) let xbuf = UnsafeMutablePointer<Float>.allocate(capacity: maxCols * 256)
 for i in 0..<(maxCols * 256) { xbuf[i] = Float(Int(rand64() % 2001) - 1000) * 1e-3 }
 for t in 0..<256 {
-    _ = Kernels.quantizeI8(xbuf + t * maxCols, count: maxCols, into: qbuf + t * Kernels.paddedCols(maxCols),
+    _ = K.quantizeI8(xbuf + t * maxCols, count: maxCols, into: qbuf + t * Kernels.paddedCols(maxCols),
                            paddedCount: Kernels.paddedCols(maxCols))
 }
 nonisolated(unsafe) let ybuf = UnsafeMutablePointer<Float>.allocate(capacity: 32002 * 256)
@@ -150,10 +153,10 @@ nonisolated(unsafe) let ybuf = UnsafeMutablePointer<Float>.allocate(capacity: 32
 @inline(__always)
 func matvec(_ m: Matrix, _ rows: Range<Int>) {
     switch m.format {
-    case .t2: Kernels.matvecT2(m.w, rowBytes: rowBytes(.t2, m.cols), cols: m.cols, q: qbuf, qsum: 0, mult: 1e-3, rows: rows, y: ybuf)
-    case .t1: Kernels.matvecT1(m.w, rowBytes: rowBytes(.t1, m.cols), cols: m.cols, q: qbuf, qsum: 0, mult: 1e-3, rows: rows, y: ybuf)
-    case .i8: Kernels.matvecI8(m.w, cols: m.cols, q: qbuf, mult: 1e-3, rows: rows, y: ybuf)
-    case .f16: Kernels.matvecF16(m.w, cols: m.cols, x: xbuf, rows: rows, y: ybuf)
+    case .t2: K.matvecT2(m.w, rowBytes: rowBytes(.t2, m.cols), cols: m.cols, q: qbuf, qsum: 0, mult: 1e-3, rows: rows, y: ybuf)
+    case .t1: K.matvecT1(m.w, rowBytes: rowBytes(.t1, m.cols), cols: m.cols, q: qbuf, qsum: 0, mult: 1e-3, rows: rows, y: ybuf)
+    case .i8: K.matvecI8(m.w, cols: m.cols, q: qbuf, mult: 1e-3, rows: rows, y: ybuf)
+    case .f16: K.matvecF16(m.w, cols: m.cols, x: xbuf, rows: rows, y: ybuf)
     }
 }
 
@@ -192,6 +195,7 @@ func triad(threads: Int, reps: Int) -> Double {
 // MARK: - main
 
 var quick = false
+var isa = Kernels.detectedISA
 var argi = 1
 let args = CommandLine.arguments
 while argi < args.count {
@@ -200,13 +204,12 @@ while argi < args.count {
     case "--cpu-time": useCPUTime = true
     case "--isa":
         argi += 1
-        guard argi < args.count, let isa = KernelISA.allCases.first(where: { $0.description == args[argi] }), Kernels.setISA(isa) else {
-            print("unknown or unsupported isa; supported: \(Kernels.supportedISAs)"); exit(2)
-        }
+        do { isa = try Kernels.isa(named: argi < args.count ? args[argi] : "", source: "--isa") } catch { print(error); exit(2) }
     default: print("usage: dqt-bench-kernels [--quick] [--cpu-time] [--isa NAME]"); exit(2)
     }
     argi += 1
 }
+K = KernelPath(isa)!
 let reps = quick ? 3 : 7
 let target = quick ? 96 << 20 : 192 << 20   // working set per measurement
 
@@ -217,7 +220,7 @@ func fmt(_ v: Double, _ d: Int = 1) -> String {
     return "\(r)"
 }
 
-print("dqt-bench-kernels: isa \(Kernels.isa) (detected \(Kernels.detectedISA)), working sets ≥ \(target >> 20) MB, best of \(reps), " +
+print("dqt-bench-kernels: isa \(K.isa) (detected \(Kernels.detectedISA)), working sets ≥ \(target >> 20) MB, best of \(reps), " +
       (useCPUTime ? "timed by thread CPU time (slower thread)" : "timed by wall clock"))
 var load = [Double](repeating: 0, count: 3)
 if getloadavg(&load, 3) == 3 { print("load average before: \(fmt(load[0], 2)) (other processes on the 2 cores make 2-thread numbers noisy)") }
@@ -285,11 +288,11 @@ for f in [Format.t2, .t1, .i8] {
                 let t = pool.run(threads: threads) { k in
                     let r = split(rows, k, threads)
                     switch f {
-                    case .t2: Kernels.matmulT2(m.w, rowBytes: rowBytes(.t2, cols), cols: cols, q: qbuf, qStride: qs, qsum: qsum, mult: mult,
+                    case .t2: K.matmulT2(m.w, rowBytes: rowBytes(.t2, cols), cols: cols, q: qbuf, qStride: qs, qsum: qsum, mult: mult,
                                                tokens: n, rows: r, y: ybuf, yStride: rows)
-                    case .t1: Kernels.matmulT1(m.w, rowBytes: rowBytes(.t1, cols), cols: cols, q: qbuf, qStride: qs, qsum: qsum, mult: mult,
+                    case .t1: K.matmulT1(m.w, rowBytes: rowBytes(.t1, cols), cols: cols, q: qbuf, qStride: qs, qsum: qsum, mult: mult,
                                                tokens: n, rows: r, y: ybuf, yStride: rows)
-                    default: Kernels.matmulI8(m.w, cols: cols, q: qbuf, qStride: qs, mult: mult, tokens: n, rows: r, y: ybuf, yStride: rows)
+                    default: K.matmulI8(m.w, cols: cols, q: qbuf, qStride: qs, mult: mult, tokens: n, rows: r, y: ybuf, yStride: rows)
                     }
                 }
                 best = min(best, t)
@@ -300,9 +303,9 @@ for f in [Format.t2, .t1, .i8] {
                 tv += pool.run(threads: threads) { k in
                     let r = split(rows, k, threads)
                     switch f {
-                    case .t2: Kernels.matvecT2(m.w, rowBytes: rowBytes(.t2, cols), cols: cols, q: qbuf + t * qs, qsum: 0, mult: 1e-3, rows: r, y: ybuf)
-                    case .t1: Kernels.matvecT1(m.w, rowBytes: rowBytes(.t1, cols), cols: cols, q: qbuf + t * qs, qsum: 0, mult: 1e-3, rows: r, y: ybuf)
-                    default: Kernels.matvecI8(m.w, cols: cols, q: qbuf + t * qs, mult: 1e-3, rows: r, y: ybuf)
+                    case .t2: K.matvecT2(m.w, rowBytes: rowBytes(.t2, cols), cols: cols, q: qbuf + t * qs, qsum: 0, mult: 1e-3, rows: r, y: ybuf)
+                    case .t1: K.matvecT1(m.w, rowBytes: rowBytes(.t1, cols), cols: cols, q: qbuf + t * qs, qsum: 0, mult: 1e-3, rows: r, y: ybuf)
+                    default: K.matvecI8(m.w, cols: cols, q: qbuf + t * qs, mult: 1e-3, rows: r, y: ybuf)
                     }
                 }
             }

@@ -2,6 +2,7 @@
 // FoundationEssentials, and the runtime path stays Foundation-free. Flag names follow
 // llama.cpp's where they mean the same thing.
 import DQTModel
+import DQTKernels
 
 struct Arguments {
     var model = ""
@@ -18,11 +19,13 @@ struct Arguments {
     var addBos = true
     var ignoreEOS = false
     var kvCache = KVCacheType.f32
+    var isa: KernelISA?
     var perplexityFile: String?
+    /// Print the prompt's token ids instead of generating.
+    var tokenize = false
     var lockWait: Double = 600
     var help = false
     var chat = false
-    var tokenize = false
     var chatTemplate: String?
     var system: String?
 
@@ -36,6 +39,8 @@ struct Arguments {
       -p, --prompt TEXT         prompt (or give it after the model path)
       -f, --file FILE           read the prompt from FILE
           --tokens IDS          prompt as comma-separated token ids (no tokenizer)
+          --tokenize            print the prompt's token ids, comma-separated, as they would be fed
+                                (BOS included unless --no-bos; the format --tokens reads), and exit
       -n, --n-predict N         tokens to generate (default 128)
       -c, --ctx-size N          context length (default: model max, at most 2048)
       -t, --threads N           threads (default: all online CPUs)
@@ -49,6 +54,9 @@ struct Arguments {
           --no-bos              do not prepend the BOS token
           --ignore-eos          keep generating past end-of-sequence tokens (benchmarks)
           --kv-cache TYPE       KV cache elements: f32 (default, exact) or f16 (half the memory)
+          --isa NAME            kernel path: portable, avx2, avx512-vnni, neon, neon-dotprod
+                                (default: the environment variable DQT_ISA, else the best this CPU runs;
+                                a path this CPU lacks is an error)
           --perplexity FILE     print the loss and perplexity of FILE's text instead of generating
           --tokenize            print the prompt's token ids (comma-separated, as --tokens takes them) and exit
           --chat, -cnv          chat: read user turns from stdin (a line each; end a line with \\ to continue it),
@@ -57,7 +65,7 @@ struct Arguments {
           --system TEXT         system message of the chat
           --chat-template T     chat template: a built-in name (chatml, llama3, bitnet, llama2, mistral, gemma,
                                 phi3) or a Jinja file; default: the one stored in the model
-          --stats               print load time, prompt and generation speed, peak RSS to stderr
+          --stats               print the kernel path, load time, prompt and generation speed, peak RSS to stderr
           --no-verify           skip checksum verification at load
           --wait SECONDS        while dqt-tune commits to the model, wait at most this long (default 600)
       -h, --help                this text
@@ -126,6 +134,9 @@ struct Arguments {
                 let v = try value(arg)
                 guard let t = KVCacheType(rawValue: v) else { throw Problem(description: "--kv-cache takes f32 or f16, got \"\(v)\"") }
                 a.kvCache = t
+            case "--isa":
+                let v = try value(arg)
+                do { a.isa = try Kernels.isa(named: v, source: "--isa") } catch { throw Problem(description: error.description) }
             case "--perplexity": a.perplexityFile = try value(arg)
             case "--chat", "-cnv", "--conversation": a.chat = true
             case "--tokenize": a.tokenize = true
@@ -166,6 +177,9 @@ struct Arguments {
         guard sources == 1 else {
             throw Problem(description: sources == 0 ? "give a prompt (text, -f FILE, --tokens or --perplexity FILE)"
                                                     : "give only one of: prompt text, -f, --tokens, --perplexity")
+        }
+        if a.tokenize && (a.promptTokens != nil || a.perplexityFile != nil) {
+            throw Problem(description: "--tokenize takes prompt text or -f FILE, not --tokens or --perplexity")
         }
         return a
     }

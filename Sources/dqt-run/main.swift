@@ -2,6 +2,7 @@
 // Foundation-free: Glibc only.
 import DQTChat
 import DQTModel
+import DQTKernels
 import DQTTokenizer
 #if canImport(Glibc)
 import Glibc
@@ -111,11 +112,18 @@ if args.help {
     exit(0)
 }
 
+// --tokenize without --chat needs only the spec and the tokenizer (Tokenize.swift); with --chat
+// the template is rendered below.
+if args.tokenize && !args.chat {
+    guard let text = args.promptFile.map(readFile) ?? args.prompt else { fail("--tokenize needs text: a prompt or -f FILE", code: 2) }
+    runTokenize(args, text: text)
+}
+
 let model: DQTModel
 do {
     model = try DQTModel(path: args.model, options: RuntimeOptions(contextLength: args.context, threads: args.threads,
                                                                    batchSize: args.batch, verifyChecksums: args.verify,
-                                                                   kvCache: args.kvCache,
+                                                                   kvCache: args.kvCache, isa: args.isa,
                                                                    // A chat takes the read lease per turn (ChatSession), so dqt-tune can
                                                                    // commit between turns; everything else holds it while it runs.
                                                                    holdReadLease: !(args.chat && !args.tokenize), lockTimeout: args.lockWait,
@@ -169,6 +177,7 @@ if let file = args.perplexityFile {
         let r = try model.evaluate(stream: stream)
         writeOut(1, "\(r.predicted) tokens scored in \(r.windows) windows of \(model.contextLength): loss \(fixed(r.meanLoss, 4)) nats/token, perplexity \(fixed(r.perplexity, 3))\n")
         if args.stats {
+            writeOut(2, "isa: \(model.isa) (detected \(Kernels.detectedISA))\n")
             writeOut(2, "load: \(fixed(model.loadSeconds, 3)) s\n")
             writeOut(2, "evaluation: \(r.predicted) tokens in \(fixed(r.seconds, 2)) s (\(fixed(Double(r.predicted) / r.seconds, 1)) tok/s)\n")
             writeOut(2, "peak RSS: \(mib(peakRSSBytes()))\n")
@@ -189,10 +198,6 @@ if let ids = args.promptTokens {
     promptText = text
     prompt = model.encode(text, addSpecial: args.addBos)
     if prompt.isEmpty { fail("the prompt encodes to no tokens") }
-}
-if args.tokenize {
-    writeOut(1, prompt.map(String.init).joined(separator: ",") + "\n")
-    exit(0)
 }
 if prompt.count >= model.contextLength {
     fail("the prompt has \(prompt.count) tokens; the context holds \(model.contextLength) (use a larger -c)")
@@ -219,6 +224,7 @@ writeOut(1, "\n")
 
 if args.stats {
     func rate(_ n: Int, _ s: Double) -> String { s > 0 ? fixed(Double(n) / s, 2) : "-" }
+    writeOut(2, "isa: \(model.isa) (detected \(Kernels.detectedISA))\n")
     writeOut(2, "load: \(fixed(model.loadSeconds, 3)) s (plan \(mib(model.planBytes)), KV cache \(mib(model.kvCacheBytes)), LZ4 arena \(mib(model.arenaBytes)), \(model.threads) threads)\n")
     writeOut(2, "prompt: \(timing.promptTokens) tokens in \(fixed(timing.promptSeconds, 3)) s (\(rate(timing.promptTokens, timing.promptSeconds)) tok/s; CPU \(fixed(timing.promptCPUSeconds, 3)) s)\n")
     writeOut(2, "generation: \(timing.generatedTokens) tokens in \(fixed(timing.generationSeconds, 3)) s (\(rate(timing.generatedTokens, timing.generationSeconds)) tok/s; CPU \(fixed(timing.generationCPUSeconds, 3)) s)\n")

@@ -3,6 +3,7 @@
 // every step (or every --commit-every steps); dqt-run uses the result at once.
 import ArgumentParser
 import DQTFormat
+import DQTKernels
 import DQTTrain
 import Foundation
 
@@ -110,6 +111,8 @@ struct Tune: ParsableCommand {
         guard warmup >= 0 else { throw ValidationError("--warmup must be ≥ 0") }
         guard minLRRatio >= 0, minLRRatio <= 1 else { throw ValidationError("--min-lr-ratio must be in 0…1") }
         if let scheduleSteps, scheduleSteps < 1 { throw ValidationError("--schedule-steps must be ≥ 1") }
+        // The trainer runs on the process default kernels: refuse a DQT_ISA this CPU lacks.
+        do { _ = try Kernels.defaultISA() } catch { throw ValidationError(error.description) }
     }
 
     func run() throws {

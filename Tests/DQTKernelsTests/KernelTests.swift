@@ -15,15 +15,29 @@ import DQTKernels
         #endif
     }
 
-    @Test func setISASwitchesThePath() {
-        let before = Kernels.isa
-        #expect(Kernels.setISA(.portable))
-        #expect(Kernels.isa == .portable)
-        #expect(Kernels.setISA(before))
+    /// Paths are chosen by name (DQT_ISA, --isa) and held per caller (KernelPath); nothing flips a
+    /// process-wide path, so suites running in parallel in this process all see the same default.
+    @Test func pathsByName() throws {
+        for isa in KernelISA.allCases { #expect(KernelISA(name: isa.description) == isa) }
+        #expect(KernelISA(name: "avx512") == nil)
+        #expect(KernelISA(name: "") == nil)
+        #expect(try Kernels.isa(named: "portable", source: "--isa") == .portable)
+        #expect(KernelPath(.portable)?.isa == .portable)
+        #expect(throws: KernelISAError.self) { try Kernels.isa(named: "sse9", source: "--isa") }
         #if arch(x86_64)
-        #expect(!Kernels.setISA(.neon))
+        #expect(KernelPath(.neon) == nil)
+        do {
+            _ = try Kernels.isa(named: "neon", source: "--isa")
+            Issue.record("neon accepted on x86-64")
+        } catch {
+            #expect(error.description == "--isa: this CPU cannot run the neon kernels (it runs: \(Kernels.supportedISAs.map(\.description).joined(separator: ", ")))")
+        }
         #endif
-        #expect(Kernels.isa == before)
+        #if arch(arm64)
+        #expect(KernelPath(.avx2) == nil)
+        #expect(throws: KernelISAError.self) { try Kernels.isa(named: "avx2", source: "--isa") }
+        #endif
+        #expect(Kernels.supportedISAs.contains(Kernels.isa))
     }
 
     @Test func paddedCols() {
@@ -196,7 +210,9 @@ import DQTKernels
     func matmul(path: KernelPath) throws {
         var rng = SplitMix64(seed: 14)
         for cols in [1, 129, 161, 1536, 2561, 5200] {
-            for (rows, tokens) in [(1, 1), (3, 5), (6, 9), (2, 4)] {
+            // (21, 133): two row blocks of the AVX2 GEMM (16 + 5 rows) and two token groups
+            // (132 + 1) with a partial 6-token tile in each.
+            for (rows, tokens) in [(1, 1), (3, 5), (6, 9), (2, 4), (21, 133)] where tokens < 100 || cols == 2561 {
                 let ternary = ternaryCodes(rows * cols, .random, &rng)
                 let t2 = try Packing.packTernary(ternary, rows: rows, cols: cols, as: .t2)
                 let t1 = try Packing.packTernary(ternary, rows: rows, cols: cols, as: .t1)

@@ -1,5 +1,6 @@
 import DQTFormat
 import DQTImport
+import DQTKernels
 import DQTModel
 import DQTTokenizer
 import Foundation
@@ -127,6 +128,40 @@ import Testing
         #expect(lines(r.stderr, "memory: model pages touched ").count == 1, "\(r.stderr)")
         // Without the interposer there is no allocation count to report.
         #expect(lines(r.stderr, "allocations in token loop").isEmpty)
+        #expect(lines(r.stderr, "isa: \(Kernels.isa) (detected \(Kernels.detectedISA))").count == 1, "\(r.stderr)")
+    }
+
+    /// --isa and DQT_ISA pick the kernel path; --stats names it; a path this CPU lacks or an
+    /// unknown name is refused with the list of paths it runs; every path prints the same tokens.
+    @Test func kernelPathOverride() throws {
+        try requireBinary()
+        let args = [Self.model, "--tokens", "1,2,3", "-n", "4", "--temp", "0", "--ignore-eos", "-t", "1", "--stats"]
+        var outputs: Set<String> = []
+        for isa in Kernels.supportedISAs {
+            for (extra, env) in [(["--isa", isa.description], [String: String]()), ([], ["DQT_ISA": isa.description])] {
+                let r = try Self.run(args + extra, env: env)
+                #expect(r.status == 0, "\(r.stderr)")
+                #expect(lines(r.stderr, "isa: \(isa) (detected \(Kernels.detectedISA))").count == 1, "\(isa): \(r.stderr)")
+                outputs.insert(r.stdout)
+            }
+        }
+        #expect(outputs.count == 1, "kernel paths generate different tokens: \(outputs)")
+        let supported = Kernels.supportedISAs.map(\.description).joined(separator: ", ")
+        let missing = KernelISA.allCases.first { !$0.isSupported }
+        if let missing {
+            let r = try Self.run(args + ["--isa", missing.description])
+            #expect(r.status == 2)
+            #expect(r.stderr == "dqt-run: error: --isa: this CPU cannot run the \(missing) kernels (it runs: \(supported))\n")
+            let e = try Self.run(args, env: ["DQT_ISA": missing.description])
+            #expect(e.status == 1)
+            #expect(e.stderr == "dqt-run: error: DQT_ISA: this CPU cannot run the \(missing) kernels (it runs: \(supported))\n")
+        }
+        let u = try Self.run(args + ["--isa", "avx3"])
+        #expect(u.status == 2)
+        #expect(u.stderr.hasPrefix("dqt-run: error: --isa: unknown kernel path \"avx3\""), "\(u.stderr)")
+        let v = try Self.run(args, env: ["DQT_ISA": "avx3"])
+        #expect(v.status == 1)
+        #expect(v.stderr.hasPrefix("dqt-run: error: DQT_ISA: unknown kernel path \"avx3\""), "\(v.stderr)")
     }
 
     /// True when this test binary (and so the dqt-run built with it) carries ASan or TSan.
@@ -198,5 +233,29 @@ extension CLITests {
         #expect(loss > 43.7, "the model is not wrong enough to test the formatter: \(line)")
         let ppl = line.components(separatedBy: "perplexity ").last!
         #expect(ppl == "inf" || Double(ppl).map { $0 > 9.2e18 } == true, "\(line)")
+    }
+
+    /// --tokenize prints the ids generation would be fed (the library's encode, BOS included
+    /// unless --no-bos) in the format --tokens reads, from -p and from -f alike; and feeding them
+    /// back with --tokens generates the same text as the prompt.
+    @Test func tokenizePrintsTheFedIds() throws {
+        try requireBinary()
+        let lib = try DQTModel(path: Self.model, options: RuntimeOptions(threads: 1))
+        let text = "The ﬁrst  line\tand ＣＡＳＥ\n"
+        let want = lib.encode(text).map(String.init).joined(separator: ",")
+        let wantNoBos = lib.encode(text, addSpecial: false).map(String.init).joined(separator: ",")
+        let r = try Self.run([Self.model, "--tokenize", "-p", text])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout == want + "\n")
+        let file = tempPath("tokenize-prompt.txt")
+        try text.write(toFile: file, atomically: true, encoding: .utf8)
+        let f = try Self.run([Self.model, "--tokenize", "-f", file, "--no-bos"])
+        #expect(f.status == 0 && f.stdout == wantNoBos + "\n", "\(f.stderr)")
+        let a = try Self.run([Self.model, "-p", text, "-n", "4", "--temp", "0", "--ignore-eos", "-t", "1"])
+        let b = try Self.run([Self.model, "--tokens", want, "-n", "4", "--temp", "0", "--ignore-eos", "-t", "1"])
+        #expect(a.status == 0 && b.status == 0)
+        #expect(a.stdout.hasPrefix(text) && String(a.stdout.dropFirst(text.count)) == b.stdout, "\(a.stdout) vs \(b.stdout)")
+        let bad = try Self.run([Self.model, "--tokenize", "--tokens", "1,2"])
+        #expect(bad.status == 2 && bad.stderr.contains("--tokenize"))
     }
 }

@@ -64,7 +64,7 @@ func loadError(_ bytes: [UInt8]) -> TokenizerError? {
     static let corruptions: [Corruption] = [
         .init(name: "magic", field: "magic") { $0[0] = 0x45 },
         .init(name: "major version", field: "version_major") { $0[4] = 2 },
-        .init(name: "newer minor version", field: "version_minor") { $0[6] = 1 },
+        .init(name: "newer minor version", field: "version_minor") { $0[6] = 2 },
         .init(name: "header size", field: "header_size") { put32(&$0, 8, 128) },
         .init(name: "vocab 0", field: "vocab_size") { put32(&$0, 12, 0) },
         .init(name: "vocab huge", field: "vocab_size") { put32(&$0, 12, 0x7FFF_FFFF) },

@@ -3,7 +3,7 @@
 // How: the test compiles a tiny malloc interposer (counting malloc/calloc/realloc/memalign per
 // thread) with the system C compiler, re-runs this test binary with LD_PRELOAD and only this
 // test selected, and the child counts allocations around a loop of `StreamingDecoder.decode`
-// calls over real corpus tokens for three tokenizer kinds. The child prints the count; the
+// calls over real corpus tokens for five tokenizers (byte-level, SentencePiece BPE, Unigram). The child prints the count; the
 // parent requires it to be zero.
 
 import DQTTokenizer
@@ -70,14 +70,14 @@ private let interposerC = """
         child.waitUntilExit()
         let lines = output.split(separator: "\n").filter { $0.hasPrefix("DQT_ALLOC") }
         #expect(child.terminationStatus == 0, "child failed:\n\(output.suffix(3000))")
-        #expect(lines.count == 3, "child output:\n\(output.suffix(3000))")
+        #expect(lines.count == 5, "child output:\n\(output.suffix(3000))")
         for l in lines { #expect(l.contains("allocations=0 "), "\(l)") }
         print(lines.joined(separator: "\n"))
     }
 
     private func measureInChild(_ count: CountFn) throws {
         let docs = ["multilingual", "emoji_and_marks", "special_tokens", "whitespace", "random_scripts"]
-        for name in ["gpt2-real", "llama3-style", "sentencepiece-bpe"] {
+        for name in ["gpt2-real", "llama3-style", "sentencepiece-bpe", "spm-nfkc-unigram", "hf-t5-precompiled"] {
             let t = try loadFixtureTokenizer(name)
             var ids: [Int32] = []
             for d in docs {

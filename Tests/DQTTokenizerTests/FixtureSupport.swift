@@ -24,9 +24,50 @@ struct LoadedTokenizer: @unchecked Sendable {
     let payload: [UInt8]
 }
 
+/// The checkpoint directory of a fixture. Fixtures that share a SentencePiece charsmap
+/// (tools/make_tokenizer_fixtures.py, "normalization fixtures") are reassembled into a temporary
+/// directory first: tokenizer.model + a normalizer_spec{precompiled_charsmap} field (protobuf
+/// merges it into the first), or tokenizer.json with the "@charsmaps/<rule>.bin" stand-in
+/// replaced by the base64 blob. `body` runs with the directory; the temporary copy is removed.
+func withFixtureDirectory<T>(_ name: String, _ body: (String) throws -> T) throws -> T {
+    let dir = fixturesDir + "/" + name
+    let fm = FileManager.default
+    let ruleFile = dir + "/CHARSMAP"
+    var json = (try? String(contentsOfFile: dir + "/tokenizer.json", encoding: .utf8)) ?? ""
+    guard fm.fileExists(atPath: ruleFile) || json.contains("\"@charsmaps/") else { return try body(dir) }
+    let tmp = NSTemporaryDirectory() + "dqt-tok-fixture-\(UUID().uuidString)"
+    try fm.createDirectory(atPath: tmp, withIntermediateDirectories: true)
+    defer { try? fm.removeItem(atPath: tmp) }
+    for f in try fm.contentsOfDirectory(atPath: dir) where f != "CHARSMAP" && f != "tokenizer.json" {
+        try fm.copyItem(atPath: dir + "/" + f, toPath: tmp + "/" + f)
+    }
+    if fm.fileExists(atPath: ruleFile) {
+        let rule = try String(contentsOfFile: ruleFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let blob = [UInt8](try Data(contentsOf: URL(fileURLWithPath: fixturesDir + "/charsmaps/\(rule).bin")))
+        func varint(_ n: Int) -> [UInt8] {
+            var n = n, out: [UInt8] = []
+            repeat { out.append(UInt8(n & 0x7F) | (n >= 0x80 ? 0x80 : 0)); n >>= 7 } while n > 0
+            return out
+        }
+        let inner = [0x12] + varint(blob.count) + blob
+        var model = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/tokenizer.model")))
+        model += [0x1A] + varint(inner.count) + inner
+        try Data(model).write(to: URL(fileURLWithPath: tmp + "/tokenizer.model"))
+    }
+    if !json.isEmpty {
+        while let r = json.range(of: #""@charsmaps/[a-z_]+\.bin""#, options: .regularExpression) {
+            let file = String(json[r].dropFirst(2).dropLast())
+            let blob = try Data(contentsOf: URL(fileURLWithPath: fixturesDir + "/" + file))
+            json.replaceSubrange(r, with: "\"" + blob.base64EncodedString() + "\"")
+        }
+        try json.write(toFile: tmp + "/tokenizer.json", atomically: true, encoding: .utf8)
+    }
+    return try body(tmp)
+}
+
 /// Imports a fixture directory, serializes it and maps it with the validating reader.
 func loadFixtureTokenizer(_ name: String) throws -> LoadedTokenizer {
-    let data = try importTokenizer(checkpointDirectory: fixturesDir + "/" + name)
+    let data = try withFixtureDirectory(name) { try importTokenizer(checkpointDirectory: $0) }
     let payload = try serializeTokenizer(data)
     let box = PayloadBox(payload)
     let raw = UnsafeRawBufferPointer(start: box.buffer.baseAddress, count: payload.count)
@@ -44,6 +85,7 @@ struct GoldenDoc {
 
 struct Golden {
     let tokenizer: String
+    let reference: String
     let prefix: [Int32]
     let suffix: [Int32]
     let docs: [GoldenDoc]
@@ -56,14 +98,16 @@ func loadGolden(_ name: String) throws -> Golden {
     var docs: [GoldenDoc] = []
     for name in docsJSON.keys.sorted() {
         let entry = docsJSON[name] as! [String: Any]
-        let textBytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: fixturesDir + "/corpus/\(name).txt")))
+        // "corpus-normalization/x" names a document outside the main corpus.
+        let file = name.contains("/") ? fixturesDir + "/\(name).txt" : fixturesDir + "/corpus/\(name).txt"
+        let textBytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: file)))
         let ids = (entry["ids"] as! [Any]).map { Int32(($0 as! NSNumber).intValue) }
         let decoded = (entry["decoded"] as? String).map { Array($0.utf8) }
         docs.append(GoldenDoc(name: name, text: String(decoding: textBytes, as: UTF8.self), textBytes: textBytes,
                               ids: ids, decoded: decoded))
     }
     func ids(_ k: String) -> [Int32] { (root[k] as! [Any]).map { Int32(($0 as! NSNumber).intValue) } }
-    return Golden(tokenizer: root["tokenizer"] as! String, prefix: ids("prefix_ids"), suffix: ids("suffix_ids"), docs: docs)
+    return Golden(tokenizer: root["tokenizer"] as! String, reference: root["reference"] as? String ?? "", prefix: ids("prefix_ids"), suffix: ids("suffix_ids"), docs: docs)
 }
 
 /// Describes the first difference between two id lists, with a little context.

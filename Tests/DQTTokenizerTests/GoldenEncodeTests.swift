@@ -7,8 +7,14 @@ import Testing
 
 let goldenTokenizers = ["gpt2-style", "llama3-style", "sentencepiece-bpe", "sentencepiece-bpe-hf", "gpt2-real",
                         "gpt2-style-prefix-space", "spm-small", "spm-small-hf-legacy", "spm-small-hf-metaspace-split"]
+    + normalizationGoldens
+/// SentencePiece normalization rules, Unigram models and tokenizer.json normalizers (issue 14),
+/// on the normalization corpus subset (tools/make_tokenizer_fixtures.py normalization).
+let normalizationGoldens = ["spm-nfkc-bpe", "spm-nfkc-cf-bpe", "spm-nfkc-unigram", "spm-identity-unigram",
+                            "hf-t5-precompiled", "hf-nfkc-lower-unigram", "hf-nfkd-strip-bytelevel"]
 /// Goldens that cover only part of the corpus (see tools/make_tokenizer_fixtures.py).
-let subsetGoldens: Set<String> = ["gpt2-style-prefix-space", "spm-small", "spm-small-hf-legacy", "spm-small-hf-metaspace-split"]
+let subsetGoldens: Set<String> = Set(["gpt2-style-prefix-space", "spm-small", "spm-small-hf-legacy", "spm-small-hf-metaspace-split"]
+                                     + normalizationGoldens)
 
 @Suite struct GoldenEncodeTests {
     @Test(arguments: goldenTokenizers)
@@ -36,7 +42,7 @@ let subsetGoldens: Set<String> = ["gpt2-style-prefix-space", "spm-small", "spm-s
         let g = try loadGolden(name)
         for doc in g.docs {
             // sentencepiece decodes <unk> as " ⁇ "; we decode it like a special token.
-            if name == "spm-small", let unk = t.tokenizer.unkID, doc.ids.contains(unk) { continue }
+            if g.reference.hasPrefix("sentencepiece"), let unk = t.tokenizer.unkID, doc.ids.contains(unk) { continue }
             var bad: Int? = nil
             // The reference decodes without skipping special tokens, from the start of a sequence.
             let bytes = streamDecode(t.tokenizer, doc.ids, includeSpecial: true, atSequenceStart: true, badChunk: &bad)

@@ -58,16 +58,30 @@ func spModel(modelType: Int?, charsmap: [UInt8] = []) -> [UInt8] {
         #expect(tok.encode("b", addSpecialTokens: false) == [3, 0])   // no byte fallback: unknown -> <unk>
     }
 
-    @Test func unigramIsRejected() throws {
-        let e = try importError(["tokenizer.model": spModel(modelType: nil)])   // default model_type = UNIGRAM
+    @Test func handMadeUnigramModelImports() throws {
+        let dir = try tempDir(["tokenizer.model": spModel(modelType: nil)])   // default model_type = UNIGRAM
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let d = try importTokenizer(checkpointDirectory: dir)
+        #expect(d.model == .unigram && d.unigram?.sentencePiece == true && d.merges.isEmpty)
+        let p = try serializeTokenizer(d)
+        let box = PayloadBox(p)
+        let tok = try Tokenizer(payload: UnsafeRawBufferPointer(start: box.buffer.baseAddress, count: p.count))
+        #expect(tok.encode("a a") == [1, 5, 5])
+        #expect(tok.encode("bb", addSpecialTokens: false) == [3, 0])   // unknown run -> one <unk>
+    }
+
+    @Test func wordModelIsRejected() throws {
+        let e = try importError(["tokenizer.model": spModel(modelType: 3)])
         #expect(e?.field == "trainer_spec.model_type")
-        #expect(e?.message.contains("UNIGRAM") == true)
+        #expect(e?.message.contains("WORD") == true)
         #expect(e?.file.hasSuffix("tokenizer.model") == true)
     }
 
-    @Test func normalizationRulesAreRejected() throws {
-        let e = try importError(["tokenizer.model": spModel(modelType: 2, charsmap: [1, 2, 3])])
-        #expect(e?.field == "normalizer_spec.precompiled_charsmap")
+    @Test func brokenCharsmapIsAnError() throws {
+        for blob: [UInt8] in [[1, 2, 3], [8, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 65], [4, 0, 0, 0, 1, 2, 3, 4, 0xFF, 0]] {
+            let e = try importError(["tokenizer.model": spModel(modelType: 2, charsmap: blob)])
+            #expect(e?.field == "normalizer_spec.precompiled_charsmap", "\(blob): \(String(describing: e))")
+        }
     }
 
     @Test func truncatedProtobufIsAnError() throws {
@@ -79,10 +93,13 @@ func spModel(modelType: Int?, charsmap: [UInt8] = []) -> [UInt8] {
     }
 
     static let jsonCases: [(String, String, String)] = [
-        (#"{"model": {"type": "Unigram", "vocab": []}}"#, "model.type", "Unigram"),
+        (#"{"model": {"type": "WordPiece", "vocab": {}}}"#, "model.type", "WordPiece"),
+        (#"{"model": {"type": "Unigram", "vocab": []}}"#, "model.vocab", "empty"),
         (#"{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [], "dropout": 0.1}}"#, "model.dropout", ""),
         (###"{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [], "continuing_subword_prefix": "##"}}"###, "model.continuing_subword_prefix", ""),
-        (#"{"normalizer": {"type": "NFKC"}, "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}}"#, "normalizer.type", "NFKC"),
+        (#"{"normalizer": {"type": "Sequence", "normalizers": [{"type": "NFKC"}, {"type": "Replace", "pattern": {"Regex": "\\s+"}, "content": " "}]}, "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}}"#, "normalizer.normalizers[1].pattern.Regex", "\\s+"),
+        (#"{"normalizer": {"type": "BertNormalizer"}, "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}}"#, "normalizer.clean_text", ""),
+        (#"{"normalizer": {"type": "Nmt"}, "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}}"#, "normalizer.type", "Nmt"),
         (#"{"pre_tokenizer": {"type": "Whitespace"}, "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}}"#, "pre_tokenizer.type", "Whitespace"),
         (#"{"pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": "\\d+"}, "behavior": "Isolated", "invert": false}, {"type": "ByteLevel", "use_regex": false}]}, "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}}"#, "pre_tokenizer.pretokenizers[0].pattern", ""),
         (#"{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": ["a c"]}}"#, "model.merges[0]", "not in the vocabulary"),

@@ -80,6 +80,16 @@ def char_bpe(words, pre=None, normalizer=None, decoder_strip=True):
             "decoder": {"type": "Sequence", "decoders": decoders},
             "model": bpe(vocab, merges, unk_token="<unk>", fuse_unk=True, byte_fallback=True)}
 
+def unigram(pieces, normalizer, pre):
+    """A Unigram model (version 1.1 payloads): <unk>, byte pieces, then scored pieces."""
+    added_tokens = [added(0, "<unk>"), added(1, "</s>")]
+    vocab = [["<unk>", 0.0], ["</s>", 0.0]] + [[f"<0x{b:02X}>", 0.0] for b in [0x0A, 0x20, 0xC3, 0xA9, 0xE2]]
+    vocab += [[p, -1.0 - 0.5 * i] for i, p in enumerate(pieces)]
+    return {"version": "1.0", "truncation": None, "padding": None, "added_tokens": added_tokens,
+            "normalizer": normalizer, "pre_tokenizer": pre, "post_processor": None,
+            "decoder": {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always", "split": True},
+            "model": {"type": "Unigram", "unk_id": 0, "vocab": vocab, "byte_fallback": True}}
+
 WORDS = ["hello", "world", "the", "they", "hi", "1234", "'s"]
 seeds = {
     "bytelevel-gpt2.json": byte_level(WORDS, [added(0, "<|endoftext|>")],
@@ -95,6 +105,17 @@ seeds = {
     "metaspace-first.json": char_bpe(["hello", "world"], pre={"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "first", "split": False}),
     "llama2-normalizer.json": char_bpe(["hello", "a"], normalizer={"type": "Sequence", "normalizers": [
         {"type": "Prepend", "prepend": "\u2581"}, {"type": "Replace", "pattern": {"String": " "}, "content": "\u2581"}]}),
+    # Version 1.1: Unigram, normalizer steps (STRIP, REPLACE_RUN, MAP, PREPEND), WhitespaceSplit.
+    "unigram-normalizers.json": unigram(["\u2581", "\u2581h", "ello", "h", "e", "l", "o", "\u2581hello", "w", "\u2581wor", "ld", "x"],
+                                        {"type": "Sequence", "normalizers": [
+                                            {"type": "Strip", "strip_left": False, "strip_right": True},
+                                            {"type": "Replace", "pattern": {"Regex": " {2,}"}, "content": " "},
+                                            {"type": "Replace", "pattern": {"String": "``"}, "content": "\""},
+                                            {"type": "Prepend", "prepend": "x"}]},
+                                        {"type": "Sequence", "pretokenizers": [{"type": "WhitespaceSplit"},
+                                            {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always", "split": True}]}),
+    "unigram-nfc.json": unigram(["\u2581", "\u00e9", "e", "\u2581caf", "\u00e9t\u00e9"], {"type": "NFC"},
+                                {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always", "split": True}),
 }
 out = "tools/fuzz/corpus/tokenizer-json"
 os.makedirs(out, exist_ok=True)

@@ -35,12 +35,15 @@ typedef enum {
 
 /// The best path this CPU supports (cpuid + xgetbv / getauxval).
 dqt_isa dqt_detect_isa(void);
-/// The path kernels use now. Defaults to dqt_detect_isa(), or to the path named by the
-/// environment variable DQT_ISA ("avx2", "portable", ...) if this CPU supports it.
-dqt_isa dqt_active_isa(void);
-/// Select a path for the dqt_* functions below (process-wide). Returns 0, or -1 if the
-/// CPU lacks it or it was not compiled in (then the selection is unchanged).
-int dqt_set_isa(dqt_isa isa);
+/// The path the dqt_* functions below use (fixed for the life of the process): the one named
+/// by the environment variable DQT_ISA ("portable", "avx2", "avx512-vnni", "neon",
+/// "neon-dotprod") if this CPU supports it, else dqt_detect_isa(). An unknown or unsupported
+/// DQT_ISA is ignored here; front ends refuse it with an error (DQTKernels' Kernels.defaultISA()).
+/// There is no process-wide setter: code that needs another path takes its table from
+/// dqt_kernels_for_isa() (the runtime holds one per model).
+dqt_isa dqt_default_isa(void);
+/// 0 and *isa set if `name` is one of the names dqt_isa_name() returns; -1 otherwise (NULL too).
+int dqt_isa_from_name(const char *name, dqt_isa *isa);
 /// "portable", "avx2", "neon", "neon-dotprod", "avx512-vnni"; "?" for an unknown value.
 const char *dqt_isa_name(dqt_isa isa);
 

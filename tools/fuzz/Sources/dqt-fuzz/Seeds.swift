@@ -168,7 +168,7 @@ func safetensorsSeeds() -> [(String, [UInt8])] {
     ]
 }
 
-/// Hand-made SentencePiece BPE ModelProto files (protobuf).
+/// Hand-made SentencePiece BPE and Unigram ModelProto files (protobuf).
 func sentencePieceSeeds() -> [(String, [UInt8])] {
     func varint(_ v: UInt64) -> [UInt8] {
         var v = v, out: [UInt8] = []
@@ -183,11 +183,11 @@ func sentencePieceSeeds() -> [(String, [UInt8])] {
         if type != 1 { m += key(3, 0) + varint(UInt64(type)) }
         return bytes(1, m)
     }
-    func model(byteFallback: Bool, dummyPrefix: Bool, pieces extra: [(String, Float, Int)]) -> [UInt8] {
+    func model(byteFallback: Bool, dummyPrefix: Bool, pieces extra: [(String, Float, Int)], type: UInt64 = 2) -> [UInt8] {
         var m = piece("<unk>", 0, 2) + piece("<s>", 0, 3) + piece("</s>", 0, 3)
         if byteFallback { for b in [0x0A, 0x20, 0xC3, 0xA9] { m += piece(String(format: "<0x%02X>", b), 0, 6) } }
         for (s, sc, t) in extra { m += piece(s, sc, t) }
-        var trainer = key(3, 0) + varint(2)
+        var trainer = key(3, 0) + varint(type)
         if byteFallback { trainer += key(35, 0) + varint(1) }
         m += bytes(2, trainer)
         var norm = bytes(1, Array("identity".utf8))
@@ -200,6 +200,7 @@ func sentencePieceSeeds() -> [(String, [UInt8])] {
     return [
         ("bpe-fallback", model(byteFallback: true, dummyPrefix: true, pieces: base)),
         ("bpe-plain", model(byteFallback: false, dummyPrefix: false, pieces: Array(base.prefix(6)))),
+        ("unigram-fallback", model(byteFallback: true, dummyPrefix: true, pieces: base, type: 1)),
     ]
 }
 
