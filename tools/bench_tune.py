@@ -37,6 +37,7 @@ import platform
 import re
 import shutil
 import subprocess
+import tempfile
 import sys
 import time
 
@@ -72,14 +73,19 @@ def run(cmd: list[str], cwd: str | None = None, capture: bool = True, check: boo
 
 def timed(cmd: list[str], nice: int, cwd: str | None = None) -> tuple[str, int]:
     """Runs cmd under /usr/bin/time -v; returns (output, max RSS in KiB)."""
-    tfile = os.path.join(cwd or ".", ".time.txt")
-    pre = ["nice", "-n", str(nice)] if nice else []
-    out = run(["/usr/bin/time", "-v", "-o", tfile] + pre + cmd, cwd=cwd)
-    rss = 0
-    with open(tfile) as f:
-        for line in f:
-            if "Maximum resident set size" in line:
-                rss = int(line.split(":")[1])
+    # /usr/bin/time's report goes to a temporary file (never into the repository).
+    fd, tfile = tempfile.mkstemp(prefix="dqt-bench-time.", suffix=".txt")
+    os.close(fd)
+    try:
+        pre = ["nice", "-n", str(nice)] if nice else []
+        out = run(["/usr/bin/time", "-v", "-o", tfile] + pre + cmd, cwd=cwd)
+        rss = 0
+        with open(tfile) as f:
+            for line in f:
+                if "Maximum resident set size" in line:
+                    rss = int(line.split(":")[1])
+    finally:
+        os.unlink(tfile)
     return out, rss
 
 
