@@ -8,13 +8,14 @@
 #   tools/fuzz.sh seeds                   rewrite the seed corpus tools/fuzz/corpus/ (committed)
 #
 # Targets: dqt safetensors gguf tokenizer-json tokenizer-model tokenizer-payload lz4
-# The committed seeds in tools/fuzz/corpus/TARGET are read, never written; new inputs go to
+# The committed seeds in tools/fuzz/corpus/TARGET (and regressions/TARGET) are read, never written; new inputs go to
 # $FUZZ_SCRATCH/corpus/TARGET and crashes to $FUZZ_SCRATCH/artifacts/ (FUZZ_SCRATCH defaults
 # to .build-fuzz). A crash, a leak-free ASan report, a timeout (10 s per input) or an input
 # that needs more than 2 GiB ends the run with a non-zero status and the reproducer path.
 # Reproduce: DQT_FUZZ_TARGET=dqt $FUZZ_SCRATCH/release/dqt-fuzz CRASH_FILE
-# Once fixed, copy the crasher to tools/fuzz/regressions/TARGET/: the test suite replays those
-# (Tests/DQTTokenizerTests/FuzzRegressionTests.swift).
+# Once fixed, copy the crasher to tools/fuzz/regressions/TARGET/ and give it a line in
+# tools/fuzz/regressions/expected.tsv: the test suite replays every regression and checks its
+# outcome (Tests/*/FuzzRegressionTests.swift); libFuzzer reads them as extra seeds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCRATCH="${FUZZ_SCRATCH:-.build-fuzz}"
@@ -40,9 +41,18 @@ run_target() {  # $1 target, $2 libFuzzer option (-runs=N or -max_total_time=S),
   # file (the tokenizer importers read with POSIX calls since). SWIFT_BACKTRACE=enable=no:
   # the Swift backtracer's helper thread trips ASan after a trap (a false "negative-size-param");
   # libFuzzer prints the symbolized stack of a trap itself.
+  # Seeds: the committed corpus and the regressions (read only; new inputs go to the first folder).
+  local seeds=("tools/fuzz/corpus/$t")
+  [ -d "tools/fuzz/regressions/$t" ] && seeds+=("tools/fuzz/regressions/$t")
+  # The importers' files go to a scratch folder in memory, removed after the run whatever the
+  # fuzzer's exit (libFuzzer can end without running exit handlers).
+  local shm=/dev/shm; [ -w "$shm" ] || shm="${TMPDIR:-/tmp}"
+  local tmp; tmp="$(mktemp -d "$shm/dqt-fuzz.XXXXXX")"
+  DQT_FUZZ_SCRATCH_DIR="$tmp" \
   SWIFT_BACKTRACE=enable=no ASAN_OPTIONS="detect_leaks=${DQT_FUZZ_LEAKS:-1}:allocator_may_return_null=1" DQT_FUZZ_TARGET="$t" "$BIN" \
-    "$SCRATCH/corpus/$t" "tools/fuzz/corpus/$t" "$limit" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+    "$SCRATCH/corpus/$t" "${seeds[@]}" "$limit" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
     -artifact_prefix="$SCRATCH/artifacts/$t-" "$@" >"$log" 2>&1 || status=$?
+  rm -rf "$tmp"
   # The closing statistics: executions and time.
   grep -E "^(Done|stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb)" "$log" | sed "s/^/  $t: /" >&2 || true
   if [ "$status" != 0 ]; then
@@ -62,7 +72,7 @@ case "$cmd" in
     ;;
   smoke)
     secs="${2:-5}"
-    [ -x "$BIN" ] || build
+    build   # incremental: a stale binary would fuzz old code
     fail=0
     for t in $TARGETS; do run_target "$t" "-max_total_time=$secs" || fail=1; done
     [ "$fail" = 0 ] && echo "fuzz smoke: $(echo $TARGETS | wc -w) targets, ${secs}s each, no crash" >&2
@@ -70,7 +80,7 @@ case "$cmd" in
     ;;
   all)
     runs="${2:-1000000}"
-    [ -x "$BIN" ] || build
+    build   # incremental: a stale binary would fuzz old code
     fail=0
     for t in $TARGETS; do run_target "$t" "-runs=$runs" || fail=1; done
     exit "$fail"
@@ -79,7 +89,7 @@ case "$cmd" in
   *)
     runs="${2:-1000000}"
     [ $# -ge 2 ] && shift 2 || shift 1
-    [ -x "$BIN" ] || build
+    build   # incremental: a stale binary would fuzz old code
     run_target "$cmd" "-runs=$runs" "$@"
     ;;
 esac

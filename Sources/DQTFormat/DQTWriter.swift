@@ -191,9 +191,10 @@ func removeStaleTemporaries(directory: String, name: String) -> [String] {
     defer { closedir(d) }
     var removed: [String] = []
     while let entry = readdir(d) {
-        let file = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-            String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-        }
+        // The name in place: readdir's entry is only as long as its name (d_reclen), so copying
+        // the whole 256-byte d_name array reads past it (AddressSanitizer saw it in the fuzz seeds run).
+        let name = UnsafeRawPointer(entry) + MemoryLayout<dirent>.offset(of: \dirent.d_name)!
+        let file = String(cString: name.assumingMemoryBound(to: CChar.self))
         guard file.hasPrefix(prefix), let pid = Int32(file.dropFirst(prefix.count)), pid > 0, pid != getpid() else { continue }
         guard kill(pid, 0) != 0, errno == ESRCH else { continue }  // alive (or not ours to signal)
         let full = (directory.isEmpty ? "" : directory + "/") + file

@@ -37,9 +37,20 @@ public struct DQTFormatError: Error, CustomStringConvertible, Sendable, Equatabl
         self.message = message
     }
 
-    public var description: String {
-        var s = "\(path): \(field)"
+    public var description: String { locatedDescription(path: path, field: field, offset: offset, message: message) }
+}
+
+/// The one shape of every error that points at something (DQTFormatError, ImportError,
+/// RuntimeError, TrainError): "path: field (at byte N): message", unknown parts left out.
+public func locatedDescription(path: String?, field: String?, offset: UInt64?, message: String) -> String {
+    var s = ""
+    if let path { s += path + ": " }
+    if let field {
+        s += field
         if let offset { s += " (at byte \(offset))" }
-        return s + ": " + message
+        s += ": "
+    } else if let offset {
+        s += "at byte \(offset): "
     }
+    return s + message
 }

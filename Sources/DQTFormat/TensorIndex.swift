@@ -33,6 +33,10 @@ public enum TensorEncoding: UInt8, Sendable, CaseIterable {
         }
     }
 
+    /// Byte offset of the row scales in an i8r payload (§8): the rows·cols codes, zero-padded to
+    /// a multiple of 4. For in-memory use on sizes `payloadBytes` has already checked.
+    @inlinable public static func i8rScalesOffset(rows: Int, cols: Int) -> Int { (rows * cols + 3) & ~3 }
+
     /// Payload size of a rows×cols tensor, or nil on overflow.
     public func payloadBytes(rows: UInt64, cols: UInt64) -> UInt64? {
         guard let rb = rowBytes(cols: cols), let body = checkedMul(rows, rb) else { return nil }

@@ -36,7 +36,7 @@ enum TensorValidation {
                 }
             }
         case .i8r:
-            let start = (r.rows * r.cols + 3) & ~3
+            let start = TensorEncoding.i8rScalesOffset(rows: r.rows, cols: r.cols)
             for row in 0..<r.rows {
                 let s = Float(bitPattern: UInt32(littleEndian: data.loadUnaligned(fromByteOffset: start + 4 * row, as: UInt32.self)))
                 guard s.isFinite, s >= 0 else {

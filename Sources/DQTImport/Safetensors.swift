@@ -4,6 +4,7 @@
 // must tile the data buffer exactly (no holes, no overlaps, nothing after the end).
 // The file is mmapped; tensor bytes are views into the mapping.
 import DQTFormat
+import DQTKernels
 import Foundation
 
 public struct ImportError: Error, CustomStringConvertible, Sendable {
@@ -19,11 +20,7 @@ public struct ImportError: Error, CustomStringConvertible, Sendable {
         self.message = message
     }
 
-    public var description: String {
-        var s = "\(path): \(field)"
-        if let offset { s += " (at byte \(offset))" }
-        return s + ": " + message
-    }
+    public var description: String { locatedDescription(path: path, field: field, offset: offset, message: message) }
 }
 
 public enum SafetensorsDType: String, Sendable, CaseIterable {
@@ -263,11 +260,9 @@ public final class SafetensorsCheckpoint: @unchecked Sendable {
         case .f32:
             out.withUnsafeMutableBytes { $0.copyMemory(from: raw) }
         case .f16:
-            for i in 0..<t.count { out[i] = halfToFloat(raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
+            for i in 0..<t.count { out[i] = FloatBits.halfToFloat(raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
         case .bf16:
-            for i in 0..<t.count {
-                out[i] = Float(bitPattern: UInt32(raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) << 16)
-            }
+            for i in 0..<t.count { out[i] = FloatBits.bf16ToFloat(raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
         case .f64:
             for i in 0..<t.count { out[i] = Float(raw.loadUnaligned(fromByteOffset: 8 * i, as: Double.self)) }
         default:
@@ -275,20 +270,6 @@ public final class SafetensorsCheckpoint: @unchecked Sendable {
         }
         return (out, t.shape)
     }
-}
-
-/// IEEE binary16 → binary32 (exact; subnormals, infinities and NaN preserved).
-public func halfToFloat(_ h: UInt16) -> Float {
-    let sign = UInt32(h & 0x8000) << 16
-    let exp = Int(h >> 10) & 0x1F
-    let mant = UInt32(h & 0x3FF)
-    if exp == 0 {
-        if mant == 0 { return Float(bitPattern: sign) }
-        let v = Float(mant) * (1.0 / 16_777_216.0)  // mant · 2^-24
-        return sign != 0 ? -v : v
-    }
-    if exp == 31 { return Float(bitPattern: sign | 0x7F80_0000 | (mant << 13)) }
-    return Float(bitPattern: sign | UInt32(exp + 112) << 23 | (mant << 13))
 }
 
 /// A JSON number that is an exact integer (not a fraction, not a boolean), or nil.

@@ -93,4 +93,33 @@ public enum FloatKernels {
         while i + 8 <= n { store8(load8(UnsafePointer(gate), i) * load8(up, i), gate, i); i += 8 }
         while i < n { gate[i] *= up[i]; i += 1 }
     }
+
+    // MARK: - RoPE (formats/dqt.md §6), shared by the runtime and the trainer
+
+    /// The RoPE tables: cos and sin of pos·θ^(−2i/headDim) for pos < positions, i < headDim/2,
+    /// each [positions, headDim/2], computed in float32 as transformers does.
+    public static func ropeTables(theta: Float, headDim: Int, positions: Int,
+                                  cos: UnsafeMutablePointer<Float>, sin: UnsafeMutablePointer<Float>) {
+        let half = headDim / 2
+        for i in 0..<half {
+            let inv = 1 / powf(theta, Float(2 * i) / Float(headDim))
+            for p in 0..<positions {
+                let angle = Float(p) * inv
+                cos[p * half + i] = cosf(angle)
+                sin[p * half + i] = sinf(angle)
+            }
+        }
+    }
+
+    /// Rotate-half RoPE in place on one head vector of `dim` floats at the position whose table
+    /// rows are `cos`/`sin` (dim/2 floats each): pairs (i, i + dim/2).
+    @inlinable
+    public static func rope(_ v: UnsafeMutablePointer<Float>, _ dim: Int, _ cos: UnsafePointer<Float>, _ sin: UnsafePointer<Float>) {
+        let half = dim / 2
+        for i in 0..<half {
+            let a = v[i], b = v[i + half]
+            v[i] = a * cos[i] - b * sin[i]
+            v[i + half] = b * cos[i] + a * sin[i]
+        }
+    }
 }

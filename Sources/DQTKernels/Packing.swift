@@ -177,7 +177,7 @@ public enum Packing {
         let total = WeightEncoding.i8r.payloadBytes(rows: rows, cols: cols)!
         var out = [UInt8](repeating: 0, count: total)
         for i in 0..<codes.count { out[i] = UInt8(bitPattern: codes[i]) }
-        let scalesAt = (rows * cols + 3) & ~3
+        let scalesAt = WeightEncoding.i8rScalesOffset(rows: rows, cols: cols)
         for r in 0..<rows {
             let bits = rowScales[r].bitPattern
             for k in 0..<4 { out[scalesAt + 4 * r + k] = UInt8(truncatingIfNeeded: bits >> (8 * k)) }
@@ -189,7 +189,7 @@ public enum Packing {
         let total = WeightEncoding.i8r.payloadBytes(rows: rows, cols: cols)!
         guard bytes.count == total else { throw .sizeMismatch(what: "i8r payload", expected: total, actual: bytes.count) }
         let codes = bytes[0..<(rows * cols)].map { Int8(bitPattern: $0) }
-        let scalesAt = (rows * cols + 3) & ~3
+        let scalesAt = WeightEncoding.i8rScalesOffset(rows: rows, cols: cols)
         var scales = [Float](repeating: 0, count: rows)
         for r in 0..<rows {
             var bits: UInt32 = 0

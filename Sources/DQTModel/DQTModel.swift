@@ -80,14 +80,15 @@ public final class DQTModel {
         let spec = file.spec
         let ctx = options.contextLength == 0 ? min(spec.maxContext, 2048) : options.contextLength
         guard ctx >= 1, ctx <= spec.maxContext else {
-            throw RuntimeError.badArgument("context length \(ctx) is outside 1…\(spec.maxContext) (the model's max_context)")
+            throw RuntimeError(.badArgument, path: path, field: "contextLength",
+                               "context length \(ctx) is outside 1…\(spec.maxContext) (the model's max_context)")
         }
         let online = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
         // The default is every online CPU, capped at the 256 the pool accepts from a user.
         let n = options.threads == 0 ? min(max(online, 1), 256) : options.threads
-        guard n >= 1, n <= 256 else { throw RuntimeError.badArgument("thread count \(n) is outside 1…256") }
+        guard n >= 1, n <= 256 else { throw RuntimeError.badArgument("thread count \(n) is outside 1…256", field: "threads") }
         guard options.batchSize >= 1, options.batchSize <= 512 else {
-            throw RuntimeError.badArgument("batch size \(options.batchSize) is outside 1…512")
+            throw RuntimeError.badArgument("batch size \(options.batchSize) is outside 1…512", field: "batchSize")
         }
         let isa: KernelISA
         do {
@@ -98,7 +99,7 @@ public final class DQTModel {
                 isa = try Kernels.defaultISA()
             }
         } catch {
-            throw RuntimeError.badArgument("\(error)")
+            throw RuntimeError.badArgument("\(error)")   // names DQT_ISA itself
         }
         contextLength = ctx
         threads = n
@@ -106,7 +107,8 @@ public final class DQTModel {
             throw RuntimeError.tokenizerPayload(path: path, e)
         }
         guard tokenizer.vocabSize <= spec.vocabSize else {
-            throw RuntimeError.tokenizer("\(path): the tokenizer has \(tokenizer.vocabSize) tokens, more than the model's vocabulary \(spec.vocabSize)")
+            throw RuntimeError.tokenizer("the tokenizer has \(tokenizer.vocabSize) tokens, more than the model's vocabulary \(spec.vocabSize)",
+                                         path: path, field: "TOKENIZER section")
         }
         if let payload = file.chatPayload {
             do {
@@ -114,12 +116,17 @@ public final class DQTModel {
                 chatTemplate = try ChatTemplate(source: data.template)
                 chat = data
             } catch {
-                throw RuntimeError.badArgument("\(path): CHAT section: \(error)")
+                throw RuntimeError(.chat, path: path, field: "CHAT section", "\(error)")
             }
         }
         weights = ModelWeights(file: file)
-        transformer = try Transformer(spec: spec, weights: weights, context: ctx, batch: min(options.batchSize, ctx), threads: n,
-                                      kernels: KernelPath(isa)!, kvCache: options.kvCache, otherBytes: file.arenaBytes)
+        do {
+            transformer = try Transformer(spec: spec, weights: weights, context: ctx, batch: min(options.batchSize, ctx), threads: n,
+                                          kernels: KernelPath(isa)!, kvCache: options.kvCache, otherBytes: file.arenaBytes)
+        } catch var e as RuntimeError where e.kind == .outOfMemory {
+            e.path = path   // the plan is what this model declares
+            throw e
+        }
         loadSeconds = monotonicSeconds() - start
     }
 
@@ -218,8 +225,8 @@ public final class DQTModel {
             throw RuntimeError.contextFull("\(position + tokens.count) tokens exceed the context of \(contextLength) (use a larger -c)")
         }
         let V = spec.vocabSize
-        for t in tokens where t < 0 || Int(t) >= V {
-            throw RuntimeError.badArgument("token id \(t) is outside the vocabulary (0…\(V - 1))")
+        for i in 0..<tokens.count where tokens[i] < 0 || Int(tokens[i]) >= V {
+            throw RuntimeError.badArgument("token id \(tokens[i]) is outside the vocabulary (0…\(V - 1))", field: "tokens[\(i)]")
         }
         var done = 0
         while done < tokens.count {
@@ -258,7 +265,7 @@ public final class DQTModel {
                          timing: UnsafeMutablePointer<GenerationTiming>? = nil, stopAtEnd: Bool = true,
                          reuseCache: Bool = false, stopTokens: [Int32] = [],
                          onToken: (Int32) -> Bool) throws -> Int {
-        guard !prompt.isEmpty else { throw RuntimeError.badArgument("the prompt has no tokens") }
+        guard !prompt.isEmpty else { throw RuntimeError.badArgument("the prompt has no tokens", field: "prompt") }
         let kept = reuseCache ? min(cachedPrefix(of: prompt), prompt.count - 1) : 0
         position = kept
         var sampler = Sampler(settings: settings, probs: transformer.b.probs, indices: transformer.b.indices,
@@ -343,7 +350,8 @@ public final class DQTModel {
         var stops = [spec.eosID, spec.eotID].filter { $0 != ModelSpec.noToken }.map { Int32(bitPattern: $0) }
         for s in endOfTurn {
             guard let id = tokenizer.addedTokenID(s) ?? tokenizer.tokenID(forBytes: Array(s.utf8)) else {
-                throw RuntimeError.badArgument("chat template \(origin): its end-of-turn token \"\(s)\" is not in this model's vocabulary")
+                throw RuntimeError.badArgument("chat template \(origin): its end-of-turn token \"\(s)\" is not in this model's vocabulary",
+                                               field: "endOfTurn")
             }
             if !stops.contains(id) { stops.append(id) }
         }
@@ -351,7 +359,7 @@ public final class DQTModel {
         do {
             _ = try ChatTemplate.validated(source: source, bosToken: data.bosToken, eosToken: data.eosToken)
         } catch {
-            throw RuntimeError.badArgument("chat template \(origin): \(error)")
+            throw RuntimeError.badArgument("chat template \(origin): \(error)", field: "chatTemplate")
         }
         try useChatTemplate(data)
     }
@@ -367,7 +375,8 @@ public final class DQTModel {
     public func chatText(_ messages: [ChatMessage], addGenerationPrompt: Bool = true,
                          options: ChatRenderOptions = ChatRenderOptions()) throws -> String {
         guard let chat, let chatTemplate else {
-            throw RuntimeError.badArgument("\(file.path) has no chat template; give one with --chat-template NAME|FILE (built-in: \(ChatBuiltinTemplate.all.map(\.name).joined(separator: ", ")))")
+            throw RuntimeError(.badArgument, path: file.path, field: "chatTemplate",
+                               "the model has no chat template; give one with --chat-template NAME|FILE (built-in: \(ChatBuiltinTemplate.all.map(\.name).joined(separator: ", ")))")
         }
         return try chatTemplate.render(messages: messages, addGenerationPrompt: addGenerationPrompt,
                                        bosToken: chat.bosToken, eosToken: chat.eosToken, options: options)

@@ -26,16 +26,17 @@ extension DQTModel {
     /// Scores `stream` in windows of `window` inputs (default: the context length).
     public func evaluate(stream: [Int32], window: Int? = nil) throws -> EvaluationResult {
         let w = min(window ?? contextLength, contextLength)
-        guard w >= 1 else { throw RuntimeError.badArgument("the evaluation window must hold at least 1 token") }
+        guard w >= 1 else { throw RuntimeError.badArgument("the evaluation window must hold at least 1 token", field: "window") }
         let windows = (stream.count - 1) / w
         guard windows >= 1 else {
-            throw RuntimeError.badArgument("\(stream.count) tokens do not fill one evaluation window of \(w) + 1")
+            throw RuntimeError.badArgument("\(stream.count) tokens do not fill one evaluation window of \(w) + 1", field: "stream")
         }
         let V = spec.vocabSize, B = transformer.batch
         // [B, V] logits: up to 512 × 2^24 floats for a hostile vocabulary; refuse, don't trap.
         let (cells, overflow) = B.multipliedReportingOverflow(by: V)
         guard !overflow, UInt64(cells) * 4 <= DQTFile.physicalMemory() else {
-            throw RuntimeError.outOfMemory("evaluation needs \(B) × \(V) logits, more than this machine's memory; use a smaller -b")
+            throw RuntimeError.outOfMemory("evaluation needs \(B) × \(V) logits, more than this machine's memory; use a smaller -b",
+                                           path: file.path)
         }
         let logits = UnsafeMutablePointer<Float>.allocate(capacity: B * V)
         defer { logits.deallocate() }

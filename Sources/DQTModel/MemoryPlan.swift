@@ -92,7 +92,24 @@ struct Buffers {
     var kvCache: KVCacheType
 }
 
+/// The buffers of the plan, in allocation order; `name` is how reports call them.
+enum PlanSlot: Int, CaseIterable {
+    case x, xb, q, k, v, att, hb, hb2, out, xq, qsum, alpha, mult, scores, logits
+    case keyCache, valueCache, ropeCos, ropeSin, probs, indices, recent, tokens
+
+    var name: String {
+        switch self {
+        case .keyCache: "key_cache"
+        case .valueCache: "value_cache"
+        case .ropeCos: "rope_cos"
+        case .ropeSin: "rope_sin"
+        default: String(describing: self)
+        }
+    }
+}
+
 final class MemoryPlan {
+    /// One entry per `PlanSlot`, indexed by its raw value.
     let entries: [PlanEntry]
     let totalBytes: Int
     let base: UnsafeMutableRawPointer
@@ -104,36 +121,41 @@ final class MemoryPlan {
         let d = spec.hiddenSize, f = spec.ffnSize, a = spec.attnDim, kv = spec.kvDim, V = spec.vocabSize
         let C = context, B = batch, L = spec.layers, T = threads
         let P = Kernels.paddedCols(max(d, f, a))
-        // Every size is a product of declared dimensions: computed with overflow checks, so a
-        // file that declares absurd sizes is refused with a message, never a trap.
-        func size(_ name: String, _ factors: Int...) throws -> (String, Int) {
-            var n = 1
-            for x in factors {
-                let (p, o) = n.multipliedReportingOverflow(by: x)
-                guard !o, x >= 0 else {
-                    throw RuntimeError.outOfMemory("the \(name) buffer (\(factors.map(String.init).joined(separator: " × ")) bytes) overflows; the model declares impossible sizes")
-                }
-                n = p
+        /// The byte size of a slot as a product of declared dimensions (shapes: see `Buffers`).
+        func factors(_ s: PlanSlot) -> [Int] {
+            switch s {
+            case .x, .xb: [B, d, 4]
+            case .q, .att: [B, a, 4]
+            case .k, .v: [B, kv, 4]
+            case .hb, .hb2: [B, f, 4]
+            case .out: [B, max(d, a), 4]
+            case .xq: [B, P]
+            case .qsum, .alpha, .mult: [B, 4]
+            case .scores: [T, C, 4]
+            case .logits, .probs, .indices: [V, 4]
+            case .keyCache, .valueCache: [L, C, kv, kvCache.size]
+            case .ropeCos, .ropeSin: [C, spec.headDim / 2, 4]
+            case .recent: [MemoryPlan.recentWindow, 4]
+            case .tokens: [C, 4]
             }
-            return (name, n)
         }
-        let sizes: [(String, Int)] = [
-            try size("x", B, d, 4), try size("xb", B, d, 4), try size("q", B, a, 4), try size("k", B, kv, 4),
-            try size("v", B, kv, 4), try size("att", B, a, 4), try size("hb", B, f, 4), try size("hb2", B, f, 4),
-            try size("out", B, max(d, a), 4), try size("xq", B, P), try size("qsum", B, 4), try size("alpha", B, 4),
-            try size("mult", B, 4), try size("scores", T, C, 4), try size("logits", V, 4),
-            try size("key_cache", L, C, kv, kvCache.size), try size("value_cache", L, C, kv, kvCache.size),
-            try size("rope_cos", C, spec.headDim / 2, 4), try size("rope_sin", C, spec.headDim / 2, 4),
-            try size("probs", V, 4), try size("indices", V, 4), try size("recent", MemoryPlan.recentWindow, 4),
-            try size("tokens", C, 4),
-        ]
+        // Every size is computed with overflow checks, so a file that declares absurd sizes is
+        // refused with a message, never a trap.
         var entries: [PlanEntry] = []
         var offset = 0
-        for (name, bytes) in sizes {
-            entries.append(PlanEntry(name: name, bytes: bytes, offset: offset))
+        for slot in PlanSlot.allCases {
+            var bytes = 1
+            for x in factors(slot) {
+                let (p, o) = bytes.multipliedReportingOverflow(by: x)
+                guard !o, x >= 0 else {
+                    throw RuntimeError.outOfMemory("the \(slot.name) buffer (\(factors(slot).map(String.init).joined(separator: " × ")) bytes) overflows; the model declares impossible sizes")
+                }
+                bytes = p
+            }
+            entries.append(PlanEntry(name: slot.name, bytes: bytes, offset: offset))
             let (padded, o1) = bytes.addingReportingOverflow(63)
             let (next, o2) = offset.addingReportingOverflow(padded & ~63)
-            guard !o1, !o2 else { throw RuntimeError.outOfMemory("the runtime plan overflows at \(name); the model declares impossible sizes") }
+            guard !o1, !o2 else { throw RuntimeError.outOfMemory("the runtime plan overflows at \(slot.name); the model declares impossible sizes") }
             offset = next
         }
         totalBytes = offset
@@ -142,7 +164,7 @@ final class MemoryPlan {
         let physical = DQTFile.physicalMemory()
         let (needed, o) = offset.addingReportingOverflow(max(otherBytes, 0))
         guard !o, UInt64(needed) <= physical else {
-            let kvBytes = sizes[15].1 + sizes[16].1
+            let kvBytes = entries[PlanSlot.keyCache.rawValue].bytes + entries[PlanSlot.valueCache.rawValue].bytes
             throw RuntimeError.outOfMemory(
                 "the model needs \(MemoryPlan.describe(offset)) of runtime buffers (KV cache \(MemoryPlan.describe(kvBytes)) for context \(C) × \(L) layers × \(kv) KV width)"
                 + (otherBytes > 0 ? " plus \(MemoryPlan.describe(otherBytes)) of decoded LZ4 sections" : "")
@@ -157,17 +179,18 @@ final class MemoryPlan {
         }
         base = p
         self.entries = entries
-        func slot<T>(_ i: Int, _: T.Type) -> UnsafeMutablePointer<T> {
-            (p + entries[i].offset).bindMemory(to: T.self, capacity: max(entries[i].bytes / MemoryLayout<T>.stride, 1))
+        func raw(_ s: PlanSlot) -> UnsafeMutableRawPointer { p + entries[s.rawValue].offset }
+        func slot<T>(_ s: PlanSlot, _: T.Type) -> UnsafeMutablePointer<T> {
+            raw(s).bindMemory(to: T.self, capacity: max(entries[s.rawValue].bytes / MemoryLayout<T>.stride, 1))
         }
         buffers = Buffers(
-            x: slot(0, Float.self), xb: slot(1, Float.self), q: slot(2, Float.self), k: slot(3, Float.self),
-            v: slot(4, Float.self), att: slot(5, Float.self), hb: slot(6, Float.self), hb2: slot(7, Float.self),
-            out: slot(8, Float.self), xq: slot(9, Int8.self), qsum: slot(10, Int32.self), alpha: slot(11, Float.self),
-            mult: slot(12, Float.self), scores: slot(13, Float.self), logits: slot(14, Float.self),
-            keyCache: p + entries[15].offset, valueCache: p + entries[16].offset, ropeCos: slot(17, Float.self),
-            ropeSin: slot(18, Float.self), probs: slot(19, Float.self), indices: slot(20, Int32.self),
-            recent: slot(21, Int32.self), tokens: slot(22, Int32.self), paddedWidth: P, kvCache: kvCache)
+            x: slot(.x, Float.self), xb: slot(.xb, Float.self), q: slot(.q, Float.self), k: slot(.k, Float.self),
+            v: slot(.v, Float.self), att: slot(.att, Float.self), hb: slot(.hb, Float.self), hb2: slot(.hb2, Float.self),
+            out: slot(.out, Float.self), xq: slot(.xq, Int8.self), qsum: slot(.qsum, Int32.self), alpha: slot(.alpha, Float.self),
+            mult: slot(.mult, Float.self), scores: slot(.scores, Float.self), logits: slot(.logits, Float.self),
+            keyCache: raw(.keyCache), valueCache: raw(.valueCache), ropeCos: slot(.ropeCos, Float.self),
+            ropeSin: slot(.ropeSin, Float.self), probs: slot(.probs, Float.self), indices: slot(.indices, Int32.self),
+            recent: slot(.recent, Int32.self), tokens: slot(.tokens, Int32.self), paddedWidth: P, kvCache: kvCache)
     }
 
     deinit { munmap(base, max(totalBytes, 64)) }
@@ -182,8 +205,11 @@ final class MemoryPlan {
         return "\(r) \(units[u])"
     }
 
+    /// The KV cache's entries of the plan.
+    var kvCacheEntries: [PlanEntry] { [entries[PlanSlot.keyCache.rawValue], entries[PlanSlot.valueCache.rawValue]] }
+
     /// Bytes of the KV cache part of the plan.
-    var kvCacheBytes: Int { entries.filter { $0.name.hasSuffix("_cache") }.reduce(0) { $0 + $1.bytes } }
+    var kvCacheBytes: Int { kvCacheEntries.reduce(0) { $0 + $1.bytes } }
 
     /// Bytes of the KV cache that are resident (pages written so far), by mincore(2): the plan
     /// is mapped lazily, so a cache reserved for a long context costs only what was used.
@@ -191,7 +217,7 @@ final class MemoryPlan {
     var kvCacheResidentBytes: Int {
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         var total = 0
-        for e in entries where e.name.hasSuffix("_cache") && e.bytes > 0 {
+        for e in kvCacheEntries where e.bytes > 0 {
             let start = (Int(bitPattern: base) + e.offset) / page * page
             let end = (Int(bitPattern: base) + e.offset + e.bytes + page - 1) / page * page
             var vec = [UInt8](repeating: 0, count: (end - start) / page)
@@ -199,22 +225,5 @@ final class MemoryPlan {
             total += vec.reduce(0) { $0 + Int($1 & 1) } * page
         }
         return total
-    }
-}
-
-public enum RuntimeError: Error, CustomStringConvertible {
-    case outOfMemory(String)
-    case badArgument(String)
-    case contextFull(String)
-    case tokenizer(String)
-    /// The TOKENIZER section of `path` breaks formats/dqt-tokenizer.md: the reader's typed error
-    /// (field, byte offset) is kept.
-    case tokenizerPayload(path: String, TokenizerError)
-
-    public var description: String {
-        switch self {
-        case .outOfMemory(let s), .badArgument(let s), .contextFull(let s), .tokenizer(let s): s
-        case .tokenizerPayload(let path, let e): "\(path): TOKENIZER section: \(e)"
-        }
     }
 }

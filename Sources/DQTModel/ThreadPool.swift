@@ -63,7 +63,7 @@ public final class ThreadPool: @unchecked Sendable {
             guard rc == 0 else {
                 arg.deallocate()
                 shutdown()
-                throw RuntimeError.badArgument("cannot start worker thread \(i): error \(rc)")
+                throw RuntimeError.system("cannot start worker thread \(i): \(String(cString: strerror(rc)))")
             }
             threads.append(tid)
         }

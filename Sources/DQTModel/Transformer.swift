@@ -203,17 +203,9 @@ final class Transformer {
         fillRopeTables()
     }
 
-    /// cos/sin of pos · θ^(−2i/head_dim), computed in float32 as transformers does.
+    /// cos/sin of pos · θ^(−2i/head_dim) for every position of the context.
     private func fillRopeTables() {
-        let half = spec.headDim / 2
-        for i in 0..<half {
-            let inv = 1 / powf(spec.ropeTheta, Float(2 * i) / Float(spec.headDim))
-            for p in 0..<context {
-                let angle = Float(p) * inv
-                b.ropeCos[p * half + i] = cosf(angle)
-                b.ropeSin[p * half + i] = sinf(angle)
-            }
-        }
+        FloatKernels.ropeTables(theta: spec.ropeTheta, headDim: spec.headDim, positions: context, cos: b.ropeCos, sin: b.ropeSin)
     }
 
     // MARK: quantized linears
@@ -272,9 +264,9 @@ final class Transformer {
             for t in 0..<n {
                 let p = pos + t
                 let cosRow = b.ropeCos + p * half, sinRow = b.ropeSin + p * half
-                for h in 0..<spec.heads { rope(b.q + t * a + h * hd, hd, cosRow, sinRow) }
+                for h in 0..<spec.heads { FloatKernels.rope(b.q + t * a + h * hd, hd, cosRow, sinRow) }
                 for h in 0..<spec.kvHeads {
-                    rope(kOut + t * kv + h * hd, hd, cosRow, sinRow)
+                    FloatKernels.rope(kOut + t * kv + h * hd, hd, cosRow, sinRow)
                     let slot = (h * C + p) * hd * es   // byte offset of (head h, position p)
                     if half16 {
                         kernels.f32ToF16(kOut + t * kv + h * hd, (keys + slot).assumingMemoryBound(to: UInt16.self), count: hd)

@@ -98,7 +98,7 @@ public struct ModelWeights: @unchecked Sendable {
             let d = file.data(of: r).baseAddress!
             var scales: UnsafePointer<Float>? = nil
             if r.encoding == .i8r {
-                scales = (d + ((r.rows * r.cols + 3) & ~3)).assumingMemoryBound(to: Float.self)
+                scales = (d + TensorEncoding.i8rScalesOffset(rows: r.rows, cols: r.cols)).assumingMemoryBound(to: Float.self)
             }
             return TableWeight(encoding: r.encoding, rows: r.rows, cols: r.cols, data: d, rowScales: scales)
         }

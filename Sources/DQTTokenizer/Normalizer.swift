@@ -280,6 +280,9 @@ func validateMap(_ base: UnsafeRawPointer, at: Int, size: Int, field: String) th
     let m = NormMap(base: base, at: at)
     var maxLen = [Int](repeating: 0, count: 256)
     var filled = 0
+    // Two passes: every entry's bounds first, then the probes. A probe from an entry's home
+    // slot wraps through slots with higher indices, whose key offsets are not checked yet in a
+    // single pass (a fuzzed map sent compareBytes to an arbitrary address that way).
     for s in 0..<cap {
         let e = m.entriesAt + TokFormat.mapEntrySize * s
         let keyOff = r.u32(e)
@@ -297,6 +300,13 @@ func validateMap(_ base: UnsafeRawPointer, at: Int, size: Int, field: String) th
         let vp = base.advanced(by: m.blobAt + valOff).assumingMemoryBound(to: UInt8.self)
         guard validUTF8(kp, keyLen), validUTF8(vp, valLen) else { throw fail("entry[\(s)]", e, "key or value is not valid UTF-8") }
         maxLen[Int(kp[0])] = max(maxLen[Int(kp[0])], keyLen)
+    }
+    for s in 0..<cap {
+        let e = m.entriesAt + TokFormat.mapEntrySize * s
+        let keyOff = r.u32(e)
+        if keyOff == TokFormat.none { continue }
+        let keyLen = Int(r.u16(e + 8))
+        let kp = base.advanced(by: m.blobAt + Int(keyOff)).assumingMemoryBound(to: UInt8.self)
         // Probing for the key from its home slot must reach this entry, with no equal key before it.
         var q = Int(fnv1a32(UnsafeRawPointer(kp), keyLen)) & (cap - 1)
         while q != s {

@@ -38,12 +38,7 @@ public final class GradientProbe {
         guard windows.count == net.batch * (T + 1) else {
             throw TrainError.badArgument("expected \(net.batch) windows of \(T + 1) tokens, got \(windows.count) tokens")
         }
-        var inputs: [Int32] = [], targets: [Int32] = []
-        for s in 0..<net.batch {
-            let w = windows[(s * (T + 1))..<((s + 1) * (T + 1))]
-            inputs += w.dropLast()
-            targets += w.dropFirst()
-        }
+        let (inputs, targets) = Tuner.split(windows, seqLen: T, batch: net.batch)
         for t in inputs + targets where t < 0 || Int(t) >= net.spec.vocabSize {
             throw TrainError.badArgument("token \(t) is outside the vocabulary")
         }

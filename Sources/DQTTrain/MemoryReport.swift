@@ -1,6 +1,7 @@
 // `dqt-tune --dry-run`: what a run would hold in memory and on disk, computed from the sizes
 // table without allocating it.
 import DQTFormat
+import DQTModel
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -26,23 +27,23 @@ public struct MemoryPlanReport: Sendable, CustomStringConvertible {
     public var estimatedPeakBytes: Int { mappingBytes + arenaBytes + planBytes + dataBytes }
 
     public var description: String {
-        func mib(_ b: Int) -> String { pad(DQTTrain.mib(b), 13) }
+        func cell(_ b: Int) -> String { pad(mib(b), 13) }   // MiB, right-aligned in a column
         var s = "dqt-tune memory plan for \(modelPath)\n"
-        s += "  model mapping (shared, file-backed)           \(mib(mappingBytes))   (\(trainableTensors) trainable tensors, \(mib(trainableBytes).trimmingLeadingSpaces) updated in place)\n"
-        if arenaBytes > 0 { s += "  LZ4 sections decoded at load                   \(mib(arenaBytes))\n" }
-        s += "  training plan (one allocation)                 \(mib(planBytes))\n"
-        for (name, bytes) in planGroups { s += "    \(name.padding(44))\(mib(bytes))\n" }
-        s += "  training data tokens                           \(mib(dataBytes))\n"
-        s += "  estimated peak resident                        \(mib(estimatedPeakBytes))\n"
+        s += "  model mapping (shared, file-backed)           \(cell(mappingBytes))   (\(trainableTensors) trainable tensors, \(cell(trainableBytes).trimmingLeadingSpaces) updated in place)\n"
+        if arenaBytes > 0 { s += "  LZ4 sections decoded at load                   \(cell(arenaBytes))\n" }
+        s += "  training plan (one allocation)                 \(cell(planBytes))\n"
+        for (name, bytes) in planGroups { s += "    \(name.padding(44))\(cell(bytes))\n" }
+        s += "  training data tokens                           \(cell(dataBytes))\n"
+        s += "  estimated peak resident                        \(cell(estimatedPeakBytes))\n"
         s += "  no gradient buffer for the model and no float copy of the weights: gradients exist one tile of rows per worker (\(workers) workers)\n"
         if optimizer == .adafactor {
-            s += "  optimizer state (adafactor: a row and a column statistic per matrix, AdamW moments for 1-D tensors) in \(StateFile.path(for: modelPath)): \(mib(stateFileBytes).trimmingLeadingSpaces) on disk (two buffers)\n"
+            s += "  optimizer state (adafactor: a row and a column statistic per matrix, AdamW moments for 1-D tensors) in \(StateFile.path(for: modelPath)): \(cell(stateFileBytes).trimmingLeadingSpaces) on disk (two buffers)\n"
         } else if optimizer.moments > 0 {
-            s += "  optimizer state (\(optimizer.rawValue), f32 moments) in \(StateFile.path(for: modelPath)): \(mib(stateFileBytes).trimmingLeadingSpaces) on disk (two buffers), streamed per tile, not held in memory\n"
+            s += "  optimizer state (\(optimizer.rawValue), f32 moments) in \(StateFile.path(for: modelPath)): \(cell(stateFileBytes).trimmingLeadingSpaces) on disk (two buffers), streamed per tile, not held in memory\n"
         } else {
             s += "  optimizer state: none (\(optimizer.rawValue)); \(StateFile.path(for: modelPath)) holds the step and data position (8 KiB)\n"
         }
-        s += "  undo journal per commit: at most \(mib(journalMaxBytes).trimmingLeadingSpaces) on disk (old bytes of the rows that change)\n"
+        s += "  undo journal per commit: at most \(cell(journalMaxBytes).trimmingLeadingSpaces) on disk (old bytes of the rows that change)\n"
         return s
     }
 }

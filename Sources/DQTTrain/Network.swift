@@ -66,16 +66,8 @@ final class Network: @unchecked Sendable {
         fillRopeTables()
     }
 
-    /// cos/sin of pos·θ^(−2i/head_dim) in float32, exactly as the runtime (DQTModel) computes them.
+    /// cos/sin of pos·θ^(−2i/head_dim): the runtime's tables (DQTKernels), for the sequence length.
     private func fillRopeTables() {
-        let hd = spec.headDim, half = hd / 2
-        for i in 0..<half {
-            let inv = 1 / powf(spec.ropeTheta, Float(2 * i) / Float(hd))
-            for p in 0..<seqLen {
-                let angle = Float(p) * inv
-                b.ropeCos[p * half + i] = cosf(angle)
-                b.ropeSin[p * half + i] = sinf(angle)
-            }
-        }
+        FloatKernels.ropeTables(theta: spec.ropeTheta, headDim: spec.headDim, positions: seqLen, cos: b.ropeCos, sin: b.ropeSin)
     }
 }

@@ -1,4 +1,5 @@
 // Settings of a tuning run (the dqt-tune flags) and the errors DQTTrain throws.
+import DQTFormat
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -142,14 +143,5 @@ public struct TrainError: Error, CustomStringConvertible, Sendable, Equatable {
     public static func state(_ m: String, path: String? = nil) -> TrainError { TrainError(.state, path: path, m) }
     public static func numeric(_ m: String) -> TrainError { TrainError(.numeric, m) }
 
-    public var description: String {
-        var s = ""
-        if let path { s += path + ": " }
-        if let field {
-            s += field
-            if let offset { s += " (at byte \(offset))" }
-            s += ": "
-        }
-        return s + message
-    }
+    public var description: String { locatedDescription(path: path, field: field, offset: offset, message: message) }
 }

@@ -94,7 +94,7 @@ public final class Param: @unchecked Sendable {
         }
         self.data = data
         rowScales = r.encoding == .i8r
-            ? UnsafePointer((data + ((r.rows * r.cols + 3) & ~3)).assumingMemoryBound(to: Float.self)) : nil
+            ? UnsafePointer((data + TensorEncoding.i8rScalesOffset(rows: r.rows, cols: r.cols)).assumingMemoryBound(to: Float.self)) : nil
         self.fileOffset = fileOffset
         section = Int(r.section)
         self.trainable = trainable

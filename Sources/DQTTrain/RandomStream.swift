@@ -29,16 +29,3 @@ public struct RandomStream: Sendable {
         Float(bits(e) >> 40) * 0x1p-24
     }
 }
-
-/// Rounding a real-valued code target onto the integer grid.
-public enum GridRounding {
-    /// SR(x) = ⌊x⌋ + [r < x − ⌊x⌋] with r uniform in [0, 1): E[SR(x)] = x for every x whose
-    /// fractional part is a multiple of 2⁻²⁴ (and within 2⁻²⁴ otherwise).
-    @inline(__always) public static func stochastic(_ x: Float, _ r: Float) -> Float {
-        let f = x.rounded(.down)
-        return r < x - f ? f + 1 : f
-    }
-
-    /// Round half to even (torch.round).
-    @inline(__always) public static func nearest(_ x: Float) -> Float { x.rounded(.toNearestOrEven) }
-}

@@ -81,15 +81,10 @@ extension Network {
         w.quantizesInput ? quantized : float
     }
 
-    /// Rotate-half RoPE of one head vector (the runtime's `rope`).
+    /// Rotate-half RoPE of one head vector at position `pos` (the runtime's FloatKernels.rope).
     @inline(__always) func rope(_ v: UnsafeMutablePointer<Float>, _ pos: Int) {
-        let hd = spec.headDim, half = hd / 2
-        let cos = b.ropeCos + pos * half, sin = b.ropeSin + pos * half
-        for i in 0..<half {
-            let x = v[i], y = v[i + half]
-            v[i] = x * cos[i] - y * sin[i]
-            v[i + half] = y * cos[i] + x * sin[i]
-        }
+        let half = spec.headDim / 2
+        FloatKernels.rope(v, spec.headDim, b.ropeCos + pos * half, b.ropeSin + pos * half)
     }
 
     // MARK: - one layer

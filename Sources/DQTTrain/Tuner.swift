@@ -224,6 +224,7 @@ public final class Tuner {
         return report
     }
 
+    /// `batch` windows of T + 1 tokens → inputs (each window's first T) and targets (its last T).
     static func split(_ windows: [Int32], seqLen T: Int, batch: Int) -> ([Int32], [Int32]) {
         var inputs: [Int32] = [], targets: [Int32] = []
         for s in 0..<batch {

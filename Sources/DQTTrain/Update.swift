@@ -123,9 +123,6 @@ enum Update {
 
     // MARK: - coded rows
 
-    /// Set by tests: run the Swift reference loops instead of the C kernels.
-    nonisolated(unsafe) static var useReference = false
-
     @inline(__always)
     static func codedRow(_ p: Param, _ r: Int, _ g: UnsafePointer<Float>, _ st: UnsafeMutablePointer<Float>?,
                          _ dst: UnsafeMutableRawPointer, _ sc: UpdateScratch, _ c: StepConstants, _ stream: RandomStream) -> Int {
@@ -137,18 +134,13 @@ enum Update {
         case .t1: dqtt_unpack_t1(src.assumingMemoryBound(to: UInt8.self), Int64(cols), old)
         default: old.update(from: src.assumingMemoryBound(to: Int8.self), count: cols)
         }
-        let changed: Int
-        if useReference {
-            changed = codedRowReference(p, r, g, st, old, new, c, stream)
-        } else {
-            let s = p.step(row: r)
-            var params = dqtt_update_params(
-                kind: c.direction, nearest: c.rounding == .nearest ? 1 : 0,
-                decay: c.wd != 0 && p.decays ? 1 : 0, lo: Int32(p.qmin), hi: Int32(p.qmax), k: Float(c.lr / Double(s)),
-                s: s, wd: c.wd, mu: c.mu, b1: c.b1, omb1: c.omb1, b2: c.b2, omb2: c.omb2, eps: c.eps,
-                step_size: c.adamStepSize, key: stream.key, base: UInt64(r * cols))
-            changed = Int(dqtt_update_coded_row(&params, g, st, old, new, Int64(cols)))
-        }
+        let s = p.step(row: r)
+        var params = dqtt_update_params(
+            kind: c.direction, nearest: c.rounding == .nearest ? 1 : 0,
+            decay: c.wd != 0 && p.decays ? 1 : 0, lo: Int32(p.qmin), hi: Int32(p.qmax), k: Float(c.lr / Double(s)),
+            s: s, wd: c.wd, mu: c.mu, b1: c.b1, omb1: c.omb1, b2: c.b2, omb2: c.omb2, eps: c.eps,
+            step_size: c.adamStepSize, key: stream.key, base: UInt64(r * cols))
+        let changed = Int(dqtt_update_coded_row(&params, g, st, old, new, Int64(cols)))
         switch p.encoding {
         case .t2: dqtt_pack_t2(new, Int64(cols), dst.assumingMemoryBound(to: UInt8.self))
         case .t1: dqtt_pack_t1(new, Int64(cols), dst.assumingMemoryBound(to: UInt8.self))
@@ -205,7 +197,9 @@ enum Update {
         return changed
     }
 
-    /// R(x) clamped to [lo, hi]; a non-finite x keeps the old code. The target is first clamped
+    /// R(x) clamped to [lo, hi]; a non-finite x keeps the old code. Stochastic rounding is
+    /// SR(x) = ⌊x⌋ + [r < x − ⌊x⌋] with r = stream.uniform(element) (24 random bits): E[SR(x)] = x
+    /// when the fraction is a multiple of 2⁻²⁴, within 2⁻²⁴ otherwise. The target is first clamped
     /// to [lo − 1, hi + 1] (rounding never crosses an integer, so the result is the same); then
     /// ⌊x⌋ and the round-up decision are integer compares, without data-dependent branches (the
     /// stochastic decision is a coin flip a branch predictor cannot learn).
@@ -229,7 +223,6 @@ enum Update {
     @inline(__always)
     static func floatRow(_ p: Param, _ r: Int, _ g: UnsafePointer<Float>, _ st: UnsafeMutablePointer<Float>?,
                          _ dst: UnsafeMutableRawPointer, _ c: StepConstants, _ stream: RandomStream) -> Int {
-        if useReference { return floatRowReference(p, r, g, st, dst, c, stream) }
         var params = dqtt_float_params(
             kind: c.direction, nearest: c.rounding == .nearest ? 1 : 0,
             decay: c.wd != 0 && p.decays ? 1 : 0, encoding: p.encoding == .f16 ? 1 : p.encoding == .bf16 ? 2 : 0,

@@ -86,14 +86,14 @@ struct Convert: ParsableCommand {
                 }
                 _ = try ModelWriter.rewrite(file, to: input, chat: chat)
             } catch {
-                FileHandle.standardError.write(Data(("dqt-convert: error: " + describe(error) + "\n").utf8))
+                FileHandle.standardError.write(Data(("dqt-convert: error: \(error)\n").utf8))
                 throw ExitCode(1)
             }
             return
         }
         if inspect {
             do { print(try Inspector.report(path: input), terminator: "") } catch {
-                FileHandle.standardError.write(Data(("dqt-convert: error: " + describe(error) + "\n").utf8))
+                FileHandle.standardError.write(Data(("dqt-convert: error: \(error)\n").utf8))
                 throw ExitCode(1)
             }
             return
@@ -105,7 +105,7 @@ struct Convert: ParsableCommand {
                 if !quiet || line.hasPrefix("warning") { FileHandle.standardError.write(Data((line + "\n").utf8)) }
             }
         } catch {
-            FileHandle.standardError.write(Data(("dqt-convert: error: " + describe(error) + "\n").utf8))
+            FileHandle.standardError.write(Data(("dqt-convert: error: \(error)\n").utf8))
             throw ExitCode(1)
         }
         dropFromPageCache(output!)
@@ -129,8 +129,3 @@ extension ConvertOptions.Weights: ExpressibleByArgument {}
 extension ConvertOptions.Pack: ExpressibleByArgument {}
 extension ConvertOptions.Embed: ExpressibleByArgument {}
 extension I2SLayout: ExpressibleByArgument {}
-
-func describe(_ error: Error) -> String {
-    if let e = error as? CustomStringConvertible { return e.description }
-    return String(describing: error)
-}

@@ -21,7 +21,7 @@ import Musl
 #endif
 
 nonisolated(unsafe) var interruptRequested: sig_atomic_t = 0
-nonisolated(unsafe) let stdinStream = fdopen(0, "r")
+nonisolated(unsafe) let stdinStream: UnsafeMutablePointer<FILE>? = fdopen(0, "r")
 
 /// SIGINT sets a flag (no SA_RESTART, so a blocked read returns EINTR): during an answer it stops
 /// the answer; at the prompt it ends the session.
@@ -39,7 +39,9 @@ func readLine(prompt: String?) -> String? {
     var line: UnsafeMutablePointer<CChar>? = nil
     var cap = 0
     defer { free(line) }
-    let n = getline(&line, &cap, stdinStream)
+    // Unwrapped here: Swift 6.0's Glibc imports getline's stream as non-optional.
+    guard let stream = stdinStream else { return nil }
+    let n = getline(&line, &cap, stream)
     if n < 0 { return nil }
     var s = String(cString: line!)
     if s.hasSuffix("\n") { s.removeLast() }

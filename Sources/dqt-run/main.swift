@@ -42,24 +42,6 @@ func readFile(_ path: String) -> String {
     return String(decoding: bytes, as: UTF8.self)
 }
 
-/// Peak RSS of this process image: VmHWM from /proc/self/status. (getrusage's ru_maxrss is
-/// not reset by exec: a child of a large process reports the parent's RSS at fork.)
-func peakRSSBytes() -> Int {
-    if let f = fopen("/proc/self/status", "r") {
-        defer { fclose(f) }
-        var line: UnsafeMutablePointer<CChar>? = nil
-        var cap = 0
-        defer { free(line) }
-        while getline(&line, &cap, f) > 0 {
-            let s = String(cString: line!)
-            if s.hasPrefix("VmHWM:") { return (Int(String(s.dropFirst(6).filter(\.isNumber))) ?? 0) * 1024 }
-        }
-    }
-    var u = rusage()
-    getrusage(RUSAGE_SELF.rawValue, &u)
-    return Int(u.ru_maxrss) * 1024
-}
-
 /// Resident bytes of the mapping of `path` (the model's touched pages), from /proc/self/smaps;
 /// nil where /proc is unavailable.
 func mappedResidentBytes(of path: String) -> Int? {
@@ -83,22 +65,6 @@ func mappedResidentBytes(of path: String) -> Int? {
         }
     }
     return found ? total : nil
-}
-
-func mib(_ bytes: Int) -> String { fixed(Double(bytes) / 1048576, 1) + " MiB" }
-
-/// A decimal string with `digits` fraction digits (no Foundation formatting). Any Double is
-/// fine: inf and nan print as such, magnitudes beyond 2^53 in exponent form.
-func fixed(_ x: Double, _ digits: Int) -> String {
-    guard x.isFinite else { return String(x) }
-    var p = 1.0
-    for _ in 0..<digits { p *= 10 }
-    let r = (abs(x) * p).rounded()
-    guard r < 9.0e15 else { return String(x) }   // Int(r / p) would trap; String gives e.g. 1.2e+19
-    let whole = Int(r / p), frac = Int(r.truncatingRemainder(dividingBy: p))
-    var fs = String(frac)
-    while fs.count < digits { fs = "0" + fs }
-    return (x < 0 && r != 0 ? "-" : "") + String(whole) + (digits > 0 ? "." + fs : "")
 }
 
 // MARK: - main

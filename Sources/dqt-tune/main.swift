@@ -4,6 +4,7 @@
 import ArgumentParser
 import DQTFormat
 import DQTKernels
+import DQTModel
 import DQTTrain
 import Foundation
 
@@ -111,6 +112,7 @@ struct Tune: ParsableCommand {
         guard warmup >= 0 else { throw ValidationError("--warmup must be ≥ 0") }
         guard minLRRatio >= 0, minLRRatio <= 1 else { throw ValidationError("--min-lr-ratio must be in 0…1") }
         if let scheduleSteps, scheduleSteps < 1 { throw ValidationError("--schedule-steps must be ≥ 1") }
+        do { _ = try FreezeSet(parsing: freeze) } catch { throw ValidationError("\(error)") }
         // The trainer runs on the process default kernels: refuse a DQT_ISA this CPU lacks.
         do { _ = try Kernels.defaultISA() } catch { throw ValidationError(error.description) }
     }
@@ -271,9 +273,3 @@ final class LogFile {
     }
 }
 extension Rounding: ExpressibleByArgument {}
-
-func peakRSSBytes() -> Int {
-    var u = rusage()
-    getrusage(RUSAGE_SELF.rawValue, &u)
-    return u.ru_maxrss * 1024
-}

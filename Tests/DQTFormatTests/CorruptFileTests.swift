@@ -1,3 +1,4 @@
+import DQTTestSupport
 import Foundation
 import Testing
 @testable import DQTFormat
@@ -50,7 +51,7 @@ func image(compress: Bool) throws -> Image {
     return Image(b: Array(try Data(contentsOf: URL(fileURLWithPath: path))))
 }
 
-@Suite struct CorruptFileTests {
+@Suite(.temporaryFiles) struct CorruptFileTests {
     /// Applies a corruption; returns the expected error kind.
     func apply(_ c: Corruption, _ m: inout Image) throws -> DQTFormatError.Kind {
         switch c {

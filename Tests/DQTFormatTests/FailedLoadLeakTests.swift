@@ -1,3 +1,4 @@
+import DQTTestSupport
 import Foundation
 import Testing
 @testable import DQTFormat
@@ -14,13 +15,12 @@ func vmDataBytes() -> Int {
 
 /// A load that fails after the LZ4 arena was allocated must free it: the arena once leaked on
 /// every such failure (2,000 failed loads of a file with a 64 KiB LZ4 section: +139 MB of heap).
-@Suite struct FailedLoadLeakTests {
+@Suite(.temporaryFiles) struct FailedLoadLeakTests {
     /// The tiny model with a 64 KiB LZ4-compressed tokenizer whose payload is then ruined, so
     /// that decoding fails after the arena exists (checksums are not verified, so the load gets
     /// that far).
     func ruinedImage() throws -> [UInt8] {
         let dir = tempDir()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/m.dqt"
         try writeTinyModel(at: path, tokenizer: (0..<65536).map { UInt8(truncatingIfNeeded: $0 / 64) })
         var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))

@@ -1,3 +1,4 @@
+import DQTTestSupport
 import Foundation
 import Testing
 @testable import DQTFormat
@@ -39,7 +40,7 @@ func imageWithIntEncodings() throws -> Image {
     return Image(b: Array(try Data(contentsOf: URL(fileURLWithPath: path))))
 }
 
-@Suite struct MoreCorruptFileTests {
+@Suite(.temporaryFiles) struct MoreCorruptFileTests {
     func apply(_ c: MoreCorruption, _ m: inout Image) throws -> DQTFormatError.Kind {
         let spec = m.offset(0)
         switch c {
@@ -115,7 +116,7 @@ func imageWithIntEncodings() throws -> Image {
         case .i8rNaNRowScale, .i8rNegativeRowScale:
             let r = m.recordIndex(named: "embed")
             let s = Int(readU32(m.b, m.record(r)))
-            let scales = m.offset(s) + ((tinySpec.vocabSize * tinySpec.hiddenSize + 3) & ~3)
+            let scales = m.offset(s) + TensorEncoding.i8rScalesOffset(rows: tinySpec.vocabSize, cols: tinySpec.hiddenSize)
             writeU32(&m.b, scales + 4 * 7, (c == .i8rNaNRowScale ? Float.nan : -1).bitPattern); m.resignAll(); return .badTensor
         case .qminAboveQmax:
             let r = m.record(m.recordIndex(named: "layers.0.q_proj"))

@@ -1,8 +1,9 @@
+import DQTTestSupport
 import Foundation
 import Testing
 @testable import DQTFormat
 
-@Suite struct RoundTripTests {
+@Suite(.temporaryFiles) struct RoundTripTests {
     @Test(arguments: [true, false])
     func writesAndReadsBack(compress: Bool) throws {
         let path = tempDir() + "/tiny.dqt"

@@ -1,12 +1,9 @@
+import DQTTestSupport
 import Foundation
 @testable import DQTFormat
 
-/// A fresh temporary directory per call.
-func tempDir() -> String {
-    let dir = NSTemporaryDirectory() + "dqt-format-tests-\(UUID().uuidString)"
-    try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    return dir
-}
+/// A fresh temporary directory per call, removed when the test ends (suites carry .temporaryFiles).
+func tempDir() -> String { temporaryDirectory("dqt-format") }
 
 /// A tiny but complete model spec: 1 layer, GQA 2:1, sub-norms, untied head.
 let tinySpec = ModelSpec(family: .dqtBitnet, vocabSize: 20, hiddenSize: 8, layers: 1, heads: 2, kvHeads: 1,

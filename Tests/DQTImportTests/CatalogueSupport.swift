@@ -3,18 +3,12 @@
 // failed conversion leaves nothing behind.
 import DQTFormat
 @testable import DQTImport
+import DQTTestSupport
 import Foundation
 import Testing
 
-let catalogueRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-func catalogueFixture(_ name: String) -> String { catalogueRoot + "/Tests/Fixtures/" + name }
-
-/// A fresh empty directory.
-func freshDir(_ tag: String = "dqt-import-tests") -> String {
-    let dir = NSTemporaryDirectory() + "\(tag)-\(UUID().uuidString)"
-    try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    return dir
-}
+/// A fresh empty directory, removed when the test ends (suites carry .temporaryFiles).
+func freshDir(_ tag: String = "dqt-import") -> String { temporaryDirectory(tag) }
 
 func writeFile(_ path: String, _ bytes: [UInt8]) {
     FileManager.default.createFile(atPath: path, contents: Data(bytes))
@@ -84,8 +78,8 @@ func f32Bytes(_ v: [Float]) -> [UInt8] { v.flatMap { x in withUnsafeBytes(of: x.
 func copyFixture(_ name: String) -> String {
     let dir = freshDir("dqt-ckpt")
     let fm = FileManager.default
-    for f in try! fm.contentsOfDirectory(atPath: catalogueFixture(name)) where !f.hasPrefix("golden") {
-        try! fm.copyItem(atPath: catalogueFixture(name) + "/" + f, toPath: dir + "/" + f)
+    for f in try! fm.contentsOfDirectory(atPath: fixtureDir(name)) where !f.hasPrefix("golden") {
+        try! fm.copyItem(atPath: fixtureDir(name) + "/" + f, toPath: dir + "/" + f)
     }
     return dir
 }
@@ -121,7 +115,7 @@ func expectConvertFails(_ dir: String, options: ConvertOptions = ConvertOptions(
     let out = outDir + "/model.dqt"
     var before: [UInt8]? = nil
     if overExisting {
-        _ = try! Converter.convert(checkpoint: catalogueFixture("dqt-ternary"), output: out, options: ConvertOptions())
+        _ = try! Converter.convert(checkpoint: fixtureDir("dqt-ternary"), output: out, options: ConvertOptions())
         before = readFile(out)
     }
     var message: String? = nil

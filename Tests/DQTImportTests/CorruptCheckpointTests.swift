@@ -4,6 +4,7 @@
 // .dqt written first).
 import DQTFormat
 @testable import DQTImport
+import DQTTestSupport
 import Foundation
 import Testing
 
@@ -112,7 +113,13 @@ let checkpointCases: [CheckpointCase] = [
     },
 ]
 
-@Suite struct CorruptCheckpointTests {
+/// The cases also run over an existing output. A named constant, not a closure inside the
+/// `@Test(arguments:)` attribute: Swift 6.0.3's compiler crashes on closures there.
+let overExistingCases = checkpointCases.filter {
+    ["NaN weight_scale", "packed code 3", "an extra unknown tensor", "NaN in a norm weight", "truncated safetensors"].contains($0.name)
+}
+
+@Suite(.temporaryFiles) struct CorruptCheckpointTests {
     @Test(arguments: checkpointCases)
     func badCheckpointLeavesNoOutput(_ c: CheckpointCase) throws {
         let dir = copyFixture(c.fixture)
@@ -120,7 +127,7 @@ let checkpointCases: [CheckpointCase] = [
         expectConvertFails(dir, options: c.options, c.fragments)
     }
 
-    @Test(arguments: checkpointCases.filter { ["NaN weight_scale", "packed code 3", "an extra unknown tensor", "NaN in a norm weight", "truncated safetensors"].contains($0.name) })
+    @Test(arguments: overExistingCases)
     func badCheckpointLeavesAnExistingOutputAlone(_ c: CheckpointCase) throws {
         let dir = copyFixture(c.fixture)
         c.edit(dir)
@@ -143,7 +150,7 @@ let checkpointCases: [CheckpointCase] = [
         let other = outDir + "/.other.dqt.tmp-4194999"
         for p in [dead, live, other] { writeFile(p, [1, 2, 3]) }
         var lines: [String] = []
-        let r = try Converter.convert(checkpoint: catalogueFixture("dqt-ternary"), output: outDir + "/model.dqt", options: ConvertOptions()) { lines.append($0) }
+        let r = try Converter.convert(checkpoint: fixtureDir("dqt-ternary"), output: outDir + "/model.dqt", options: ConvertOptions()) { lines.append($0) }
         #expect(r.report.removedStaleTemporaries == [dead])
         #expect(!FileManager.default.fileExists(atPath: dead))
         #expect(FileManager.default.fileExists(atPath: live) && FileManager.default.fileExists(atPath: other))

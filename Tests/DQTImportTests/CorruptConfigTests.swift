@@ -2,6 +2,7 @@
 // fixture's) and names the field the error must report. Values that would produce a .dqt the
 // reader rejects (a zero context, a norm epsilon that rounds to 0 in f32) are refused here.
 @testable import DQTImport
+import DQTTestSupport
 import Foundation
 import Testing
 
@@ -27,7 +28,7 @@ let configCases: [ConfigCase] = [
         $0["architectures"] = nil; $0["model_type"] = nil
     },
     .init(name: "heads not divisible by kv heads", field: "num_key_value_heads", message: "must divide") { $0["num_key_value_heads"] = 3 },
-    .init(name: "zero kv heads", field: "num_key_value_heads", message: "must divide") { $0["num_key_value_heads"] = 0 },
+    .init(name: "zero kv heads", field: "num_key_value_heads", message: "≥ 1") { $0["num_key_value_heads"] = 0 },
     .init(name: "odd head_dim", field: "head_dim", message: "even") { $0["head_dim"] = 15 },
     .init(name: "odd implied head_dim", field: "head_dim", message: "even") { $0["hidden_size"] = 60; $0["num_attention_heads"] = 4; $0["head_dim"] = nil },
     .init(name: "rope scaling linear", field: "rope_scaling.rope_type", message: "not supported") {
@@ -53,9 +54,16 @@ let configCases: [ConfigCase] = [
     .init(name: "string hidden size", field: "hidden_size", message: "non-negative integer") { $0["hidden_size"] = "64" },
     .init(name: "hidden size 2^40", field: "hidden_size", message: "non-negative integer") { $0["hidden_size"] = 1 << 40 },
     .init(name: "hidden size 1e300", field: "hidden_size", message: "non-negative integer") { $0["hidden_size"] = 1e300 },
-    .init(name: "huge hidden size", field: "config", message: "beyond") { $0["hidden_size"] = 1 << 22; $0["num_attention_heads"] = 1 << 15 },
-    .init(name: "huge vocab", field: "config", message: "beyond") { $0["vocab_size"] = 1 << 25 },
-    .init(name: "huge layer count", field: "config", message: "beyond") { $0["num_hidden_layers"] = 5000 },
+    .init(name: "huge hidden size", field: "hidden_size", message: "beyond") { $0["hidden_size"] = 1 << 22; $0["num_attention_heads"] = 1 << 15 },
+    .init(name: "huge vocab", field: "vocab_size", message: "beyond") { $0["vocab_size"] = 1 << 25 },
+    .init(name: "huge layer count", field: "num_hidden_layers", message: "beyond") { $0["num_hidden_layers"] = 5000 },
+    .init(name: "huge ffn", field: "intermediate_size", message: "beyond") { $0["intermediate_size"] = (1 << 22) + 1 },
+    .init(name: "huge context", field: "max_position_embeddings", message: "beyond") { $0["max_position_embeddings"] = (1 << 24) + 1 },
+    .init(name: "implied head_dim 0", field: "head_dim", message: "≥ 1") { $0["hidden_size"] = 2; $0["num_attention_heads"] = 4; $0["head_dim"] = nil },
+    .init(name: "rope_parameters theta zero", field: "rope_theta", message: "> 0") {
+        $0["rope_parameters"] = ["rope_type": "default", "rope_theta": 0.0]
+    },
+    .init(name: "eos id a string", field: "eos_token_id", message: "non-negative integer") { $0["eos_token_id"] = "2" },
     .init(name: "zero max_position_embeddings", field: "max_position_embeddings", message: "≥ 1") { $0["max_position_embeddings"] = 0 },
     .init(name: "unsupported activation", field: "hidden_act", message: "not supported") { $0["hidden_act"] = "gelu" },
     .init(name: "zero rms_norm_eps", field: "rms_norm_eps", message: "> 0") { $0["rms_norm_eps"] = 0.0 },
@@ -83,7 +91,7 @@ func configError(_ edit: (inout [String: Any]) -> Void, from fixture: String = "
     }
 }
 
-@Suite struct CorruptConfigTests {
+@Suite(.temporaryFiles) struct CorruptConfigTests {
     @Test func theFixtureConfigsAreValid() throws {
         for f in ["dqt-ternary", "dqt-int8", "hf-bitnet", "llama-f32"] {
             #expect(configError({ _ in }, from: f) == nil, "\(f)")

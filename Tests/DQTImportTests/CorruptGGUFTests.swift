@@ -3,6 +3,7 @@
 // converter-level refusals (types, scales, architectures) and that nothing is left behind.
 import DQTFormat
 @testable import DQTImport
+import DQTTestSupport
 import Foundation
 import Testing
 
@@ -15,7 +16,7 @@ func validGGUF() -> GGUFBuilder {
     return b
 }
 
-@Suite struct CorruptGGUFTests {
+@Suite(.temporaryFiles) struct CorruptGGUFTests {
     @Test func theValidFileIsAccepted() throws {
         let bytes = validGGUF().bytes()
         #expect(ggufError(bytes) == nil)
@@ -235,10 +236,9 @@ func validGGUF() -> GGUFBuilder {
 
 // MARK: - converter-level refusals
 
-@Suite struct GGUFConverterRefusalTests {
+@Suite(.temporaryFiles) struct GGUFConverterRefusalTests {
     func refusal(_ bytes: [UInt8], options: ConvertOptions = ConvertOptions()) -> ImportError? {
         let dir = freshDir("dqt-gguf-refusal")
-        defer { try? FileManager.default.removeItem(atPath: dir) }
         let src = dir + "/m.gguf", out = dir + "/m.dqt"
         writeFile(src, bytes)
         do {
@@ -258,7 +258,6 @@ func validGGUF() -> GGUFBuilder {
 
     @Test func aFileThatIsNotGGUF() {
         let dir = freshDir("dqt-gguf-refusal")
-        defer { try? FileManager.default.removeItem(atPath: dir) }
         writeFile(dir + "/x.bin", [1, 2, 3, 4, 5])
         #expect(throws: ImportError.self) { try Converter.convert(checkpoint: dir + "/x.bin", output: dir + "/o.dqt", options: ConvertOptions()) }
     }

@@ -3,6 +3,7 @@
 // products, offsets that tile the data buffer exactly) and for sharded checkpoints.
 import DQTFormat
 @testable import DQTImport
+import DQTTestSupport
 import Foundation
 import Testing
 
@@ -139,7 +140,7 @@ let safetensorsCases: [STCase] = [
     },
 ]
 
-@Suite struct CorruptSafetensorsTests {
+@Suite(.temporaryFiles) struct CorruptSafetensorsTests {
     @Test func theBaseFileIsValid() throws {
         #expect(safetensorsError(safetensorsBytes(header: header(), data: goodData)) == nil)
         // Empty tensors and scalars are valid, as in the reference.
@@ -195,7 +196,7 @@ func checkpointError(_ dir: String) -> ImportError? {
     }
 }
 
-@Suite struct CorruptShardTests {
+@Suite(.temporaryFiles) struct CorruptShardTests {
     @Test func theBaseShardsAreValid() throws {
         let ck = try SafetensorsCheckpoint(directory: shardedCheckpoint())
         #expect(ck.names == ["x.weight", "y.weight"])

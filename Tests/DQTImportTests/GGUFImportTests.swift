@@ -9,10 +9,11 @@ import DQTFormat
 import DQTKernels
 import DQTModel
 import DQTTokenizer
+import DQTTestSupport
 import Foundation
 import Testing
 
-let ggufFixtures = catalogueFixture("gguf")
+let ggufFixtures = fixtureDir("gguf")
 
 struct GGUFGolden {
     var texts: [String]
@@ -56,7 +57,7 @@ func slotName(_ gguf: String) -> String {
     return "layers.\(p[1]).\(ggufToSlot[String(p[2])]!)"
 }
 
-@Suite struct GGUFFixtureTests {
+@Suite(.temporaryFiles) struct GGUFFixtureTests {
     static let files = ["bitnet-tq2_0.gguf", "bitnet-tq1_0.gguf", "bitnet-f16.gguf", "bitnet-gpt2-f16.gguf",
                         "bitnet-i2_s-x86.gguf", "bitnet-i2_s-arm.gguf"]
 
@@ -65,7 +66,6 @@ func slotName(_ gguf: String) -> String {
         let golden = try GGUFGolden()
         let g = golden.files[name]!
         let dir = freshDir("dqt-gguf-fixture")
-        defer { try? FileManager.default.removeItem(atPath: dir) }
         let out = dir + "/m.dqt"
         let layout: I2SLayout = name.hasSuffix("-arm.gguf") ? .arm : .x86
         for pack in [ConvertOptions.Pack.speed, .size] {
@@ -98,7 +98,6 @@ func slotName(_ gguf: String) -> String {
 
     @Test func i2sLayoutsGiveTheSameModelAsTQ2AndTheWrongLayoutDoesNot() throws {
         let dir = freshDir("dqt-gguf-i2s")
-        defer { try? FileManager.default.removeItem(atPath: dir) }
         func convert(_ file: String, _ layout: I2SLayout) throws -> DQTFile {
             let out = dir + "/\(file)-\(layout).dqt"
             _ = try Converter.convert(checkpoint: ggufFixtures + "/" + file, output: out, options: ConvertOptions(i2sLayout: layout))
@@ -120,12 +119,11 @@ func slotName(_ gguf: String) -> String {
     }
 }
 
-@Suite struct GGUFMappingTests {
+@Suite(.temporaryFiles) struct GGUFMappingTests {
     @Test func bitnetArchitecturesMapToTheirActivation() throws {
         for (arch, act, family) in [("bitnet", Activation.siluGated, ModelFamily.dqtBitnet), ("bitnet-b1.58", .relu2Gated, .hfBitnet)] {
             let b = tinyModel(arch: arch) { ternaryF32($0, $1, $2) }
             let (out, r) = try convertGGUF(b.bytes())
-            defer { try? FileManager.default.removeItem(atPath: (out as NSString).deletingLastPathComponent) }
             #expect(r.spec.activation == act && r.spec.family == family && r.spec.subNorms && r.spec.tiedHead)
             #expect(r.spec.heads == 2 && r.spec.kvHeads == 1 && r.spec.headDim == 16 && r.spec.ffnSize == 64 && r.spec.maxContext == 64)
             let (codes, scale, enc) = try dqtCodes(out, "layers.0.q_proj")
@@ -139,7 +137,6 @@ func slotName(_ gguf: String) -> String {
     @Test func untiedHeadAndSpecialIDs() throws {
         let b = tinyModel(output: true) { ternaryF32($0, $1, $2) }
         let (out, r) = try convertGGUF(b.bytes())
-        defer { try? FileManager.default.removeItem(atPath: (out as NSString).deletingLastPathComponent) }
         #expect(!r.spec.tiedHead && r.spec.bosID == 1 && r.spec.eosID == 2)
         let model = try DQTModel(path: out, options: RuntimeOptions(threads: 1))
         // SentencePiece BPE from scores: "ab ab" → ▁ab ▁ab (after bos).
@@ -235,7 +232,7 @@ func slotName(_ gguf: String) -> String {
     }
 }
 
-@Suite struct GGUFDecoderTests {
+@Suite(.temporaryFiles) struct GGUFDecoderTests {
     /// Every decoder against gguf-py's dequantization of random blocks (decoders.gguf).
     @Test func decodersMatchGGUFPy() throws {
         let j = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: ggufFixtures + "/golden.json"))) as! [String: Any]

@@ -3,6 +3,7 @@
 import DQTFormat
 @testable import DQTImport
 import DQTKernels
+import DQTTestSupport
 import Foundation
 import Testing
 

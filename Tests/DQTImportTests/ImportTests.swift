@@ -1,12 +1,10 @@
 import DQTFormat
 import DQTKernels
 @testable import DQTImport
+import DQTTestSupport
 import Foundation
 import Testing
 
-// Paths and temporary directories come from CatalogueSupport.swift.
-func fixture(_ name: String) -> String { catalogueFixture(name) }
-func tempDir() -> String { freshDir() }
 
 /// Writes a safetensors file from (name, dtype, shape, bytes) in the given order.
 func writeSafetensors(_ path: String, _ tensors: [(String, String, [Int], [UInt8])], metadata: [String: String]? = nil) throws {
@@ -27,7 +25,7 @@ func writeSafetensors(_ path: String, _ tensors: [(String, String, [Int], [UInt8
 }
 
 
-@Suite struct GridDetectionTests {
+@Suite(.temporaryFiles) struct GridDetectionTests {
     @Test func ternaryGridIsKeptExactly() {
         let s: Float = 0.0171875
         let codes: [Int8] = (0..<1000).map { Int8(($0 * 7) % 3 - 1) }
@@ -68,9 +66,9 @@ func writeSafetensors(_ path: String, _ tensors: [(String, String, [Int], [UInt8
     }
 }
 
-@Suite struct SafetensorsTests {
+@Suite(.temporaryFiles) struct SafetensorsTests {
     @Test func readsShapesDtypesAndBytes() throws {
-        let dir = tempDir()
+        let dir = freshDir()
         try writeSafetensors(dir + "/model.safetensors", [
             ("a", "F32", [2, 3], f32Bytes([1, 2, 3, 4, 5, 6])),
             ("b", "F16", [2], [0x00, 0x3C, 0x00, 0xC0]),
@@ -86,9 +84,9 @@ func writeSafetensors(_ path: String, _ tensors: [(String, String, [Int], [UInt8
 
     /// A sharded checkpoint converts to the same file as the single-file one.
     @Test func shardedCheckpointConvertsIdentically() throws {
-        let src = fixture("dqt-ternary")
+        let src = fixtureDir("dqt-ternary")
         let single = try SafetensorsCheckpoint(directory: src)
-        let dir = tempDir()
+        let dir = freshDir()
         for f in ["config.json", "tokenizer.json"] {
             try FileManager.default.copyItem(atPath: src + "/" + f, toPath: dir + "/" + f)
         }
@@ -105,7 +103,7 @@ func writeSafetensors(_ path: String, _ tensors: [(String, String, [Int], [UInt8
         let index: [String: Any] = ["metadata": ["total_size": total], "weight_map": map]
         try JSONSerialization.data(withJSONObject: index).write(to: URL(fileURLWithPath: dir + "/model.safetensors.index.json"))
 
-        let a = tempDir() + "/a.dqt", b = tempDir() + "/b.dqt"
+        let a = freshDir() + "/a.dqt", b = freshDir() + "/b.dqt"
         _ = try Converter.convert(checkpoint: src, output: a, options: ConvertOptions())
         _ = try Converter.convert(checkpoint: dir, output: b, options: ConvertOptions())
         let fa = try DQTFile(path: a), fb = try DQTFile(path: b)
@@ -114,15 +112,15 @@ func writeSafetensors(_ path: String, _ tensors: [(String, String, [Int], [UInt8
     }
 }
 
-@Suite struct ConverterTests {
+@Suite(.temporaryFiles) struct ConverterTests {
     /// DQT grid weights come out with exactly the checkpoint's codes and scales.
     @Test(arguments: [("dqt-ternary", ConvertOptions.Pack.speed), ("dqt-ternary", .size), ("dqt-int8", .speed)])
     func gridCodesSurviveConversion(_ name: String, _ pack: ConvertOptions.Pack) throws {
-        let out = tempDir() + "/m.dqt"
-        _ = try Converter.convert(checkpoint: fixture(name), output: out, options: ConvertOptions(pack: pack))
+        let out = freshDir() + "/m.dqt"
+        _ = try Converter.convert(checkpoint: fixtureDir(name), output: out, options: ConvertOptions(pack: pack))
         let f = try DQTFile(path: out)
-        let ck = try SafetensorsCheckpoint(directory: fixture(name))
-        let arch = try ArchitectureRegistry.mapper(for: HFConfig(path: fixture(name) + "/config.json"), checkpoint: ck)
+        let ck = try SafetensorsCheckpoint(directory: fixtureDir(name))
+        let arch = try ArchitectureRegistry.mapper(for: HFConfig(path: fixtureDir(name) + "/config.json"), checkpoint: ck)
         for r in f.tensors where r.encoding.isGrid {
             let (v, _) = try ck.floats(arch.sourceName(r.name)!)
             let bytes = Array(f.data(of: r))
@@ -134,8 +132,8 @@ func writeSafetensors(_ path: String, _ tensors: [(String, String, [Int], [UInt8
 
     @Test func packedHFBitNetUnpacksToTheSameCodesAsTransformers() throws {
         // transformers' unpack_weights: W[i·R + r, c] = ((packed[r, c] >> 2i) & 3) − 1.
-        let ck = try SafetensorsCheckpoint(directory: fixture("hf-bitnet"))
-        let config = try HFConfig(path: fixture("hf-bitnet") + "/config.json")
+        let ck = try SafetensorsCheckpoint(directory: fixtureDir("hf-bitnet"))
+        let config = try HFConfig(path: fixtureDir("hf-bitnet") + "/config.json")
         let arch = HFBitnetArchitecture(config: config)
         let spec = ModelSpec(family: .hfBitnet, vocabSize: config.vocabSize, hiddenSize: config.hiddenSize, layers: config.layers,
                              heads: config.heads, kvHeads: config.kvHeads, headDim: config.headDim, ffnSize: config.intermediateSize,
@@ -155,21 +153,21 @@ func writeSafetensors(_ path: String, _ tensors: [(String, String, [Int], [UInt8
     }
 
     @Test func fullPrecisionLlamaNeedsAnExplicitChoice() throws {
-        let out = tempDir() + "/m.dqt"
+        let out = freshDir() + "/m.dqt"
         #expect {
-            _ = try Converter.convert(checkpoint: fixture("llama-f32"), output: out, options: ConvertOptions())
+            _ = try Converter.convert(checkpoint: fixtureDir("llama-f32"), output: out, options: ConvertOptions())
         } throws: { e in "\(e)".contains("--weights int8") }
         #expect(!FileManager.default.fileExists(atPath: out))
         var warnings: [String] = []
-        _ = try Converter.convert(checkpoint: fixture("llama-f32"), output: out, options: ConvertOptions(weights: .ternary)) { line in
+        _ = try Converter.convert(checkpoint: fixtureDir("llama-f32"), output: out, options: ConvertOptions(weights: .ternary)) { line in
             if line.hasPrefix("warning") { warnings.append(line) }
         }
         #expect(warnings.contains { $0.contains("loses quality") })
     }
 
     @Test func inspectShowsCodecsRatiosAndChecksums() throws {
-        let out = tempDir() + "/m.dqt"
-        _ = try Converter.convert(checkpoint: fixture("dqt-ternary"), output: out, options: ConvertOptions(trainable: false))
+        let out = freshDir() + "/m.dqt"
+        _ = try Converter.convert(checkpoint: fixtureDir("dqt-ternary"), output: out, options: ConvertOptions(trainable: false))
         let text = try Inspector.report(path: out)
         #expect(text.contains("TOKENIZER"))
         #expect(text.contains("lz4"))
@@ -185,8 +183,8 @@ func writeSafetensors(_ path: String, _ tensors: [(String, String, [Int], [UInt8
     }
 
     @Test func ternaryRequantizesAnEightBitModel() throws {
-        let out = tempDir() + "/m.dqt"
-        _ = try Converter.convert(checkpoint: fixture("dqt-int8"), output: out, options: ConvertOptions(weights: .ternary))
+        let out = freshDir() + "/m.dqt"
+        _ = try Converter.convert(checkpoint: fixtureDir("dqt-int8"), output: out, options: ConvertOptions(weights: .ternary))
         let f = try DQTFile(path: out)
         #expect(f.tensors.filter { $0.name.hasSuffix("_proj") }.allSatisfy { $0.encoding == .t2 })
     }

@@ -2,6 +2,7 @@ import DQTChat
 import DQTFormat
 import DQTImport
 import DQTModel
+import DQTTestSupport
 import Foundation
 import Testing
 
@@ -9,9 +10,9 @@ import Testing
 /// in a copy (dqt-convert --set-chat-template's path): piped turns, KV cache reuse across turns,
 /// /reset, EOF, the context-full policy, Ctrl-C stopping an answer but not the session, zero
 /// allocations in the token loop of every turn, and --tokenize --chat against the library.
-@Suite(.serialized) struct ChatCLITests {
+@Suite(.serialized, .temporaryFiles) struct ChatCLITests {
     static let model: String = {
-        let path = tempPath("chat-sample.dqt")
+        let path = sharedTemporaryDirectory("dqt-chat-cli") + "/chat-sample.dqt"   // for the suite; removed at exit
         let file = try! DQTFile(path: repoRoot + "/formats/samples/shakespeare.dqt")
         let source = try! String(contentsOfFile: repoRoot + "/formats/samples/chat-template.jinja", encoding: .utf8)
         let chat = try! ChatImport.chatData(template: source, origin: "file:chat-template.jinja", bosToken: "<|endoftext|>",
@@ -121,7 +122,7 @@ import Testing
 
 /// The CHAT section in the container: set and removed in place (ModelWriter.rewrite, as
 /// `dqt-convert --set-chat-template` does), version stamping, and the reader's checks.
-@Suite struct ChatSectionTests {
+@Suite(.temporaryFiles) struct ChatSectionTests {
     func bytes(_ path: String) throws -> [UInt8] { [UInt8](try Data(contentsOf: URL(fileURLWithPath: path))) }
 
     @Test func setThenRemoveGivesTheOriginalFileBack() throws {

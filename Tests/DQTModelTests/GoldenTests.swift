@@ -1,6 +1,7 @@
 import DQTFormat
 import DQTImport
 import DQTModel
+import DQTTestSupport
 import Foundation
 import Testing
 
@@ -25,7 +26,7 @@ let goldenCases: [GoldenCase] = [
     GoldenCase(fixture: "llama-f32", options: ConvertOptions(weights: .int8, embed: .f32), logits: "logits_int8_absmax", greedy: "greedy_int8_absmax"),
 ]
 
-@Suite struct GoldenTests {
+@Suite(.temporaryFiles) struct GoldenTests {
     @Test(arguments: goldenCases)
     func logitsAndGreedyMatchTheReference(_ c: GoldenCase) throws {
         let golden = try Golden(fixture: c.fixture, logitsName: c.logits, greedyName: c.greedy)
@@ -57,7 +58,7 @@ let goldenCases: [GoldenCase] = [
     }
 }
 
-@Suite struct ConsistencyTests {
+@Suite(.temporaryFiles) struct ConsistencyTests {
     /// Prompt batches (matrix–matrix kernels) and one token at a time (matrix–vector)
     /// compute the same integer sums and the same float ops: logits are bit-identical,
     /// for any batch size and thread count.

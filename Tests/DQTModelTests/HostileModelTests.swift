@@ -6,6 +6,7 @@ import DQTFormat
 import DQTImport
 @testable import DQTModel
 import DQTTokenizer
+import DQTTestSupport
 import Foundation
 import Testing
 
@@ -55,7 +56,7 @@ func modelError(_ path: String, _ options: RuntimeOptions = RuntimeOptions(threa
     }
 }
 
-@Suite struct HostileModelTests {
+@Suite(.temporaryFiles) struct HostileModelTests {
     @Test func theBaseModelLoadsAndRuns() throws {
         let path = try writeHostileModel(tokenizer: try charTokenizerPayload(tokens: 20))
         let m = try DQTModel(path: path, options: RuntimeOptions(threads: 1))
@@ -103,8 +104,9 @@ func modelError(_ path: String, _ options: RuntimeOptions = RuntimeOptions(threa
     @Test func declaredSizesBeyondPhysicalMemoryAreRefused() throws {
         let path = try writeHostileModel(tokenizer: try charTokenizerPayload(tokens: 20), heads: 1, kvHeads: 1, headDim: 1 << 16,
                                          maxContext: 1 << 20)
-        let e = modelError(path, RuntimeOptions(contextLength: 1 << 20, threads: 1))
-        #expect(e?.contains("more than this machine's") == true && e?.contains("KV cache") == true, "\(e ?? "loaded")")
+        let e = #expect(throws: RuntimeError.self) { _ = try DQTModel(path: path, options: RuntimeOptions(contextLength: 1 << 20, threads: 1)) }
+        #expect(e?.kind == .outOfMemory && e?.path == path, "\(String(describing: e))")
+        #expect(e?.message.contains("more than this machine's") == true && e?.message.contains("KV cache") == true, "\(String(describing: e))")
         // The same file at a short context fits (KV = 2 × 64 × 65536 × 4 bytes = 32 MiB).
         #expect(modelError(path, RuntimeOptions(contextLength: 64, threads: 1)) == nil)
     }
@@ -132,22 +134,30 @@ func modelError(_ path: String, _ options: RuntimeOptions = RuntimeOptions(threa
 
     @Test func runtimeOptionsAreBounded() throws {
         let path = try writeHostileModel(tokenizer: try charTokenizerPayload(tokens: 20), maxContext: 64)
-        let cases: [(RuntimeOptions, String)] = [
-            (RuntimeOptions(contextLength: 65, threads: 1), "context length 65 is outside 1…64"),
-            (RuntimeOptions(contextLength: -3, threads: 1), "context length -3"),
-            (RuntimeOptions(threads: 257), "thread count 257"),
-            (RuntimeOptions(threads: -1), "thread count -1"),
-            (RuntimeOptions(threads: 1, batchSize: 0), "batch size 0"),
-            (RuntimeOptions(threads: 1, batchSize: 513), "batch size 513"),
+        // Each refusal is a RuntimeError of kind badArgument naming the option (and, for the
+        // context, which the file bounds, the model).
+        let cases: [(RuntimeOptions, String, String)] = [
+            (RuntimeOptions(contextLength: 65, threads: 1), "contextLength", "context length 65 is outside 1…64"),
+            (RuntimeOptions(contextLength: -3, threads: 1), "contextLength", "context length -3"),
+            (RuntimeOptions(threads: 257), "threads", "thread count 257"),
+            (RuntimeOptions(threads: -1), "threads", "thread count -1"),
+            (RuntimeOptions(threads: 1, batchSize: 0), "batchSize", "batch size 0"),
+            (RuntimeOptions(threads: 1, batchSize: 513), "batchSize", "batch size 513"),
         ]
-        for (o, text) in cases {
-            let e = modelError(path, o)
-            #expect(e?.contains(text) == true, "\(text): \(e ?? "loaded")")
+        for (o, field, text) in cases {
+            let e = #expect(throws: RuntimeError.self) { _ = try DQTModel(path: path, options: o) }
+            #expect(e?.kind == .badArgument && e?.field == field && e?.message.contains(text) == true, "\(text): \(String(describing: e))")
+            if field == "contextLength" { #expect(e?.path == path && e?.description.hasPrefix(path + ": contextLength: ") == true) }
         }
         let m = try DQTModel(path: path, options: RuntimeOptions(threads: 1))
-        #expect(throws: RuntimeError.self) { try m.feed([Int32](repeating: 3, count: 65)) }
-        #expect(throws: RuntimeError.self) { try m.feed([25]) }
+        let full = #expect(throws: RuntimeError.self) { try m.feed([Int32](repeating: 3, count: 65)) }
+        #expect(full?.kind == .contextFull)
+        let outside = #expect(throws: RuntimeError.self) { try m.feed([3, 25]) }
+        #expect(outside?.kind == .badArgument && outside?.field == "tokens[1]", "\(String(describing: outside))")
         #expect(throws: RuntimeError.self) { try m.feed([-1]) }
-        #expect(throws: RuntimeError.self) { _ = try m.evaluate(stream: [1]) }
+        let short = #expect(throws: RuntimeError.self) { _ = try m.evaluate(stream: [1]) }
+        #expect(short?.kind == .badArgument && short?.field == "stream")
+        let empty = #expect(throws: RuntimeError.self) { _ = try m.generate(prompt: [], maxTokens: 1, sampler: .greedy) { _ in true } }
+        #expect(empty?.kind == .badArgument && empty?.field == "prompt")
     }
 }

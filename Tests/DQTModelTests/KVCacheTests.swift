@@ -1,5 +1,6 @@
 import DQTImport
 import DQTModel
+import DQTTestSupport
 import Testing
 
 /// The f16 KV cache (opt-in): keys and values rounded to binary16 change the logits by about
@@ -7,7 +8,7 @@ import Testing
 /// dqt-ternary, 1.2% on hf-bitnet, where the f32 cache is within 0.1%), so it is held
 /// to the f32 cache's logits within 3% of max|logit|, at 1 and 2 threads and with prompt
 /// batches, not to the PyTorch goldens (which the f32 cache matches within 0.1%).
-@Suite struct KVCacheTests {
+@Suite(.temporaryFiles) struct KVCacheTests {
     @Test(arguments: ["dqt-ternary", "hf-bitnet"])
     func halfCacheTracksTheFloatCache(fixture: String) throws {
         let golden = try Golden(fixture: fixture)

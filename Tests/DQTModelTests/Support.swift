@@ -1,21 +1,15 @@
 import DQTFormat
 import DQTImport
+import DQTTestSupport
 import Foundation
 
-/// The repository root (Tests/DQTModelTests/Support.swift is two levels down).
-let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+/// A path named `name` in a fresh directory of the running test (suites carry .temporaryFiles).
+func tempPath(_ name: String) -> String { temporaryDirectory("dqt-model") + "/" + name }
 
-func fixtureDir(_ name: String) -> String { repoRoot + "/Tests/Fixtures/" + name }
-
-func tempPath(_ name: String) -> String {
-    let dir = NSTemporaryDirectory() + "dqt-model-tests-\(UUID().uuidString)"
-    try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    return dir + "/" + name
-}
-
-/// Converts a fixture checkpoint to a temporary .dqt and returns its path.
-func convertFixture(_ name: String, options: ConvertOptions) throws -> String {
-    let out = tempPath(name + ".dqt")
+/// Converts a fixture checkpoint to a .dqt in `dir` (by default a fresh directory of the
+/// running test) and returns its path.
+func convertFixture(_ name: String, options: ConvertOptions, in dir: String? = nil) throws -> String {
+    let out = (dir ?? temporaryDirectory("dqt-model")) + "/" + name + ".dqt"
     _ = try Converter.convert(checkpoint: fixtureDir(name), output: out, options: options)
     return out
 }

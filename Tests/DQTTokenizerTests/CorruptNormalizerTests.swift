@@ -56,6 +56,24 @@ func tinyUnigramData() -> TokenizerData {
             while u32($0, at + 12 * s) == 0xFFFF_FFFF { s += 1 }
             put32(&$0, at + 12 * s + 4, 0x7FFF_0000)
         },
+        // An entry whose probe (from its home slot) passes a later slot whose key offset points
+        // far outside the blob: the bounds of every entry must be checked before any probe
+        // compares keys (a single pass crashed in compareBytes; found by the CI fuzz smoke).
+        .init(name: "map probe through an unchecked entry", field: "NORMALIZER.steps[0].map.entry") { p in
+            let map = region1(p, 0), at = map + 272, cap = u32(p, map), blob = at + 12 * cap
+            func home(_ s: Int) -> Int {
+                var h: UInt32 = 0x811C_9DC5
+                for i in 0..<(u32(p, at + 12 * s + 8) & 0xFFFF) { h = (h ^ UInt32(p[blob + u32(p, at + 12 * s) + i])) &* 0x0100_0193 }
+                return Int(h) & (cap - 1)
+            }
+            let s = (0..<cap).first { u32(p, at + 12 * $0) != 0xFFFF_FFFF && home($0) >= 1 }!
+            let entry = Array(p[(at + 12 * s)..<(at + 12 * s + 12)]), h = home(s)
+            for k in 0..<cap { put32(&p, at + 12 * k, 0xFFFF_FFFF); put32(&p, at + 12 * k + 4, 0xFFFF_FFFF); put32(&p, at + 12 * k + 8, 0) }
+            p.replaceSubrange((at + 12 * (h - 1))..<(at + 12 * h), with: entry)   // found only after slot h
+            p.replaceSubrange((at + 12 * h)..<(at + 12 * h + 12), with: entry)
+            put32(&p, at + 12 * h, 0x7FFF_0000)                                    // same key length, key far away
+            put32(&p, map + 4, 2)
+        },
         .init(name: "ranges out of order", field: "NORMALIZER.steps[1].combining_classes.range[1]") {
             put32(&$0, region1($0, 1) + 8 + 12, 0x2FF)
         },

@@ -7,6 +7,7 @@
 // parent requires it to be zero.
 
 import DQTTokenizer
+import DQTTestSupport
 import Foundation
 import Testing
 #if canImport(Glibc)
@@ -33,7 +34,7 @@ private let interposerC = """
     long dqt_thread_alloc_count(void) { return tcount; }
     """
 
-@Suite struct DecodeAllocationTests {
+@Suite(.temporaryFiles) struct DecodeAllocationTests {
     typealias CountFn = @convention(c) () -> Int
 
     static func preloadedCounter() -> CountFn? {
@@ -46,9 +47,7 @@ private let interposerC = """
             try measureInChild(count)
             return
         }
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dqt-alloc-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let dir = temporaryDirectory("dqt-alloc")
         try interposerC.write(toFile: dir + "/counter.c", atomically: true, encoding: .utf8)
         let cc = Process()
         cc.executableURL = URL(fileURLWithPath: "/usr/bin/env")

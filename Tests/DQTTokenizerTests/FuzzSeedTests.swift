@@ -2,21 +2,20 @@
 // importable tokenizers: a seed that no longer imports would fuzz only the error paths.
 import DQTImport
 import DQTTokenizer
+import DQTTestSupport
 import Foundation
 import Testing
 
 private let seedRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent().appendingPathComponent("tools/fuzz/corpus").path
 
-@Suite struct FuzzSeedTests {
+@Suite(.temporaryFiles) struct FuzzSeedTests {
     @Test func everyTokenizerSeedImportsAndEncodes() throws {
         let fm = FileManager.default
         var seen = 0
         for (sub, target) in [("tokenizer-json", "tokenizer.json"), ("tokenizer-model", "tokenizer.model")] {
             for name in try fm.contentsOfDirectory(atPath: seedRoot + "/" + sub).sorted() {
-                let dir = NSTemporaryDirectory() + "dqt-seed-\(UUID().uuidString)"
-                try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
-                defer { try? fm.removeItem(atPath: dir) }
+                let dir = temporaryDirectory("dqt-seed")
                 try fm.copyItem(atPath: seedRoot + "/\(sub)/\(name)", toPath: dir + "/" + target)
                 let p = try serializeTokenizer(try importTokenizer(checkpointDirectory: dir))
                 let box = PayloadBox(p)

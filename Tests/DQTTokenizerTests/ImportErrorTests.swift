@@ -2,19 +2,18 @@
 
 import DQTImport
 import DQTTokenizer
+import DQTTestSupport
 import Foundation
 import Testing
 
 func tempDir(_ files: [String: [UInt8]]) throws -> String {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dqt-tok-\(UUID().uuidString)").path
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let dir = temporaryDirectory("dqt-tok")
     for (name, bytes) in files { try Data(bytes).write(to: URL(fileURLWithPath: dir + "/" + name)) }
     return dir
 }
 
 func importError(_ files: [String: [UInt8]]) throws -> TokenizerImportError? {
     let dir = try tempDir(files)
-    defer { try? FileManager.default.removeItem(atPath: dir) }
     do { _ = try importTokenizer(checkpointDirectory: dir); return nil } catch let e as TokenizerImportError { return e }
 }
 
@@ -45,10 +44,9 @@ func spModel(modelType: Int?, charsmap: [UInt8] = []) -> [UInt8] {
     return m
 }
 
-@Suite struct ImportErrorTests {
+@Suite(.temporaryFiles) struct ImportErrorTests {
     @Test func handMadeSentencePieceModelImports() throws {
         let dir = try tempDir(["tokenizer.model": spModel(modelType: 2)])
-        defer { try? FileManager.default.removeItem(atPath: dir) }
         let d = try importTokenizer(checkpointDirectory: dir)
         #expect(d.tokens.count == 6 && d.bosID == 1 && d.eosID == 2 && d.unkID == 0 && d.prefixIDs == [1])
         let p = try serializeTokenizer(d)

@@ -4,12 +4,13 @@
 
 import DQTImport
 import DQTTokenizer
+import DQTTestSupport
 import Foundation
 import Testing
 
 private let oldPayloads = fixturesDir + "/payloads-1.0"
 
-@Suite struct VersionCompatibilityTests {
+@Suite(.temporaryFiles) struct VersionCompatibilityTests {
     /// (1.0 payload seed, the source it was made from)
     static let pairs: [(String, String)] = [
         ("bytelevel-gpt2.bin", "bytelevel-gpt2.json"),
@@ -31,9 +32,7 @@ private let oldPayloads = fixturesDir + "/payloads-1.0"
         let oldTok = try Tokenizer(payload: UnsafeRawBufferPointer(start: oldBox.buffer.baseAddress, count: old.count))
         #expect(oldTok.versionMinor == 0)
 
-        let dir = NSTemporaryDirectory() + "dqt-compat-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let dir = temporaryDirectory("dqt-compat")
         let target = source.hasSuffix(".json") ? "tokenizer.json" : "tokenizer.model"
         try FileManager.default.copyItem(atPath: oldPayloads + "/sources/" + source, toPath: dir + "/" + target)
         let new = try serializeTokenizer(try importTokenizer(checkpointDirectory: dir))

@@ -2,13 +2,14 @@ import DQTFormat
 import DQTImport
 import DQTModel
 @testable import DQTTrain
+import DQTTestSupport
 import Foundation
 import Testing
 
 /// Tuning in place under ordinary use (formats/dqt-tune.md §7): readers loop while a tuner runs,
 /// `--recover` and a second tuner are tried against it, the tuner is SIGKILLed and restarted; at
 /// the end the model is byte for byte the file of an undisturbed run.
-@Suite(.serialized) struct ConcurrencyTests {
+@Suite(.serialized, .temporaryFiles) struct ConcurrencyTests {
     /// Runs `exe args` to completion in a child; stdout+stderr captured.
     final class Child: @unchecked Sendable {
         let process = Process()
@@ -35,15 +36,15 @@ import Testing
             Thread.detachNewThread { [self] in
                 while !lock.withLock({ stop }) {
                     do {
-                        let r = try runTool(run, [model, "The", "-n", "2", "-t", "1", "--temp", "0", "--wait", "60"])
+                        let r = try runProcess(run, [model, "The", "-n", "2", "-t", "1", "--temp", "0", "--wait", "60"])
                         lock.withLock {
                             runs += 1
-                            if r.output.contains("dqt-run: waiting:") { waited += 1 }
-                            if r.output.contains("rolled back") { recovered += 1 }
+                            if r.all.contains("dqt-run: waiting:") { waited += 1 }
+                            if r.all.contains("rolled back") { recovered += 1 }
                             // stdout is the prompt echo and the continuation; dqt-run's notes are on stderr.
-                            let text = r.output.split(separator: "\n", omittingEmptySubsequences: false)
+                            let text = r.all.split(separator: "\n", omittingEmptySubsequences: false)
                                 .filter { !$0.hasPrefix("dqt-run: ") }.joined(separator: "\n")
-                            if r.status != 0 || !text.hasPrefix("The") || text.count <= 3 { failures.append("status \(r.status): \(r.output)") }
+                            if r.status != 0 || !text.hasPrefix("The") || text.count <= 3 { failures.append("status \(r.status): \(r.all)") }
                         }
                     } catch {
                         lock.withLock { failures.append("\(error)") }
@@ -60,12 +61,11 @@ import Testing
     }
 
     @Test func tuningWhileReadersRunAndTheTunerIsKilled() throws {
-        guard let tune = toolPath("dqt-tune"), let run = toolPath("dqt-run") else {
+        guard let tune = builtTool("dqt-tune"), let run = builtTool("dqt-run") else {
             Issue.record("dqt-tune and dqt-run are not built next to the tests (swift build first)")
             return
         }
         let dir = tempDir()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
         let base = try convertFixture("dqt-ternary", options: ConvertOptions(), to: dir + "/base.dqt")
         let text = writeText(notesText, in: dir)
         let steps = 10
@@ -75,9 +75,9 @@ import Testing
         let ref = dir + "/ref.dqt"
         copyFile(base, ref)
         let t0 = Date()
-        let r0 = try runTool(tune, [ref] + args)
+        let r0 = try runProcess(tune, [ref] + args)
         let runSeconds = Date().timeIntervalSince(t0)
-        #expect(r0.status == 0, "\(r0.output)")
+        #expect(r0.status == 0, "\(r0.all)")
         let want = fileHash(ref)
 
         let v = dir + "/v.dqt"
@@ -92,21 +92,21 @@ import Testing
             // While it runs: --recover and a second tuner must be refused, and change nothing.
             Thread.sleep(forTimeInterval: Double.random(in: 0.05...0.2, using: &rng) * runSeconds)
             if victim.process.isRunning {
-                let rec = try runTool(tune, [v, "--recover"])
+                let rec = try runProcess(tune, [v, "--recover"])
                 let stillRunning = victim.process.isRunning
                 if rec.status == 0 {
                     if stillRunning { recoverAgainstLive += 1 }
                 } else {
-                    #expect(rec.output.contains("is tuning this model") && rec.output.contains("pid \(victim.process.processIdentifier)"),
-                            "\(rec.output)")
+                    #expect(rec.all.contains("is tuning this model") && rec.all.contains("pid \(victim.process.processIdentifier)"),
+                            "\(rec.all)")
                     refusedRecover += 1
                 }
-                let second = try runTool(tune, [v] + args)
+                let second = try runProcess(tune, [v] + args)
                 if second.status != 0 {
-                    #expect(second.output.contains("is tuning this model"), "\(second.output)")
+                    #expect(second.all.contains("is tuning this model"), "\(second.all)")
                     refusedTuner += 1
                 } else if victim.process.isRunning {
-                    Issue.record("a second tuner ran while the first was alive: \(second.output)")
+                    Issue.record("a second tuner ran while the first was alive: \(second.all)")
                 }
             }
             if round < 4 {
@@ -133,7 +133,6 @@ import Testing
     /// A reader that waits longer than its bound says who holds the model, and fails cleanly.
     @Test func aBoundedWaitGivesUpNamingTheTuner() throws {
         let dir = tempDir()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = try convertFixture("dqt-ternary", options: ConvertOptions(), to: dir + "/m.dqt")
         let (tunerLock, _) = try ModelLock.forTuning(path: path)
         try tunerLock.lockExclusive()   // as during a commit period
@@ -158,7 +157,6 @@ import Testing
     /// A long-lived reader sees the tuner's commits between requests (reloadIfChanged).
     @Test func aLongLivedReaderPicksUpCommits() throws {
         let dir = tempDir()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = try convertFixture("dqt-ternary", options: ConvertOptions(), to: dir + "/m.dqt")
         let text = writeText(notesText, in: dir)
         let m = try DQTModel(path: path, options: RuntimeOptions(contextLength: 16, threads: 1, holdReadLease: false))

@@ -2,11 +2,20 @@ import DQTFormat
 import DQTImport
 import DQTModel
 @testable import DQTTrain
+import DQTTestSupport
 import Foundation
 import Testing
 
 /// Gradients of one step against PyTorch autograd on the same weights (tools/make_grad_goldens.py):
-/// every tensor within 1e-3 of its largest golden gradient, max |Δ| / max |g|.
+/// every tensor within `gradientTolerance` of its largest golden gradient, max |Δ| / max |g|, and
+/// the loss within `lossTolerance` relative.
+///
+/// Measured 2026-12-03 (both thread counts alike): worst gradient 1.16e-6 (hf-bitnet linears;
+/// llama-int8 1.05e-6, float-linears 1.02e-6, dqt-int8 7.3e-7, dqt-ternary 6.7e-7), worst loss
+/// 2.7e-7 (llama-int8). The bounds leave a stated margin of about 2.6× and 3.7× for float
+/// summation-order changes in the backward kernels; a wrong term is off by far more (1e-3 and up).
+let gradientTolerance: Float = 3e-6
+let lossTolerance = 1e-6
 struct GradientCase: CustomStringConvertible, Sendable {
     var variant: String
     var fixture: String
@@ -34,7 +43,7 @@ func tensorClass(_ name: String) -> String {
     return "linear"
 }
 
-@Suite struct GradientGoldenTests {
+@Suite(.temporaryFiles) struct GradientGoldenTests {
     @Test(arguments: gradientCases)
     func gradientsMatchAutograd(_ c: GradientCase) throws {
         let golden = try GoldenFile("grad-\(c.variant).safetensors")
@@ -48,7 +57,8 @@ func tensorClass(_ name: String) -> String {
             let probe = try GradientProbe(path: path, seqLen: shape[1] - 1, batch: shape[0], threads: threads)
             let (loss, grads) = try probe.gradients(windows: ids)
             let refLoss = Double(golden.floats("loss")![0])
-            #expect(abs(loss - refLoss) <= 1e-4 * abs(refLoss), "\(c) loss \(loss) vs \(refLoss)")
+            let lossError = abs(loss - refLoss) / abs(refLoss)
+            #expect(lossError <= lossTolerance, "\(c) loss \(loss) vs \(refLoss): relative \(lossError)")
             var worstByClass: [String: Float] = [:]
             for r in file.tensors {
                 guard let ref = golden.floats("grad." + r.name) else {
@@ -61,10 +71,10 @@ func tensorClass(_ name: String) -> String {
                 var worst: Float = 0
                 for i in 0..<min(g.count, ref.count) { worst = max(worst, abs(g[i] - ref[i])) }
                 let rel = worst / max(scale, 1e-30)
-                #expect(rel <= 1e-3, "\(c) threads \(threads) \(r.name): max |Δ| \(worst), max |g| \(scale), relative \(rel)")
+                #expect(rel <= gradientTolerance, "\(c) threads \(threads) \(r.name): max |Δ| \(worst), max |g| \(scale), relative \(rel)")
                 worstByClass[tensorClass(r.name), default: 0] = max(worstByClass[tensorClass(r.name), default: 0], rel)
             }
-            print("gradient max relative error, \(c) threads \(threads): " +
+            print("gradient max relative error, \(c) threads \(threads) (loss \(String(format: "%.1e", lossError))): " +
                   worstByClass.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.2e", $0.value))" }.joined(separator: ", "))
         }
     }

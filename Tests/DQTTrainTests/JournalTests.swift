@@ -2,10 +2,11 @@ import DQTFormat
 import DQTImport
 import DQTModel
 @testable import DQTTrain
+import DQTTestSupport
 import Foundation
 import Testing
 
-@Suite struct JournalTests {
+@Suite(.temporaryFiles) struct JournalTests {
     func model() throws -> (dir: String, path: String, original: Data) {
         let dir = tempDir()
         let p = try convertFixture("dqt-ternary", options: ConvertOptions(), to: dir + "/m.dqt")
@@ -128,12 +129,11 @@ import Testing
     /// A model that is read-only to the opener is not touched: the error says what to run.
     /// (As root, the reader runs as `nobody` through setpriv; otherwise the file is made 0444.)
     @Test func aReadOnlyReaderNamesTheRecoverCommand() throws {
-        guard let run = toolPath("dqt-run") else {
+        guard let run = builtTool("dqt-run") else {
             Issue.record("dqt-run is not built next to the tests (swift build first)")
             return
         }
         let (dir, path, original) = try model()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
         let text = writeText(notesText, in: dir)
         do {
             let t = try Tuner(modelPath: path, options: options(commitEvery: 100), data: .textFile(text))
@@ -143,9 +143,9 @@ import Testing
         chmod(dir, 0o755)
         chmod(path, 0o444)
         let r = getuid() == 0
-            ? try runTool("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", run, path, "x", "-n", "1"])
-            : try runTool(run, [path, "x", "-n", "1"])
-        #expect(r.status == 1 && r.output.contains("--recover") && r.output.contains("not writable"), "\(r.output)")
+            ? try runProcess("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", run, path, "x", "-n", "1"])
+            : try runProcess(run, [path, "x", "-n", "1"])
+        #expect(r.status == 1 && r.all.contains("--recover") && r.all.contains("not writable"), "\(r.all)")
         #expect(try contents(path) == tuned)
         #expect(fileExists(path + ".journal"))
         chmod(path, 0o644)

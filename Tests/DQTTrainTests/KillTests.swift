@@ -1,38 +1,16 @@
 import DQTFormat
 import DQTImport
 @testable import DQTTrain
+import DQTTestSupport
 import Foundation
 import Testing
 
-/// The built command-line tools next to the test executable.
-func toolPath(_ name: String) -> String? {
-    let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
-    for d in [dir, URL(fileURLWithPath: dir).deletingLastPathComponent().path] where FileManager.default.isExecutableFile(atPath: d + "/" + name) {
-        return d + "/" + name
-    }
-    return nil
-}
-
-@discardableResult
-func runTool(_ exe: String, _ args: [String]) throws -> (status: Int32, output: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: exe)
-    p.arguments = args
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    try p.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
-}
-
-@Suite(.serialized) struct KillTests {
+@Suite(.serialized, .temporaryFiles) struct KillTests {
     /// kill -9 of dqt-tune at random moments (tools/kill_test_tune.sh does the same at any
     /// count): after each kill the model, rolled back, verifies and is byte for byte the file an
     /// uninterrupted run had at that commit; resumed runs end on the reference's final file.
     @Test func killingTheTunerNeverLeavesAMix() throws {
-        guard let tune = toolPath("dqt-tune") else {
+        guard let tune = builtTool("dqt-tune") else {
             Issue.record("dqt-tune is not built next to the tests (swift build first)")
             return
         }
@@ -51,14 +29,14 @@ func runTool(_ exe: String, _ args: [String]) throws -> (status: Int32, output: 
         fresh(ref)
         var refs = [fileHash(ref)]
         for s in 1...steps {
-            let r = try runTool(tune, [ref] + args + ["--steps", "\(s)"])
-            #expect(r.status == 0, "\(r.output)")
+            let r = try runProcess(tune, [ref] + args + ["--steps", "\(s)"])
+            #expect(r.status == 0, "\(r.all)")
             refs.append(fileHash(ref))
         }
         let v = dir + "/v.dqt"
         fresh(v)
         let t0 = Date()
-        let whole = try runTool(tune, [v] + args + ["--steps", "\(steps)"])
+        let whole = try runProcess(tune, [v] + args + ["--steps", "\(steps)"])
         let runSeconds = Date().timeIntervalSince(t0)
         #expect(whole.status == 0 && fileHash(v) == refs[steps], "one uninterrupted run differs from the step-by-step reference")
         fresh(v)
@@ -84,13 +62,13 @@ func runTool(_ exe: String, _ args: [String]) throws -> (status: Int32, output: 
                 #expect(p.terminationStatus == 0)
             }
             if fileExists(v + ".journal") { rollbacks += 1 }
-            if kills % 2 == 1, let run = toolPath("dqt-run") {
+            if kills % 2 == 1, let run = builtTool("dqt-run") {
                 // A plain reader after the crash: rolls the hot journal back itself and runs.
-                let r = try runTool(run, [v, "x", "-n", "1", "-t", "1"])
-                #expect(r.status == 0 && !fileExists(v + ".journal"), "dqt-run after kill \(kills): \(r.output)")
+                let r = try runProcess(run, [v, "x", "-n", "1", "-t", "1"])
+                #expect(r.status == 0 && !fileExists(v + ".journal"), "dqt-run after kill \(kills): \(r.all)")
             }
-            let r = try runTool(tune, [v, "--recover"])
-            #expect(r.status == 0, "after kill \(kills): \(r.output)")
+            let r = try runProcess(tune, [v, "--recover"])
+            #expect(r.status == 0, "after kill \(kills): \(r.all)")
             let f = try DQTFile(path: v)
             let c = Int(f.header.commit)
             commit = c

@@ -1,16 +1,16 @@
 import DQTFormat
 import DQTImport
 @testable import DQTTrain
+import DQTTestSupport
 import Foundation
 import Testing
 
 /// Cross-entropy of a model that is very sure and very wrong (formats/dqt-tune.md §4.1): the
 /// loss is logsumexp − l_target, finite however far below the maximum the target is.
-@Suite struct LossNumericsTests {
+@Suite(.temporaryFiles) struct LossNumericsTests {
     @Test(arguments: [0.0, 50, 104, 200, 1000])
     func lossOfATargetFarBelowTheMaximum(gap: Double) throws {
         let dir = tempDir()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = try convertFixture("dqt-ternary", options: ConvertOptions(), to: dir + "/m.dqt")
         let tuner = try Tuner(modelPath: path, options: options(seq: 4, batch: 1, threads: 1), data: .none)
         let net = tuner.net

@@ -1,10 +1,11 @@
 import DQTFormat
 import DQTImport
 @testable import DQTTrain
+import DQTTestSupport
 import Foundation
 import Testing
 
-@Suite struct ScheduleLogTests {
+@Suite(.temporaryFiles) struct ScheduleLogTests {
     /// The learning rates are tools/train_dqt.py `lr_at`'s, bit for bit (values printed by
     /// `lr_at(step, Namespace(lr=3e-3, warmup=100, steps=1500, min_lr_ratio=0.1))` and
     /// `(lr=3e-3, warmup=0, steps=7, min_lr_ratio=0.25)`).

@@ -3,6 +3,7 @@ import DQTFormat
 import DQTImport
 import DQTKernels
 @testable import DQTTrain
+import DQTTestSupport
 import Foundation
 import Testing
 
@@ -12,7 +13,7 @@ import Testing
 /// one unit in the last place of their encoding plus 1e-3·lr (AdamW's first step moves a value by
 /// lr·g/(|g| + ε'), which amplifies float-rounding differences of tiny gradients; 1e-3 is the
 /// gradient tolerance of GradientGoldenTests).
-@Suite struct StepGoldenTests {
+@Suite(.temporaryFiles) struct StepGoldenTests {
     @Test func oneAdamWStepMatchesTheReference() throws {
         let golden = try GoldenFile("grad-dqt-ternary.safetensors")
         let step = try GoldenFile("step-dqt-ternary.safetensors")

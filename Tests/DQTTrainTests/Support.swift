@@ -1,19 +1,13 @@
 import DQTFormat
 import DQTImport
 import DQTKernels
+import DQTTestSupport
 import Foundation
 
-/// The repository root (Tests/DQTTrainTests/Support.swift is two levels down).
-let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-
-func fixtureDir(_ name: String) -> String { repoRoot + "/Tests/Fixtures/" + name }
 func goldenPath(_ name: String) -> String { repoRoot + "/Tests/DQTTrainTests/Goldens/" + name }
 
-func tempDir() -> String {
-    let dir = NSTemporaryDirectory() + "dqt-train-tests-\(UUID().uuidString)"
-    try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    return dir
-}
+/// A fresh directory of the running test, removed when it ends (suites carry .temporaryFiles).
+func tempDir() -> String { temporaryDirectory("dqt-train") }
 
 /// Converts a fixture checkpoint to a temporary .dqt and returns its path.
 func convertFixture(_ name: String, options: ConvertOptions, to path: String? = nil) throws -> String {

@@ -2,6 +2,7 @@ import DQTFormat
 import DQTImport
 import DQTModel
 @testable import DQTTrain
+import DQTTestSupport
 import Foundation
 import Testing
 
@@ -47,7 +48,7 @@ func options(_ kind: OptimizerKind = .adamw, lr: Double = 5e-4, seq: Int = 32, b
     return o
 }
 
-@Suite struct TunerTests {
+@Suite(.temporaryFiles) struct TunerTests {
     /// Tuning the ternary fixture on a few KB of new text lowers the loss on that text, and
     /// the runtime loads and runs the tuned file at once.
     @Test func tuningLowersTheLossAndDqtRunLoadsTheResult() throws {

@@ -155,18 +155,25 @@ func fuzzGGUF(_ input: UnsafeRawBufferPointer) {
 
 nonisolated(unsafe) var scratchDir: String? = nil
 
-/// A per-process scratch directory in /dev/shm (memory) for the importers, which read files.
+/// The scratch directory for the importers, which read files: $DQT_FUZZ_SCRATCH_DIR (tools/fuzz.sh
+/// makes one in /dev/shm per run and removes it afterwards, however the fuzzer exits), else a
+/// per-process /dev/shm/dqt-fuzz-PID. Each input's files are removed once read.
 func fuzzScratch() -> String {
     if scratchDir == nil {
-        let base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp"
-        let dir = "\(base)/dqt-fuzz-\(getpid())"
-        mkdir(dir, 0o700)
-        scratchDir = dir
+        if let d = getenv("DQT_FUZZ_SCRATCH_DIR") {
+            scratchDir = String(cString: d)
+        } else {
+            let base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp"
+            let dir = "\(base)/dqt-fuzz-\(getpid())"
+            mkdir(dir, 0o700)
+            scratchDir = dir
+        }
     }
     return scratchDir!
 }
 
-/// The importers read files: write the input to a per-process file in /dev/shm (memory).
+/// The importers read files: the input goes to a file in the scratch directory, removed as
+/// soon as the importer has read it.
 func fuzzTokenizerImport(_ input: UnsafeRawBufferPointer, fileName: String) {
     let path = fuzzScratch() + "/" + fileName
     guard let fp = fopen(path, "wb") else { return }
@@ -174,6 +181,7 @@ func fuzzTokenizerImport(_ input: UnsafeRawBufferPointer, fileName: String) {
     fclose(fp)
     let data: TokenizerData
     do {
+        defer { unlink(path) }
         data = fileName == "tokenizer.json" ? try importTokenizerJSON(path: path) : try importSentencePieceModel(path: path)
     } catch {
         return
