@@ -43,7 +43,7 @@ let package = Package(
         .target(name: "DQTModel", dependencies: ["DQTFormat", "DQTKernels", "DQTTokenizer", "DQTChat"]),
         .target(name: "DQTImport", dependencies: ["DQTFormat", "DQTKernels", "DQTTokenizer", "DQTChat"]),
         // Training kernels (float GEMM for the backward pass, weight decode/pack) in C with an AVX2+FMA path.
-        .target(name: "CDQTTrain", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "CDQTTrain", dependencies: ["CDQTKernels"], cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "DQTTrain", dependencies: ["DQTModel", "DQTFormat", "DQTKernels", "DQTTokenizer", "CDQTTrain", "CDQTKernels"]),
         .executableTarget(
             name: "dqt-convert",

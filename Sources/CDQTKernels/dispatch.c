@@ -236,3 +236,4 @@ void dqt_attention_head_f16(const float *q, const uint16_t *keys, const uint16_t
     K()->attention_head_f16(q, keys, values, kv_stride, n, head_dim, scale, scores, out);
 }
 void dqt_f32_to_f16(const float *x, uint16_t *y, int64_t n) { K()->f32_to_f16(x, y, n); }
+float dqt_half_to_f32(uint16_t h) { return dqt_half_to_float(h); }

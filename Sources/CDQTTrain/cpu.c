@@ -1,19 +1,13 @@
 #include "cpu.h"
-#if defined(__x86_64__)
-#include <cpuid.h>
-#endif
+#include "dqt_kernels.h"
 
 int dqtt_cpu_avx2(void) {
 #if defined(__x86_64__)
     static int cached = -1;   // accessed only with __atomic builtins
     int v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
     if (v < 0) {
-        __builtin_cpu_init();
-        // F16C from cpuid leaf 1 (ECX bit 29): clang 17 (Swift 6.0's) rejects
-        // __builtin_cpu_supports("f16c").
-        unsigned a, b, c, d;
-        int f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
-        v = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
+        // CDQTKernels' detection (cpuid + xgetbv): its AVX2 path needs AVX2, FMA and F16C, as ours.
+        v = dqt_kernels_for_isa(DQT_ISA_AVX2) != 0;
         __atomic_store_n(&cached, v, __ATOMIC_RELAXED);
     }
     return v;

@@ -2,27 +2,8 @@
 // tuner decodes a tile of a tensor, computes its new codes, and packs them row by row.
 #include "dqt_train.h"
 #include "cpu.h"
+#include "dqt_kernels.h"
 #include <string.h>
-
-float dqtt_half_to_float(uint16_t h) {
-    const uint32_t sign = (uint32_t)(h & 0x8000) << 16;
-    const uint32_t exp = (h >> 10) & 0x1f;
-    uint32_t man = h & 0x3ff, bits;
-    if (exp == 0x1f) {
-        bits = sign | 0x7f800000u | (man << 13);
-    } else if (exp != 0) {
-        bits = sign | ((exp + 112) << 23) | (man << 13);
-    } else if (man == 0) {
-        bits = sign;
-    } else {  // subnormal: shift the leading 1 into bit 10
-        uint32_t e = 0;
-        while ((man & 0x400) == 0) { man <<= 1; e++; }
-        bits = sign | ((113 - e) << 23) | ((man & 0x3ff) << 13);
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
 
 static inline float bf16_to_float(uint16_t h) {
     const uint32_t bits = (uint32_t)h << 16;
@@ -68,57 +49,121 @@ static inline int t1_code(const uint8_t *row, int64_t cols, int64_t c) {
 
 #if defined(__x86_64__)
 #include <immintrin.h>
-__attribute__((target("avx2,fma,f16c")))
-static void decode_f16_f16c(const uint16_t *src, int64_t n, float *dst) {
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+
+// Eight int32 codes as floats times s.
+#define CODES8(v32, s) _mm256_mul_ps(_mm256_cvtepi32_ps(v32), s)
+
+AVX2 static void decode_f16_avx2(const uint16_t *src, int64_t n, float *dst) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
-    for (; i < n; i++) dst[i] = dqtt_half_to_float(src[i]);
+    for (; i < n; i++) dst[i] = dqt_half_to_f32(src[i]);
+}
+
+AVX2 static void decode_bf16_avx2(const uint16_t *src, int64_t n, float *dst) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, _mm256_castsi256_ps(_mm256_slli_epi32(
+            _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(src + i))), 16)));
+    for (; i < n; i++) dst[i] = bf16_to_float(src[i]);
+}
+
+AVX2 static void decode_i8_avx2(const int8_t *q, int64_t n, float scale, float *dst) {
+    const __m256 s = _mm256_set1_ps(scale);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, CODES8(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(q + i))), s));
+    for (; i < n; i++) dst[i] = (float)q[i] * scale;
+}
+
+// t2 weights c0..<c1 of one row; whole 32-weight groups (c aligned to 32) eight at a time.
+AVX2 static void decode_t2_avx2(const uint8_t *row, int64_t c0, int64_t c1, float scale, float *dst) {
+    const __m256 s = _mm256_set1_ps(scale);
+    const __m256i three = _mm256_set1_epi32(3), one = _mm256_set1_epi32(1);
+    int64_t c = c0;
+    for (; c < c1 && (c & 31); c++) dst[c - c0] = (float)((int)((row[32 * (c >> 7) + (c & 31)] >> (2 * ((c >> 5) & 3))) & 3) - 1) * scale;
+    for (; c + 32 <= c1; c += 32) {
+        const uint8_t *g = row + 32 * (c >> 7);
+        const __m128i sh = _mm_cvtsi32_si128((int)(2 * ((c >> 5) & 3)));
+        for (int h = 0; h < 4; h++) {
+            const __m256i b = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(g + 8 * h)));
+            const __m256i code = _mm256_sub_epi32(_mm256_and_si256(_mm256_srl_epi32(b, sh), three), one);
+            _mm256_storeu_ps(dst + (c - c0) + 8 * h, CODES8(code, s));
+        }
+    }
+    for (; c < c1; c++) dst[c - c0] = (float)((int)((row[32 * (c >> 7) + (c & 31)] >> (2 * ((c >> 5) & 3))) & 3) - 1) * scale;
 }
 #endif
+
+// t1 weights c0..<c1 of one row: whole 160-weight blocks decode 32 bytes × 5 trits (trit n
+// of byte j is weight 160b + 32n + j); the rest weight by weight.
+static void decode_t1(const uint8_t *row, int64_t cols, int64_t c0, int64_t c1, float scale, float *dst) {
+    const int64_t nf = cols / 160;
+    int64_t c = c0;
+    while (c < c1) {
+        const int64_t b = c / 160;
+        if (b < nf && c % 160 == 0 && c + 160 <= c1) {
+            const uint8_t *g = row + 32 * b;
+            float *o = dst + (c - c0);
+            for (int n = 0; n < 5; n++)
+                for (int j = 0; j < 32; j++) o[32 * n + j] = (float)(t1_trit(g[j], n) - 1) * scale;
+            c += 160;
+        } else {
+            dst[c - c0] = (float)t1_code(row, cols, c) * scale;
+            c++;
+        }
+    }
+}
 
 void dqtt_decode_rows(int encoding, const void *w, int64_t row_bytes, int64_t cols,
                       int64_t r0, int64_t r1, int64_t c0, int64_t c1,
                       float scale, const float *rowscale, float *out, int64_t ldo) {
     const uint8_t *base = (const uint8_t *)w;
+    const int64_t n = c1 - c0;
+#if defined(__x86_64__)
+    const int avx2 = dqtt_cpu_avx2();
+#endif
     for (int64_t r = r0; r < r1; r++) {
         const uint8_t *row = base + r * row_bytes;
         float *o = out + (r - r0) * ldo;
-        const int64_t n = c1 - c0;
         switch (encoding) {
         case 0: memcpy(o, (const float *)row + c0, (size_t)n * 4); break;
         case 1: {
             const uint16_t *h = (const uint16_t *)row + c0;
 #if defined(__x86_64__)
-            if (dqtt_cpu_avx2()) { decode_f16_f16c(h, n, o); break; }
+            if (avx2) { decode_f16_avx2(h, n, o); break; }
 #endif
-            for (int64_t i = 0; i < n; i++) o[i] = dqtt_half_to_float(h[i]);
+            for (int64_t i = 0; i < n; i++) o[i] = dqt_half_to_f32(h[i]);
             break;
         }
         case 2: {
             const uint16_t *h = (const uint16_t *)row + c0;
+#if defined(__x86_64__)
+            if (avx2) { decode_bf16_avx2(h, n, o); break; }
+#endif
             for (int64_t i = 0; i < n; i++) o[i] = bf16_to_float(h[i]);
             break;
         }
-        case 3: {
+        case 3:
+        case 6: {
             const int8_t *q = (const int8_t *)row + c0;
-            for (int64_t i = 0; i < n; i++) o[i] = (float)q[i] * scale;
+            const float s = encoding == 6 ? rowscale[r] : scale;
+#if defined(__x86_64__)
+            if (avx2) { decode_i8_avx2(q, n, s, o); break; }
+#endif
+            for (int64_t i = 0; i < n; i++) o[i] = (float)q[i] * s;
             break;
         }
         case 4:
+#if defined(__x86_64__)
+            if (avx2) { decode_t2_avx2(row, c0, c1, scale, o); break; }
+#endif
             for (int64_t c = c0; c < c1; c++) {
                 const int64_t b = c >> 7, i = (c >> 5) & 3, j = c & 31;
                 o[c - c0] = (float)((int)((row[32 * b + j] >> (2 * i)) & 3) - 1) * scale;
             }
             break;
-        case 5:
-            for (int64_t c = c0; c < c1; c++) o[c - c0] = (float)t1_code(row, cols, c) * scale;
-            break;
-        case 6: {
-            const int8_t *q = (const int8_t *)row + c0;
-            const float s = rowscale[r];
-            for (int64_t i = 0; i < n; i++) o[i] = (float)q[i] * s;
-            break;
-        }
+        case 5: decode_t1(row, cols, c0, c1, scale, o); break;
         default: break;
         }
     }

@@ -7,6 +7,8 @@ protocol GradientSink: AnyObject {
     func wants(_ p: Param) -> Bool
     /// Most rows of `p` one chunk may have (the tiles of a chunk are delivered, then `finish`).
     func chunkRows(_ p: Param) -> Int
+    /// Before the first tile of `p` (on the main thread).
+    func begin(_ p: Param) throws
     /// Rows `rows` of `p`, gradient [rows.count, p.cols] row-major. Called on worker `worker`,
     /// concurrently for disjoint row ranges of one chunk starting at `chunk`.
     func tile(_ p: Param, rows: Range<Int>, grad: UnsafePointer<Float>, worker: Int, chunk: Int)
@@ -39,6 +41,7 @@ public final class CaptureSink: GradientSink, @unchecked Sendable {
 
     func wants(_ p: Param) -> Bool { true }
     func chunkRows(_ p: Param) -> Int { p.rows }
+    func begin(_ p: Param) throws {}
 
     func tile(_ p: Param, rows: Range<Int>, grad: UnsafePointer<Float>, worker: Int, chunk: Int) {
         let dst = buffers[p.name]!

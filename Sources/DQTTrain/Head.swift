@@ -15,7 +15,10 @@ extension Network {
     /// Final norm and logits [N, V]. Rows are split in 16-aligned ranges as the runtime splits
     /// them, so every logit is bit-identical to dqt-run's.
     func headForward() {
+        clock.start(.headForward)
+        defer { clock.stop() }
         let d = spec.hiddenSize, V = spec.vocabSize, n = N, P = b.paddedWidth
+        packedFor = nil
         for t in 0..<n {
             FloatKernels.rmsnorm(finalResidual + t * d, weight: weights.finalNorm, eps: spec.normEps, out: b.hfin + t * d, d)
         }
@@ -50,6 +53,8 @@ extension Network {
     /// Mean next-token cross-entropy over the N positions; replaces the logits by
     /// dL/dlogits = (softmax − onehot)/N. Returns the loss (nats per token).
     func lossAndGradient(targets: UnsafePointer<Int32>) -> Double {
+        clock.start(.loss)
+        defer { clock.stop() }
         let V = spec.vocabSize, n = N, logits = b.logits
         let workers = b.workers
         let invN = 1 / Float(n)
@@ -105,9 +110,11 @@ extension Network {
         let loss = lossAndGradient(targets: targets)
         guard loss.isFinite else { throw TrainError.numeric("the loss is not finite (\(loss)); no update was applied") }
         // dL/dh through the head (old head weights), then the final norm.
-        for i in 0..<(n * d) { b.dxn[i] = 0 }
-        backwardInput([headCall], dx: b.dxn, lddx: d)
-        rmsnormBackward(x: finalResidual, g: weights.finalNorm, dy: b.dxn, dxOut: b.dx, accumulate: false, dim: d)
+        b.dxn.update(repeating: 0, count: n * d)
+        backwardInput([headCall], dx: b.dxn, lddx: d, phase: .headBackward)
+        clock.time(.backwardOther) {
+            rmsnormBackward(x: finalResidual, g: weights.finalNorm, dy: b.dxn, dxOut: b.dx, accumulate: false, dim: d)
+        }
         try normGradient(finalNorm, sink: sink)
         let embedGrad = sink.wants(embed)
         for l in stride(from: spec.layers - 1, through: 0, by: -1) {
@@ -119,10 +126,10 @@ extension Network {
         if spec.tiedHead {
             var call = headCall
             call.lookup = lookup
-            try weightGradients(call, sink: sink)
+            try weightGradients(call, sink: sink, phase: .headBackward)
         } else {
-            try weightGradients(headCall, sink: sink)
-            try weightGradients(LinearGrad(p: embed, dy: nil, ldy: 0, xh: nil, ldx: 0, lookup: lookup), sink: sink)
+            try weightGradients(headCall, sink: sink, phase: .headBackward)
+            try weightGradients(LinearGrad(p: embed, dy: nil, ldy: 0, xh: nil, ldx: 0, lookup: lookup), sink: sink, phase: .headBackward)
         }
         return loss
     }

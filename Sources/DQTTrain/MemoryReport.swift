@@ -36,7 +36,9 @@ public struct MemoryPlanReport: Sendable, CustomStringConvertible {
         s += "  training data tokens                           \(cell(dataBytes))\n"
         s += "  estimated peak resident                        \(cell(estimatedPeakBytes))\n"
         s += "  no gradient buffer for the model and no float copy of the weights: gradients exist one tile of rows per worker (\(workers) workers)\n"
-        if optimizer.moments > 0 {
+        if optimizer == .adafactor {
+            s += "  optimizer state (adafactor: a row and a column statistic per matrix, AdamW moments for 1-D tensors) in \(StateFile.path(for: modelPath)): \(cell(stateFileBytes).trimmingLeadingSpaces) on disk (two buffers)\n"
+        } else if optimizer.moments > 0 {
             s += "  optimizer state (\(optimizer.rawValue), f32 moments) in \(StateFile.path(for: modelPath)): \(cell(stateFileBytes).trimmingLeadingSpaces) on disk (two buffers), streamed per tile, not held in memory\n"
         } else {
             s += "  optimizer state: none (\(optimizer.rawValue)); \(StateFile.path(for: modelPath)) holds the step and data position (8 KiB)\n"
@@ -70,7 +72,8 @@ extension Tuner {
         }
         let threads = options.threads == 0 ? max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) : options.threads
         let sizes = TrainPlan.sizes(spec: file.spec, seqLen: options.seqLen, batch: options.batch, workers: threads,
-                                    moments: options.optimizer.moments, stagingBytes: options.stagingBytes,
+                                    moments: options.optimizer.moments, factored: options.optimizer == .adafactor,
+                                    stagingBytes: options.stagingBytes,
                                     maxRowBytes: table.params.map { $0.rowBytes }.max() ?? 0)
         var groups: [String: Int] = [:]
         var order: [String] = []
@@ -80,7 +83,7 @@ extension Tuner {
         }
         let layerBuffers: Set<String> = ["xn", "xh1", "q", "k", "v", "att_pre", "att_n", "xho", "xmid", "xn2", "xh2", "gate_pre", "up",
                                          "f_pre", "f_n", "xh3", "out", "xq", "alpha", "qsum", "mult"]
-        let gradBuffers: Set<String> = ["dx", "dxn", "df_n", "dgate", "dup", "datt", "dq", "dk", "dv", "norm_grad", "norm_inv"]
+        let gradBuffers: Set<String> = ["dx", "dxn", "df_n", "dgate", "dup", "datt", "dq", "dk", "dv", "norm_grad", "norm_inv", "packed_b", "factored_gamma", "factored_shape", "factored_col_sum", "factored_col_tiles"]
         for (name, bytes) in sizes {
             if name == "saved_layer_inputs" { add("saved layer inputs (recomputation)", bytes) }
             else if layerBuffers.contains(name) { add("one layer's internals", bytes) }
@@ -91,7 +94,7 @@ extension Tuner {
             else { add("head, RoPE tables, small buffers", bytes) }
         }
         let elements = trainable.reduce(0) { $0 + $1.count }
-        let stateBuffer = (elements * options.optimizer.moments * 4 + 4095) & ~4095
+        let stateBuffer = (trainable.reduce(0) { $0 + options.optimizer.stateFloats($1) } * 4 + 4095) & ~4095
         return MemoryPlanReport(
             modelPath: modelPath, mappingBytes: file.mapping.size,
             trainableBytes: trainable.reduce(0) { $0 + $1.rowBytes * $1.rows }, arenaBytes: file.arenaBytes,

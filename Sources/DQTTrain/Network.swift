@@ -10,6 +10,13 @@ import Glibc
 import Musl
 #endif
 
+/// The x̂ that b.packedB was packed from.
+struct PackedInput {
+    var x: UnsafePointer<Float>
+    var ld: Int
+    var cols: Int
+}
+
 final class Network: @unchecked Sendable {
     let spec: ModelSpec
     let weights: ModelWeights
@@ -29,8 +36,13 @@ final class Network: @unchecked Sendable {
     let embed: Param
     let head: Param
     let finalNorm: Param
+    /// Time per phase of the steps run so far (PhaseClock.take() per step).
+    let clock = PhaseClock()
+    /// What b.packedB holds now (weight-gradient GEMMs of linears sharing an input pack it once).
+    var packedFor: PackedInput?
 
-    init(file: DQTFile, table: ParamTable, seqLen: Int, batch: Int, threads: Int, moments: Int, stagingBytes: Int) throws {
+    init(file: DQTFile, table: ParamTable, seqLen: Int, batch: Int, threads: Int, moments: Int, factored: Bool = false,
+         stagingBytes: Int) throws {
         spec = file.spec
         weights = ModelWeights(file: file)
         self.table = table
@@ -38,7 +50,7 @@ final class Network: @unchecked Sendable {
         self.batch = batch
         par = try Parallel(threads: threads)
         let maxRowBytes = table.params.map { $0.rowBytes }.max() ?? 0
-        plan = try TrainPlan(spec: spec, seqLen: seqLen, batch: batch, workers: par.count, moments: moments,
+        plan = try TrainPlan(spec: spec, seqLen: seqLen, batch: batch, workers: par.count, moments: moments, factored: factored,
                              stagingBytes: stagingBytes, maxRowBytes: maxRowBytes)
         let spec = file.spec
         layers = (0..<spec.layers).map { l in

@@ -8,15 +8,30 @@ import Musl
 
 public enum OptimizerKind: String, Sendable, CaseIterable {
     case sgd, momentum, adamw
-    /// Float moments per trainable element kept in the state sidecar.
+    /// Factored second moment (one statistic per row and per column of a matrix), no first
+    /// moment: the lean default (formats/dqt-tune.md §4.2). 1-D tensors use AdamW.
+    case adafactor
+    /// f32 moments per element of a tensor the optimizer keeps per element (all tensors but
+    /// adafactor's matrices).
     public var moments: Int {
         switch self {
         case .sgd: 0
         case .momentum: 1
-        case .adamw: 2
+        case .adamw, .adafactor: 2
         }
     }
-    var code: UInt32 { self == .sgd ? 0 : self == .momentum ? 1 : 2 }
+    var code: UInt32 {
+        switch self {
+        case .sgd: 0
+        case .momentum: 1
+        case .adamw: 2
+        case .adafactor: 3
+        }
+    }
+    /// Whether `p`'s state is factored (a row and a column statistic) rather than per element.
+    func factors(_ p: Param) -> Bool { self == .adafactor && p.isMatrix }
+    /// f32 values of `p`'s optimizer state (formats/dqt-tune.md §3.1).
+    func stateFloats(_ p: Param) -> Int { factors(p) ? p.rows + p.cols : p.count * moments }
 }
 
 public enum Rounding: String, Sendable, CaseIterable {
@@ -35,7 +50,7 @@ public enum LRSchedule: String, Sendable, CaseIterable {
 }
 
 public struct TrainOptions: Sendable {
-    public var optimizer = OptimizerKind.adamw
+    public var optimizer = OptimizerKind.adafactor
     /// Learning rate of the coded tensors: q ← R(q − lr·u/s).
     public var lr: Double = 5e-4
     /// Learning rate of float tensors (norms, float embeddings/heads); nil = `lr`.

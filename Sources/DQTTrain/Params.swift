@@ -1,6 +1,7 @@
 // The trainable tensors of a mapped model as the update sees them: geometry, grid, where the
 // packed bytes are (in the writable mapping and in the file), and which rows the undo journal
 // already holds in the current commit period. A 1-D tensor (a norm) is one row.
+import CDQTTrain
 import DQTFormat
 import DQTModel
 
@@ -64,7 +65,9 @@ public final class Param: @unchecked Sendable {
     public let section: Int
     /// Updated by this run (writable in the file and not frozen).
     public let trainable: Bool
-    /// Element offset of this tensor's optimizer state (moments), or −1.
+    /// A 2-D tensor (a 1-D one is one row of `count` elements).
+    public let isMatrix: Bool
+    /// Offset (in f32 values) of this tensor's optimizer state in a moment buffer, or −1.
     public internal(set) var stateOffset = -1
     /// Rows whose bytes the undo journal holds for the current commit period.
     var journaled: [Bool]
@@ -72,6 +75,7 @@ public final class Param: @unchecked Sendable {
     init(index: Int, record r: TensorRecord, role: ParamRole, data: UnsafeMutableRawPointer, fileOffset: Int, trainable: Bool) {
         self.index = index
         name = r.name
+        isMatrix = r.ndim == 2
         self.role = role
         encoding = r.encoding
         if r.ndim == 1 {
@@ -104,6 +108,12 @@ public final class Param: @unchecked Sendable {
     @inline(__always) func step(row: Int) -> Float { rowScales?[row] ?? scale }
     /// Weight decay applies to 2-D tensors, not to norm gains (as tools/dqt_optim.py).
     public var decays: Bool { role != .norm }
+
+    /// This tensor's values (code·scale, or float values) as the B operand of a GEMM, from column `col0` on.
+    func operand(col0: Int = 0) -> dqtt_operand {
+        dqtt_operand(kind: Int32(DQTT_CODED.rawValue), encoding: Int32(encoding.rawValue), p: UnsafeRawPointer(data),
+                     ld: Int64(rowBytes), row0: 0, col0: Int64(col0), wcols: Int64(cols), scale: scale, rowscale: rowScales)
+    }
 }
 
 /// Every tensor of the model with its role; `trainable` ones are updated.

@@ -5,9 +5,10 @@
 // durable; the moments of a commit period are written to the buffer its starting commit does
 // not use. Resuming picks the slot whose commit equals the model's.
 //
-// Moments are f32, element-interleaved per tensor ([rows, cols, moments]), streamed through a
-// worker's tile buffer with pread/pwrite: they are never held in memory as a whole, and pages
-// are dropped from the page cache after each tensor.
+// The state is f32 values, per tensor in file order: element-interleaved moments ([rows, cols,
+// moments]) or, for a factored tensor, its row and column statistics. Streamed through a
+// worker's tile buffer with pread/pwrite: never held in memory as a whole, and pages are dropped
+// from the page cache after each chunk.
 import DQTFormat
 #if canImport(Glibc)
 import Glibc
@@ -26,9 +27,11 @@ public struct TuneSlot: Sendable, Equatable {
     /// Which moment buffer (0/1) holds this commit's moments.
     public var momentsBuffer: UInt32 = 0
     public var optimizer: UInt32 = 0
+    /// Moments per element of the tensors kept per element (informative).
     public var moments: UInt32 = 0
     public var rounding: UInt32 = 0
     public var seed: UInt64 = 0
+    /// f32 values in one moment buffer (version 1 counted elements: values = elements · moments).
     public var stateElements: UInt64 = 0
     public var modelIdentity: UInt64 = 0
     /// Loss of the last step (informative).
@@ -37,13 +40,14 @@ public struct TuneSlot: Sendable, Equatable {
     static let size = 4096
     static let used = 128
     static let magic: [UInt8] = Array("DQTTUNE1".utf8)
+    static let version: UInt32 = 2
 
     func encode() -> [UInt8] {
         var b = [UInt8](repeating: 0, count: TuneSlot.size)
         b.withUnsafeMutableBytes { p in
             let a = p.baseAddress!
             for i in 0..<8 { p[i] = TuneSlot.magic[i] }
-            store(UInt32(1), a, 8)
+            store(TuneSlot.version, a, 8)
             store(commit, a, 16); store(step, a, 24); store(dataPosition, a, 32); store(dataTokens, a, 40)
             store(dataHash, a, 48); store(momentsBuffer, a, 56); store(optimizer, a, 60); store(moments, a, 64)
             store(rounding, a, 68); store(seed, a, 72); store(stateElements, a, 80); store(modelIdentity, a, 88)
@@ -53,9 +57,13 @@ public struct TuneSlot: Sendable, Equatable {
         return b
     }
 
+    /// The slot in `p`, nil if it is not a valid slot. A version-1 slot is migrated: its buffers
+    /// have the same layout, its `E` counted elements (values = E · K).
     static func decode(_ p: UnsafeRawBufferPointer) -> TuneSlot? {
-        guard p.count >= used, Array(p[0..<8]) == magic, load(p.baseAddress!, 8, as: UInt32.self) == 1,
+        guard p.count >= used, Array(p[0..<8]) == magic,
               load(p.baseAddress!, 120, as: UInt64.self) == xxh64(UnsafeRawBufferPointer(rebasing: p[0..<120])) else { return nil }
+        let version = load(p.baseAddress!, 8, as: UInt32.self)
+        guard version == 1 || version == TuneSlot.version else { return nil }
         let a = p.baseAddress!
         var s = TuneSlot()
         s.commit = load(a, 16, as: UInt64.self); s.step = load(a, 24, as: UInt64.self)
@@ -65,6 +73,7 @@ public struct TuneSlot: Sendable, Equatable {
         s.rounding = load(a, 68, as: UInt32.self); s.seed = load(a, 72, as: UInt64.self)
         s.stateElements = load(a, 80, as: UInt64.self); s.modelIdentity = load(a, 88, as: UInt64.self)
         s.lastLoss = Double(bitPattern: load(a, 96, as: UInt64.self))
+        if version == 1 { s.stateElements *= UInt64(s.moments) }
         return s
     }
 }
@@ -79,7 +88,10 @@ final class StateFile {
     private(set) var committed: TuneSlot
     /// Bytes of one moment buffer.
     let bufferBytes: Int
-    let moments: Int
+    /// Whether the optimizer keeps any state (not plain SGD).
+    var hasState: Bool { bufferBytes > 0 }
+    /// Bytes written to the state file by this process (moments and slots).
+    private(set) var bytesWritten = 0
     /// True once this period has written moments to the working buffer (later steps read it).
     var workingValid = false
     var workingBuffer: Int { 1 - Int(committed.momentsBuffer) }
@@ -89,8 +101,7 @@ final class StateFile {
     init(modelPath: String, template: TuneSlot, reset: Bool) throws {
         let path = StateFile.path(for: modelPath)
         self.path = path
-        moments = Int(template.moments)
-        bufferBytes = (Int(template.stateElements) * moments * 4 + 4095) & ~4095
+        bufferBytes = (Int(template.stateElements) * 4 + 4095) & ~4095
         let exists = fileExists(path)
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw TrainError.io("cannot open the tuning state: \(errnoDescription())", path: path) }
@@ -130,7 +141,7 @@ final class StateFile {
         guard c.modelIdentity == template.modelIdentity else {
             throw TrainError.state("belongs to a different model (use --reset-state to start a fresh state)", path: path)
         }
-        guard c.optimizer == template.optimizer, c.moments == template.moments, c.stateElements == template.stateElements else {
+        guard c.optimizer == template.optimizer, c.stateElements == template.stateElements else {
             throw TrainError.state("was written with another optimizer or set of trainable tensors (use the same --optimizer and --freeze, or --reset-state)", path: path)
         }
         return c
@@ -141,31 +152,33 @@ final class StateFile {
     private func writeSlot(_ s: TuneSlot) throws {
         let bytes = s.encode()
         try bytes.withUnsafeBytes { try pwriteAll(fd, $0.baseAddress!, $0.count, Int(s.commit % 2) * TuneSlot.size, path: path) }
+        bytesWritten += bytes.count
         try fdatasyncOrThrow(fd, path: path)
     }
 
-    private func bufferOffset(_ buffer: Int, element: Int) -> Int {
-        StateFile.slotsBytes + buffer * bufferBytes + element * moments * 4
+    private func bufferOffset(_ buffer: Int, value: Int) -> Int {
+        StateFile.slotsBytes + buffer * bufferBytes + value * 4
     }
 
-    /// Moments of `count` elements starting at element `element` (the committed buffer in a
-    /// period's first step, the working buffer after).
-    func read(element: Int, count: Int, into p: UnsafeMutablePointer<Float>) throws {
+    /// `count` state values from value `offset` on (the committed buffer in a period's first
+    /// step, the working buffer after).
+    func read(offset: Int, count: Int, into p: UnsafeMutablePointer<Float>) throws {
         let buffer = workingValid ? workingBuffer : Int(committed.momentsBuffer)
-        try preadAll(fd, p, count * moments * 4, bufferOffset(buffer, element: element), path: path)
+        try preadAll(fd, p, count * 4, bufferOffset(buffer, value: offset), path: path)
     }
 
-    func write(element: Int, count: Int, from p: UnsafePointer<Float>) throws {
-        try pwriteAll(fd, p, count * moments * 4, bufferOffset(workingBuffer, element: element), path: path)
+    func write(offset: Int, count: Int, from p: UnsafePointer<Float>) throws {
+        try pwriteAll(fd, p, count * 4, bufferOffset(workingBuffer, value: offset), path: path)
+        bytesWritten += count * 4
     }
 
-    /// After a tensor's moments are done: flush them and drop both buffers' pages of the range
-    /// from the page cache, so the state never accumulates in memory.
-    func release(element: Int, count: Int) {
-        guard moments > 0, count > 0 else { return }
+    /// After a chunk's state is done: flush it and drop both buffers' pages of the range from
+    /// the page cache, so the state never accumulates in memory.
+    func release(offset: Int, count: Int) {
+        guard hasState, count > 0 else { return }
         _ = fdatasync(fd)
         for b in 0..<2 {
-            _ = posix_fadvise(fd, off_t(bufferOffset(b, element: element)), off_t(count * moments * 4), Int32(POSIX_FADV_DONTNEED))
+            _ = posix_fadvise(fd, off_t(bufferOffset(b, value: offset)), off_t(count * 4), Int32(POSIX_FADV_DONTNEED))
         }
     }
 

@@ -26,46 +26,62 @@ struct LinearGrad {
 extension Network {
     // MARK: - linear products
 
-    /// dx[N, I] += Σ over calls of dy·W (W as the forward used it: code·scale or float values).
-    /// Workers own column ranges of dx, so no two write the same element; the sum over rows runs
-    /// in row order, so the result does not depend on the worker count.
-    func backwardInput(_ calls: [LinearGrad], dx: UnsafeMutablePointer<Float>, lddx: Int) {
+    /// dx[N, I] += Σ over calls of dy·W (W as the forward used it: code·scale or float values,
+    /// decoded straight into the GEMM's packed panels). Workers own column ranges of dx (whole
+    /// 16-column panels), so no two write the same element; every element is one multiply-add
+    /// chain over the rows in order, so the result does not depend on the worker count.
+    func backwardInput(_ calls: [LinearGrad], dx: UnsafeMutablePointer<Float>, lddx: Int, phase: Phase = .inputGradients) {
         guard let first = calls.first else { return }
+        clock.start(phase)
+        defer { clock.stop() }
         let I = first.p.cols, n = N
-        let DR = TrainPlan.decodeRows, DC = TrainPlan.decodeCols
         let workers = b.workers
         par.run { share, shares in
-            let tile = workers[share].tile
             let cols = split(I, share, shares, grain: 16)
-            var c0 = cols.lowerBound
-            while c0 < cols.upperBound {
-                let c1 = min(c0 + DC, cols.upperBound), w = c1 - c0
-                for call in calls {
-                    let p = call.p
-                    guard let dy = call.dy else { continue }
-                    var r0 = 0
-                    while r0 < p.rows {
-                        let r1 = min(r0 + DR, p.rows)
-                        dqtt_decode_rows(Int32(p.encoding.rawValue), p.data, Int64(p.rowBytes), Int64(p.cols),
-                                         Int64(r0), Int64(r1), Int64(c0), Int64(c1), p.scale, p.rowScales, tile, Int64(w))
-                        dqtt_gemm_acc(Int64(n), Int64(w), Int64(r1 - r0), dy + r0, Int64(call.ldy), tile, Int64(w),
-                                      dx + c0, Int64(lddx))
-                        r0 = r1
-                    }
-                }
-                c0 = c1
+            guard !cols.isEmpty else { return }
+            for call in calls {
+                let p = call.p
+                guard let dy = call.dy else { continue }
+                var A = dqtt_operand(kind: Int32(DQTT_F32.rawValue), encoding: 0, p: dy, ld: Int64(call.ldy), row0: 0, col0: 0,
+                                     wcols: 0, scale: 0, rowscale: nil)
+                var B = p.operand(col0: cols.lowerBound)
+                dqtt_gemm(Int64(n), Int64(cols.count), Int64(p.rows), &A, &B, nil, dx + cols.lowerBound, Int64(lddx), 1,
+                          workers[share].gemm)
             }
         }
     }
 
+    /// Packs x̂ ([N, cols], stride ld) as the B operand of the weight-gradient GEMMs (once for
+    /// the linears that share it: q/k/v, gate/up), panels split over the workers.
+    func packGradInput(_ x: UnsafePointer<Float>, ld: Int, cols: Int) {
+        if let p = packedFor, p.x == x, p.ld == ld, p.cols == cols { return }
+        let n = N, packed = b.packedB, workers = b.workers
+        let panels = (cols + 15) / 16
+        par.run { share, shares in
+            let range = split(panels, share, shares)
+            guard !range.isEmpty else { return }
+            var B = dqtt_operand(kind: Int32(DQTT_F32.rawValue), encoding: 0, p: x, ld: Int64(ld), row0: 0, col0: 0,
+                                 wcols: 0, scale: 0, rowscale: nil)
+            dqtt_pack_b(Int64(n), Int64(cols), &B, Int64(range.lowerBound), Int64(range.upperBound), packed, workers[share].gemm)
+        }
+        packedFor = PackedInput(x: x, ld: ld, cols: cols)
+    }
+
     /// dW = dyᵀ·x̂ (+ sparse lookup rows), delivered to `sink` in tiles of rows.
-    func weightGradients(_ call: LinearGrad, sink: GradientSink) throws {
+    func weightGradients(_ call: LinearGrad, sink: GradientSink, phase: Phase = .weightGradients) throws {
         let p = call.p
         guard sink.wants(p) else { return }
+        clock.start(phase)
+        defer { clock.stop() }
+        // Worker 0's time in the sink (it runs on this thread), moved to the update phase.
+        var sinkWall = 0.0, sinkCPU = 0.0
         let R = plan.tileRows, n = N, I = p.cols
         let workers = b.workers
         let lookup = b.lookup
+        if call.dy != nil, let xh = call.xh { packGradInput(xh, ld: call.ldx, cols: I) }
+        let packed = UnsafePointer(b.packedB)
         let chunkRows = max(R, sink.chunkRows(p) / R * R)
+        try clock.time(.update) { try sink.begin(p) }
         var c0 = 0
         while c0 < p.rows {
             let c1 = min(c0 + chunkRows, p.rows)
@@ -75,14 +91,13 @@ extension Network {
                 for tIdx in split(tiles, share, shares) {
                     let r0 = c0 + tIdx * R, r1 = min(r0 + R, c1), m = r1 - r0
                     let G = ws.grad
-                    for i in 0..<(m * I) { G[i] = 0 }
-                    if let dy = call.dy, let xh = call.xh {
-                        // dyT[r, t] = dy[t, r0 + r]
-                        for t in 0..<n {
-                            let src = dy + t * call.ldy + r0
-                            for r in 0..<m { ws.dyT[r * n + t] = src[r] }
-                        }
-                        dqtt_gemm_acc(Int64(m), Int64(I), Int64(n), ws.dyT, Int64(n), xh, Int64(call.ldx), G, Int64(I))
+                    if let dy = call.dy, call.xh != nil {
+                        // G[r, i] = Σ_t dy[t, r0 + r]·x̂[t, i]: A = dyᵀ read in place.
+                        var A = dqtt_operand(kind: Int32(DQTT_F32_T.rawValue), encoding: 0, p: dy, ld: Int64(call.ldy), row0: 0,
+                                             col0: Int64(r0), wcols: 0, scale: 0, rowscale: nil)
+                        dqtt_gemm(Int64(m), Int64(I), Int64(n), &A, nil, packed, G, Int64(I), 0, ws.gemm)
+                    } else {
+                        G.update(repeating: 0, count: m * I)
                     }
                     if let (rows, count) = call.lookup {
                         // (token, position) pairs sorted by token, positions ascending within a token.
@@ -96,10 +111,20 @@ extension Network {
                             j += 1
                         }
                     }
-                    sink.tile(p, rows: r0..<r1, grad: G, worker: share, chunk: c0)
+                    if share == 0 {
+                        let w0 = wallSeconds(), t0 = threadCPUSeconds()
+                        sink.tile(p, rows: r0..<r1, grad: G, worker: share, chunk: c0)
+                        sinkWall += wallSeconds() - w0
+                        sinkCPU += threadCPUSeconds() - t0
+                    } else {
+                        sink.tile(p, rows: r0..<r1, grad: G, worker: share, chunk: c0)
+                    }
                 }
             }
-            try sink.finish(p, rows: c0..<c1)
+            clock.transfer(from: phase, to: .update, wall: sinkWall, cpu: sinkCPU)
+            sinkWall = 0
+            sinkCPU = 0
+            try clock.time(.update) { try sink.finish(p, rows: c0..<c1) }
             c0 = c1
         }
     }
@@ -117,11 +142,16 @@ extension Network {
             let ss = FloatKernels.dot(x + t * dim, x + t * dim, dim)
             inv[t] = 1 / (ss / Float(dim) + eps).squareRoot()
         }
+        // dg_j summed over t in order for every j (the loop over j inside, so rows stream).
         par.run { share, shares in
-            for j in split(dim, share, shares, grain: 16) {
-                var s: Float = 0
-                for t in 0..<n { s += dy[t * dim + j] * x[t * dim + j] * inv[t] }
-                dg[j] = s
+            let cols = split(dim, share, shares, grain: 16)
+            guard !cols.isEmpty else { return }
+            let j0 = cols.lowerBound, w = cols.count
+            let g = dg + j0
+            for j in 0..<w { g[j] = 0 }
+            for t in 0..<n {
+                let dyr = dy + t * dim + j0, xr = x + t * dim + j0, r = inv[t]
+                for j in 0..<w { g[j] += dyr[j] * xr[j] * r }
             }
         }
         par.run { share, shares in
@@ -142,6 +172,9 @@ extension Network {
     /// Hands a norm's gradient (in b.normGrad) to the sink.
     func normGradient(_ p: Param, sink: GradientSink) throws {
         guard sink.wants(p) else { return }
+        clock.start(.update)
+        defer { clock.stop() }
+        try sink.begin(p)
         sink.tile(p, rows: 0..<1, grad: b.normGrad, worker: 0, chunk: 0)
         try sink.finish(p, rows: 0..<1)
     }
@@ -193,6 +226,8 @@ extension Network {
     /// Backward of layer l. On entry b.dx = dL/d(layer output); on exit dL/d(layer input).
     /// `inputGrad`: whether dL/d(input) is needed (not for layer 0 when the embedding is frozen).
     func layerBackward(_ l: Int, sink: GradientSink, inputGrad: Bool) throws {
+        clock.start(.backwardOther)
+        defer { clock.stop() }
         let L = weights.layers[l], P = layers[l]
         let d = spec.hiddenSize, f = spec.ffnSize, a = spec.attnDim, kv = spec.kvDim, n = N
         let x = b.saved + l * n * d

@@ -39,6 +39,8 @@ extension Network {
 
     /// Runs linear products that share one quantized input (the runtime's runLinear).
     func runLinears(_ calls: [LinearCall]) {
+        clock.start(.forwardLinears)
+        defer { clock.stop() }
         let n = N, P = b.paddedWidth, xq = b.xq, qsum = b.qsum
         for c in calls where c.w.quantizesInput {
             for t in 0..<n { c.mult[t] = c.w.scale / b.alpha[t] }
@@ -89,9 +91,12 @@ extension Network {
 
     /// Runs layer l on `x` ([N, d]) into `xOut`, leaving its internals in the plan's buffers.
     func layerForward(_ l: Int, x: UnsafePointer<Float>, xOut: UnsafeMutablePointer<Float>) {
+        clock.start(.forwardOther)
+        defer { clock.stop() }
         let L = weights.layers[l]
         let d = spec.hiddenSize, f = spec.ffnSize, a = spec.attnDim, kv = spec.kvDim, eps = spec.normEps
         let n = N
+        packedFor = nil   // the buffers x̂ was packed from are overwritten now
         let m0 = b.mult, m1 = b.mult + n, m2 = b.mult + 2 * n
         // Attention block.
         for t in 0..<n { FloatKernels.rmsnorm(x + t * d, weight: L.attnNorm, eps: eps, out: b.xn + t * d, d) }
@@ -135,6 +140,8 @@ extension Network {
     /// runtime's kernel (Kernels.attentionHead: scores, softmax, Σ p·v in position order), so
     /// the logits equal dqt-run's bit for bit.
     func attentionForward() {
+        clock.start(.attention)
+        defer { clock.stop() }
         let hd = spec.headDim, kv = spec.kvDim, a = spec.attnDim, H = spec.heads, g = spec.heads / spec.kvHeads
         let T = seqLen, q = b.q, k = b.k, v = b.v, out = b.attPre
         let scale = 1 / Float(hd).squareRoot()
@@ -157,7 +164,9 @@ extension Network {
     /// Embeds `tokens` (N) and runs every layer, keeping each layer's input in `saved`.
     func forward(tokens: UnsafePointer<Int32>) {
         let d = spec.hiddenSize, n = N
-        for t in 0..<n { weights.embed.row(Int(tokens[t]), into: b.saved + t * d) }
+        clock.time(.forwardOther) {
+            for t in 0..<n { weights.embed.row(Int(tokens[t]), into: b.saved + t * d) }
+        }
         for l in 0..<spec.layers {
             layerForward(l, x: b.saved + l * n * d, xOut: b.saved + (l + 1) * n * d)
         }

@@ -3,6 +3,7 @@
 // recomputation); one layer's internals and gradients live in shared scratch; weight
 // gradients exist one tile of rows at a time per worker. `dqt-tune --dry-run` prints this.
 import CDQTKernels
+import CDQTTrain
 import DQTFormat
 #if canImport(Glibc)
 import Glibc
@@ -56,6 +57,12 @@ struct TrainBuffers {
     var ropeCos: UnsafeMutablePointer<Float> // [T, head_dim/2]
     var ropeSin: UnsafeMutablePointer<Float> // [T, head_dim/2]
     var lookup: UnsafeMutablePointer<Int32>  // [2N] (token, position) sorted by token
+    var packedB: UnsafeMutablePointer<Float> // [N, align(C, 16)] a weight gradient's x̂ packed for the GEMM
+    // the factored optimizer (1 float each otherwise)
+    var gamma: UnsafeMutablePointer<Float>   // [C] a matrix's column statistics of the last step
+    var shape: UnsafeMutablePointer<Float>   // [C] γ / mean(γ), the column shape of v̂
+    var colSum: UnsafeMutablePointer<Float>  // [C] Σ over the rows done so far of g² per column
+    var colTiles: UnsafeMutablePointer<Float> // [maxChunkTiles, C] the column sums of each tile of a chunk
     var staging: UnsafeMutableRawPointer     // [S] packed new rows waiting for the journal
     var workers: [WorkerScratch]
     var paddedWidth: Int
@@ -64,9 +71,9 @@ struct TrainBuffers {
 /// One worker's scratch.
 struct WorkerScratch {
     var grad: UnsafeMutablePointer<Float>    // [R, C] gradient tile
-    var dyT: UnsafeMutablePointer<Float>     // [R, N] the tile's output gradients, transposed
     var state: UnsafeMutablePointer<Float>   // [R, C, moments]
-    var tile: UnsafeMutablePointer<Float>    // [decodeRows, decodeCols] decoded weights
+    var gemm: UnsafeMutablePointer<Float>    // [dqtt_gemm_scratch_floats()] GEMM packing buffers
+    var u: UnsafeMutablePointer<Float>       // [C] a row's factored direction
     var oldCodes: UnsafeMutablePointer<Int8> // [C]
     var newCodes: UnsafeMutablePointer<Int8> // [C]
     var row1: UnsafeMutablePointer<Float>    // [T] attention probabilities
@@ -84,18 +91,19 @@ final class TrainPlan {
     let totalBytes: Int
     let base: UnsafeMutableRawPointer
     let b: TrainBuffers
-    /// Rows per update tile, and the decode tile of the dx product.
+    /// Rows per update tile.
     let tileRows: Int
-    static let decodeRows = 128
-    static let decodeCols = 256
     let stagingBytes: Int
     let N: Int
+    /// Most tiles one chunk of a factored tensor may have (the column sums of each are kept).
+    static let maxChunkTiles = 32
 
-    /// Rows per update tile for rows of up to C columns (a tile of gradients is ≤ 256 KiB).
-    static func tileRows(_ C: Int) -> Int { max(4, min(64, (65536 / C) & ~3)) }
+    /// Rows per update tile for rows of up to C columns: a multiple of the GEMM's 6-row micro-tile,
+    /// ≤ 96, a tile of gradients ≤ 1 MiB.
+    static func tileRows(_ C: Int) -> Int { max(6, min(96, 262_144 / max(C, 1) / 6 * 6)) }
 
     /// The sizes table: (name, bytes) of every buffer, in allocation order.
-    static func sizes(spec: ModelSpec, seqLen: Int, batch: Int, workers W: Int, moments: Int, stagingBytes: Int,
+    static func sizes(spec: ModelSpec, seqLen: Int, batch: Int, workers W: Int, moments: Int, factored: Bool, stagingBytes: Int,
                       maxRowBytes: Int) -> [(String, Int)] {
         let d = spec.hiddenSize, f = spec.ffnSize, a = spec.attnDim, kv = spec.kvDim, V = spec.vocabSize, L = spec.layers
         let T = seqLen, N = seqLen * batch, hd = spec.headDim
@@ -114,17 +122,21 @@ final class TrainPlan {
             ("datt", N * a * 4), ("dq", N * a * 4), ("dk", N * kv * 4), ("dv", N * kv * 4),
             ("h_final", N * d * 4), ("head_input", N * d * 4), ("logits", N * V * 4), ("norm_grad", C * 4), ("norm_inv", N * 4),
             ("token_loss", N * 4), ("rope_cos", T * hd / 2 * 4), ("rope_sin", T * hd / 2 * 4), ("lookup", 2 * N * 4),
+            ("packed_b", Int(dqtt_packed_b_floats(Int64(N), Int64(C))) * 4),
+            ("factored_gamma", factored ? C * 4 : 4), ("factored_shape", factored ? C * 4 : 4),
+            ("factored_col_sum", factored ? C * 4 : 4), ("factored_col_tiles", factored ? maxChunkTiles * C * 4 : 4),
             ("staging", staging),
         ]
         for w in 0..<W {
-            sizes += [("w\(w).grad_tile", R * C * 4), ("w\(w).dy_t", R * N * 4), ("w\(w).state", max(1, R * C * moments) * 4),
-                      ("w\(w).decode_tile", TrainPlan.decodeRows * TrainPlan.decodeCols * 4),
+            sizes += [("w\(w).grad_tile", R * C * 4), ("w\(w).state", max(1, R * C * moments) * 4),
+                      ("w\(w).gemm", Int(dqtt_gemm_scratch_floats()) * 4), ("w\(w).u", factored ? C * 4 : 4),
                       ("w\(w).old_codes", C), ("w\(w).new_codes", C), ("w\(w).att_rows", 2 * T * 4), ("w\(w).partial", 32)]
         }
         return sizes
     }
 
-    init(spec: ModelSpec, seqLen: Int, batch: Int, workers W: Int, moments: Int, stagingBytes: Int, maxRowBytes: Int) throws {
+    init(spec: ModelSpec, seqLen: Int, batch: Int, workers W: Int, moments: Int, factored: Bool, stagingBytes: Int,
+         maxRowBytes: Int) throws {
         let C = max(spec.hiddenSize, spec.attnDim, spec.ffnSize)
         let T = seqLen, N = seqLen * batch
         let P = Int(dqt_padded_cols(Int64(C)))
@@ -133,7 +145,7 @@ final class TrainPlan {
         self.N = N
         let staging = max(stagingBytes, maxRowBytes * R)
         self.stagingBytes = staging
-        let sizes = TrainPlan.sizes(spec: spec, seqLen: seqLen, batch: batch, workers: W, moments: moments,
+        let sizes = TrainPlan.sizes(spec: spec, seqLen: seqLen, batch: batch, workers: W, moments: moments, factored: factored,
                                     stagingBytes: stagingBytes, maxRowBytes: maxRowBytes)
         var entries: [TrainPlanEntry] = []
         var offsets: [Int] = []
@@ -167,19 +179,22 @@ final class TrainPlan {
         let hfin = next(Float.self), xhh = next(Float.self), logits = next(Float.self), normGrad = next(Float.self)
         let normInv = next(Float.self), tokenLoss = next(Float.self)
         let ropeCos = next(Float.self), ropeSin = next(Float.self), lookup = next(Int32.self)
+        let packedB = next(Float.self)
+        let gamma = next(Float.self), shape = next(Float.self), colSum = next(Float.self), colTiles = next(Float.self)
         let stagingPtr = UnsafeMutableRawPointer(next(UInt8.self))
         var workers: [WorkerScratch] = []
         for _ in 0..<W {
-            let grad = next(Float.self), dyT = next(Float.self), state = next(Float.self), tile = next(Float.self)
+            let grad = next(Float.self), state = next(Float.self), gemm = next(Float.self), u = next(Float.self)
             let oldCodes = next(Int8.self), newCodes = next(Int8.self), rows = next(Float.self), partial = next(Double.self)
-            workers.append(WorkerScratch(grad: grad, dyT: dyT, state: state, tile: tile, oldCodes: oldCodes, newCodes: newCodes,
+            workers.append(WorkerScratch(grad: grad, state: state, gemm: gemm, u: u, oldCodes: oldCodes, newCodes: newCodes,
                                          row1: rows, row2: rows + T, partial: partial))
         }
         b = TrainBuffers(saved: saved, xn: xn, xh1: xh1, q: q, k: k, v: v, attPre: attPre, attN: attN, xho: xho, xmid: xmid,
                          xn2: xn2, xh2: xh2, gpre: gpre, up: up, fpre: fpre, fN: fN, xh3: xh3, out: out, xq: xq,
                          alpha: alpha, qsum: qsum, mult: mult, dx: dx, dxn: dxn, dfN: dfN, dgate: dgate, dup: dup,
                          datt: datt, dq: dq, dk: dk, dv: dv, hfin: hfin, xhh: xhh, logits: logits, normGrad: normGrad, normInv: normInv, tokenLoss: tokenLoss,
-                         ropeCos: ropeCos, ropeSin: ropeSin, lookup: lookup, staging: stagingPtr, workers: workers,
+                         ropeCos: ropeCos, ropeSin: ropeSin, lookup: lookup, packedB: packedB,
+                         gamma: gamma, shape: shape, colSum: colSum, colTiles: colTiles, staging: stagingPtr, workers: workers,
                          paddedWidth: P)
     }
 

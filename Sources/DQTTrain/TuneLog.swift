@@ -61,7 +61,9 @@ public enum TuneLog {
         record([("event", .string("train")), ("step", .int(r.step)), ("tokens", .int(r.step * batch * seqLen)),
                 ("loss", .double(r.loss)), ("lr", .double(r.lr)), ("elapsed_s", .double(elapsed)),
                 ("tok_per_s", .double(r.tokensPerSecond)),
-                ("changed_frac", .double(Double(r.changed) / Double(max(r.updated, 1))))])
+                ("changed_frac", .double(Double(r.changed) / Double(max(r.updated, 1)))),
+                ("seconds", .double(r.seconds)), ("model_bytes", .int(r.modelBytes)), ("journal_bytes", .int(r.journalBytes)),
+                ("state_bytes", .int(r.stateBytes))])
     }
 
     /// A held-out evaluation by dqt-tune itself (`Tuner.evaluate`: disjoint windows of seqLen + 1 tokens).

@@ -34,6 +34,12 @@ public struct StepReport: Sendable {
     public var journalBytes: Int
     /// Learning rate of the coded tensors in this step (after the schedule).
     public var lr: Double
+    /// Time per phase of this step (the commit's included when it committed).
+    public var phases = PhaseTimes()
+    /// Bytes this step wrote: model pages changed in place (4 KiB pages; msync writes them at
+    /// the commit, plus the header block), optimizer state (moments and slot).
+    public var modelBytes = 0
+    public var stateBytes = 0
     public var tokensPerSecond: Double { Double(tokens) / max(seconds, 1e-9) }
 }
 
@@ -86,16 +92,18 @@ public final class Tuner {
                 ? "every tensor is frozen (--freeze); nothing to train"
                 : "no tensor is writable in place (converted with --frozen?); re-convert without it", path: modelPath)
         }
-        // Optimizer state layout: trainable tensors in file order.
+        // Optimizer state layout: trainable tensors in file order (formats/dqt-tune.md §3.1).
         let K = options.optimizer.moments
         var elements = 0
-        for p in trainable where K > 0 {
+        for p in trainable {
+            let n = options.optimizer.stateFloats(p)
+            guard n > 0 else { continue }
             p.stateOffset = elements
-            elements += p.count
+            elements += n
         }
         let threads = options.threads == 0 ? max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) : options.threads
         let net = try Network(file: file, table: table, seqLen: options.seqLen, batch: options.batch, threads: threads,
-                          moments: K, stagingBytes: options.stagingBytes)
+                          moments: K, factored: options.optimizer == .adafactor, stagingBytes: options.stagingBytes)
         let data: TokenData?
         switch source {
         case .textFile(let p): data = try TokenData(textFile: p, model: file)
@@ -183,6 +191,7 @@ public final class Tuner {
         let scheduled = options.scheduled(completedSteps: Int(slot.step))
         sink.constants = StepConstants(options: scheduled, step: Int(slot.step) + 1)
         sink.resetCounters()
+        let stateBytes0 = state.bytesWritten
         let loss: Double
         do {
             loss = try inputs.withUnsafeBufferPointer { i in
@@ -194,7 +203,7 @@ public final class Tuner {
             if journal.isOpen || !sink.dirtySections.isEmpty { broken = true }
             throw error
         }
-        if state.moments > 0 { state.workingValid = true }
+        if state.hasState { state.workingValid = true }
         slot.step += 1
         slot.dataPosition = UInt64(next)
         slot.lastLoss = loss
@@ -205,10 +214,13 @@ public final class Tuner {
                                 committed: false, commitSeconds: 0, journalBytes: 0, lr: scheduled.lr)
         if stepsSinceCommit >= options.commitEvery {
             let c0 = monotonicSeconds()
-            report.journalBytes = try commit()
+            report.journalBytes = try net.clock.time(.commit) { try commit() }
             report.committed = true
             report.commitSeconds = monotonicSeconds() - c0
         }
+        report.phases = net.clock.take()
+        report.modelBytes = sink.modelPagesDirtied * 4096 + (report.committed ? Int(file.header.headerBlockSize) : 0)
+        report.stateBytes = state.bytesWritten - stateBytes0
         return report
     }
 

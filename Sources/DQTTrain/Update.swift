@@ -40,6 +40,11 @@ public struct StepConstants: Sendable {
     var floatStepSize: Float    // lr/(1−β₁ᵗ)
     var bc2Sqrt: Float          // √(1−β₂ᵗ)
     var floatLRf: Float
+    /// The factored direction's constants (adafactor).
+    var factored: dqtt_factored_params
+    /// The direction the row kernels compute (dqtt_update_params.kind): 0 sgd, 1 momentum,
+    /// 2 adamw, 3 given (the factored direction, computed first). Set per tensor by Update.rows.
+    var direction: Int32
 
     public init(options o: TrainOptions, step t: Int) {
         kind = o.optimizer
@@ -62,6 +67,8 @@ public struct StepConstants: Sendable {
         floatStepSize = Float(floatLR / bc1)
         bc2Sqrt = Float(bc2.squareRoot())
         floatLRf = Float(floatLR)
+        factored = dqtt_factored_params(b2: b2, omb2: omb2, eps1: 1e-30, bc2: Float(bc2), eps: eps, clip: 1)
+        direction = Int32(o.optimizer == .adafactor ? 2 : o.optimizer.code)
     }
 }
 
@@ -69,16 +76,36 @@ public struct StepConstants: Sendable {
 struct UpdateScratch {
     var oldCodes: UnsafeMutablePointer<Int8>
     var newCodes: UnsafeMutablePointer<Int8>
+    /// Factored tensors: the row's direction [cols], the column shape γ/mean(γ) [cols] (read
+    /// only), and the tile's column sums of g² [cols].
+    var u: UnsafeMutablePointer<Float>? = nil
+    var shape: UnsafePointer<Float>? = nil
+    var columns: UnsafeMutablePointer<Float>? = nil
 }
 
 enum Update {
     /// Updates rows r0..<r0+n of `p`: `grad` is [n, cols] (dL/d value), `state` the rows'
-    /// moments ([n, cols, kind.moments], updated in place), `out` receives the n packed rows
-    /// (n · rowBytes bytes). Returns how many elements changed.
+    /// moments ([n, cols, kind.moments], updated in place; a factored tensor: the n row
+    /// statistics), `out` receives the n packed rows (n · rowBytes bytes). Returns how many
+    /// elements changed.
     static func rows(_ p: Param, _ r0: Int, _ n: Int, grad: UnsafePointer<Float>, state: UnsafeMutablePointer<Float>?,
-                     out: UnsafeMutableRawPointer, scratch: UpdateScratch, _ c: StepConstants) -> Int {
+                     out: UnsafeMutableRawPointer, scratch: UpdateScratch, _ c0: StepConstants) -> Int {
         var changed = 0
-        let stream = RandomStream(seed: c.seed, step: UInt64(c.step), tensor: p.index)
+        let stream = RandomStream(seed: c0.seed, step: UInt64(c0.step), tensor: p.index)
+        var c = c0
+        if c.kind.factors(p) {
+            c.direction = 3
+            var fp = c.factored
+            let u = scratch.u!
+            for j in 0..<n {
+                let r = r0 + j
+                let g = grad + j * p.cols
+                state![j] = dqtt_factored_row(g, Int64(p.cols), state![j], scratch.shape!, &fp, u, scratch.columns!, j == 0 ? 1 : 0)
+                let dst = out + j * p.rowBytes
+                changed += p.isCoded ? codedRow(p, r, g, u, dst, scratch, c, stream) : floatRow(p, r, g, u, dst, c, stream)
+            }
+            return changed
+        }
         let K = c.kind.moments
         for j in 0..<n {
             let r = r0 + j
@@ -109,7 +136,7 @@ enum Update {
         }
         let s = p.step(row: r)
         var params = dqtt_update_params(
-            kind: c.kind == .sgd ? 0 : c.kind == .momentum ? 1 : 2, nearest: c.rounding == .nearest ? 1 : 0,
+            kind: c.direction, nearest: c.rounding == .nearest ? 1 : 0,
             decay: c.wd != 0 && p.decays ? 1 : 0, lo: Int32(p.qmin), hi: Int32(p.qmax), k: Float(c.lr / Double(s)),
             s: s, wd: c.wd, mu: c.mu, b1: c.b1, omb1: c.omb1, b2: c.b2, omb2: c.omb2, eps: c.eps,
             step_size: c.adamStepSize, key: stream.key, base: UInt64(r * cols))
@@ -144,17 +171,19 @@ enum Update {
             new[i] = code
             changed &+= code != old[i] ? 1 : 0
         }
-        switch c.kind {
-        case .sgd:
+        switch c.direction {
+        case 0:
             for i in 0..<cols where g[i].isFinite { place(i, g[i]) }
-        case .momentum:
+        case 3:   // the factored direction, computed first
+            for i in 0..<cols where g[i].isFinite { place(i, st![i]) }
+        case 1:
             let st = st!
             for i in 0..<cols where g[i].isFinite {
                 let b = st[i] * c.mu + g[i]
                 st[i] = b
                 place(i, b)
             }
-        case .adamw:
+        default:
             let st = st!
             for i in 0..<cols where g[i].isFinite {
                 let gi = g[i]
@@ -194,6 +223,17 @@ enum Update {
     @inline(__always)
     static func floatRow(_ p: Param, _ r: Int, _ g: UnsafePointer<Float>, _ st: UnsafeMutablePointer<Float>?,
                          _ dst: UnsafeMutableRawPointer, _ c: StepConstants, _ stream: RandomStream) -> Int {
+        var params = dqtt_float_params(
+            kind: c.direction, nearest: c.rounding == .nearest ? 1 : 0,
+            decay: c.wd != 0 && p.decays ? 1 : 0, encoding: p.encoding == .f16 ? 1 : p.encoding == .bf16 ? 2 : 0,
+            lr: c.floatLRf, wd: c.wd, mu: c.mu, b1: c.b1, omb1: c.omb1, b2: c.b2, omb2: c.omb2, eps: c.eps,
+            float_decay: c.floatDecay, step_size: c.floatStepSize, bc2_sqrt: c.bc2Sqrt, key: stream.key, base: UInt64(r * p.cols))
+        return Int(dqtt_update_float_row(&params, g, st, UnsafeRawPointer(p.data + r * p.rowBytes), dst, Int64(p.cols)))
+    }
+
+    /// The reference of dqtt_update_float_row (the oracle the C loop is tested against).
+    static func floatRowReference(_ p: Param, _ r: Int, _ g: UnsafePointer<Float>, _ st: UnsafeMutablePointer<Float>?,
+                                  _ dst: UnsafeMutableRawPointer, _ c: StepConstants, _ stream: RandomStream) -> Int {
         let cols = p.cols
         let src = UnsafeRawPointer(p.data + r * p.rowBytes)
         let decay = c.wd != 0 && p.decays
@@ -215,16 +255,19 @@ enum Update {
                 continue
             }
             var nw: Float
-            switch c.kind {
-            case .sgd:
+            switch c.direction {
+            case 0:
                 let d = decay ? gi.addingProduct(w, c.wd) : gi
                 nw = w.addingProduct(d, -lr)
-            case .momentum:
+            case 3:
+                let wd = decay ? w * c.floatDecay : w
+                nw = wd.addingProduct(st![i], -lr)
+            case 1:
                 let d = decay ? gi.addingProduct(w, c.wd) : gi
                 let b = st![i] * c.mu + d
                 st![i] = b
                 nw = w.addingProduct(b, -lr)
-            case .adamw:
+            default:
                 let wd = decay ? w * c.floatDecay : w
                 let m0 = st![2 * i]
                 let m = m0.addingProduct(c.omb1, gi - m0)

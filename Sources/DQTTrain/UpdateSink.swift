@@ -18,6 +18,9 @@ final class UpdateSink: GradientSink, @unchecked Sendable {
     var constants: StepConstants
     /// Sections modified since the last commit.
     var dirtySections = Set<Int>()
+    /// 4 KiB pages of the model written in place since the last count (what msync writes back
+    /// at the commit; a page dirtied in two steps of one period is counted twice).
+    var modelPagesDirtied = 0
     /// Per worker: elements changed, elements updated, first I/O error. Fixed buffers, not
     /// arrays: workers write their own slot at the same time, and a write to one element of a
     /// Swift array is an exclusive access to the whole array (ThreadSanitizer reports it).
@@ -46,29 +49,73 @@ final class UpdateSink: GradientSink, @unchecked Sendable {
         errors.deallocate()
     }
 
+    /// A factored tensor's chunk is done: its tiles' column sums join the tensor's (in tile
+    /// order); after the last chunk, γ ← β₂γ + (1−β₂)(Σ_i g_ij²/rows + ε₁) is written.
+    func finishColumns(_ p: Param, rows: Range<Int>) throws {
+        let b = net.b, C = p.cols, R = net.plan.tileRows
+        let tiles = (rows.count + R - 1) / R
+        for t in 0..<tiles {
+            let src = b.colTiles + t * C
+            for j in 0..<C { b.colSum[j] += src[j] }
+        }
+        guard rows.upperBound == p.rows else { return }
+        let f = constants.factored, inv = 1 / Float(p.rows)
+        for j in 0..<C { b.colSum[j] = f.b2 * b.gamma[j] + f.omb2 * (b.colSum[j] * inv + f.eps1) }
+        try state.write(offset: p.stateOffset + p.rows, count: C, from: b.colSum)
+    }
+
     func resetCounters() {
         for i in 0..<changed.count { changed[i] = 0; updated[i] = 0 }
+        modelPagesDirtied = 0
     }
 
     func wants(_ p: Param) -> Bool { p.trainable }
 
-    func chunkRows(_ p: Param) -> Int { max(1, net.plan.stagingBytes / max(p.rowBytes, 1)) }
+    func chunkRows(_ p: Param) -> Int {
+        let rows = max(1, net.plan.stagingBytes / max(p.rowBytes, 1))
+        // A factored tensor keeps the column sums of each tile of a chunk (summed in tile order).
+        return constants.kind.factors(p) ? min(rows, TrainPlan.maxChunkTiles * net.plan.tileRows) : rows
+    }
+
+    /// The state values (offset, count) of rows `rows` of `p`: per-element moments, or a factored
+    /// tensor's row statistics.
+    func stateRange(_ p: Param, _ rows: Range<Int>) -> (Int, Int) {
+        constants.kind.factors(p) ? (p.stateOffset + rows.lowerBound, rows.count)
+                                  : (p.stateOffset + rows.lowerBound * p.cols * constants.kind.moments, rows.count * p.cols * constants.kind.moments)
+    }
+
+    /// A factored tensor: its column statistics γ of the last step and the column shape γ/mean(γ)
+    /// (all ones before the first step), and zero column sums.
+    func begin(_ p: Param) throws {
+        guard constants.kind.factors(p) else { return }
+        let b = net.b, C = p.cols
+        try state.read(offset: p.stateOffset + p.rows, count: C, into: b.gamma)
+        var sum: Float = 0
+        for j in 0..<C { sum += b.gamma[j] }
+        let mean = sum / Float(C)
+        for j in 0..<C { b.shape[j] = mean > 0 ? b.gamma[j] / mean : 1; b.colSum[j] = 0 }
+    }
 
     func tile(_ p: Param, rows: Range<Int>, grad: UnsafePointer<Float>, worker: Int, chunk: Int) {
         let ws = net.b.workers[worker]
         let n = rows.count
-        let K = state.moments
+        let (offset, count) = stateRange(p, rows)
         var st: UnsafeMutablePointer<Float>? = nil
         do {
-            if K > 0 {
+            if count > 0 {
                 st = ws.state
-                try state.read(element: p.stateOffset + rows.lowerBound * p.cols, count: n * p.cols, into: ws.state)
+                try state.read(offset: offset, count: count, into: ws.state)
             }
             let out = net.b.staging + (rows.lowerBound - chunk) * p.rowBytes
-            changed[worker] += Update.rows(p, rows.lowerBound, n, grad: grad, state: st, out: out,
-                                           scratch: UpdateScratch(oldCodes: ws.oldCodes, newCodes: ws.newCodes), constants)
+            var scratch = UpdateScratch(oldCodes: ws.oldCodes, newCodes: ws.newCodes)
+            if constants.kind.factors(p) {
+                scratch.u = ws.u
+                scratch.shape = UnsafePointer(net.b.shape)
+                scratch.columns = net.b.colTiles + (rows.lowerBound - chunk) / net.plan.tileRows * p.cols
+            }
+            changed[worker] += Update.rows(p, rows.lowerBound, n, grad: grad, state: st, out: out, scratch: scratch, constants)
             updated[worker] += n * p.cols
-            if K > 0 { try state.write(element: p.stateOffset + rows.lowerBound * p.cols, count: n * p.cols, from: ws.state) }
+            if count > 0 { try state.write(offset: offset, count: count, from: ws.state) }
         } catch {
             if errors[worker] == nil { errors[worker] = error }
         }
@@ -100,14 +147,18 @@ final class UpdateSink: GradientSink, @unchecked Sendable {
             }
             try journal.sync()
         }
+        var lastPage = -1   // rows ascend within a chunk; a page shared by two chunks counts twice
         for r in changedRows {
             (p.data + r * rb).copyMemory(from: staging + (r - rows.lowerBound) * rb, byteCount: rb)
+            let first = max((p.fileOffset + r * rb) >> 12, lastPage + 1), last = (p.fileOffset + (r + 1) * rb - 1) >> 12
+            if last >= first { modelPagesDirtied += last - first + 1 }
+            lastPage = max(lastPage, last)
         }
         if !changedRows.isEmpty { dirtySections.insert(p.section) }
-        // Flush this chunk's moments and drop them from the page cache: dirty state pages never
-        // pile up beyond one chunk (~ the staging size × moments·4/row bytes).
-        if state.moments > 0 {
-            state.release(element: p.stateOffset + rows.lowerBound * p.cols, count: rows.count * p.cols)
-        }
+        if constants.kind.factors(p) { try finishColumns(p, rows: rows) }
+        // Flush this chunk's state and drop it from the page cache: dirty state pages never pile
+        // up beyond one chunk (~ the staging size × moments·4/row bytes).
+        let (offset, count) = stateRange(p, rows)
+        state.release(offset: offset, count: count)
     }
 }

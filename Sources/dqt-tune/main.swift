@@ -55,8 +55,8 @@ struct Tune: ParsableCommand {
     @Option(help: "Append one JSON object per step to this file (JSON Lines: step, tokens, loss, lr, elapsed_s, ...).")
     var log: String?
 
-    @Option(help: "sgd | momentum | adamw.")
-    var optimizer: OptimizerKind = .adamw
+    @Option(help: "adafactor (factored second moment, no first moment: the lean default) | adamw (f32 moments: the paper's recipe) | momentum | sgd.")
+    var optimizer: OptimizerKind = .adafactor
 
     @Option(help: "Momentum of --optimizer momentum.")
     var momentum = 0.9
@@ -102,6 +102,9 @@ struct Tune: ParsableCommand {
 
     @Flag(help: "Print only the summary.")
     var quiet = false
+
+    @Flag(help: "Print where the time of the steps went, per phase (wall and CPU seconds per step).")
+    var profile = false
 
     func validate() throws {
         guard recover || dryRun || data != nil else { throw ValidationError("--data is required (the training text)") }
@@ -186,8 +189,15 @@ struct Tune: ParsableCommand {
         var first: Double? = nil, last = 0.0
         let t0 = Date()
         var tokens = 0, trainSeconds = 0.0
+        var phases = PhaseTimes(), profiledSteps = 0
+        var modelBytes = 0, journalBytes = 0, stateBytes = 0
         while tuner.step < steps {
             let r = try tuner.runStep()
+            phases = phases + r.phases
+            profiledSteps += 1
+            modelBytes += r.modelBytes
+            journalBytes += r.journalBytes
+            stateBytes += r.stateBytes
             if first == nil { first = r.loss }
             last = r.loss
             tokens += r.tokens
@@ -210,6 +220,18 @@ struct Tune: ParsableCommand {
             let (l, n) = try tuner.evaluate(tokens: evalTokens)
             print("held-out loss after: \(fixed(l, 4)) (perplexity \(fixed(exp(l), 2)), \(n) tokens)")
             logFile?.write(TuneLog.eval(step: tuner.step, tokens: tuner.step * batch * seqLen, loss: l, count: n))
+        }
+        if profile, profiledSteps > 0 {
+            let n = Double(profiledSteps)
+            print("time per step by phase (\(profiledSteps) steps, \(tuner.threads) threads; CPU = the calling thread's, which runs worker 0):")
+            print("  phase                                  wall s   CPU s")
+            for p in Phase.allCases {
+                print("  \(p.name.padding(toLength: 36, withPad: " ", startingAt: 0))  \(pad(fixed(phases[wall: p] / n, 3), 7))  \(pad(fixed(phases[cpu: p] / n, 3), 7))")
+            }
+            let wall = phases.wall.reduce(0, +) / n, cpu = phases.cpu.reduce(0, +) / n
+            print("  \("total".padding(toLength: 36, withPad: " ", startingAt: 0))  \(pad(fixed(wall, 3), 7))  \(pad(fixed(cpu, 3), 7))")
+            print("disk writes per step: model \(mib(modelBytes / profiledSteps)), journal \(mib(journalBytes / profiledSteps)), " +
+                  "state \(mib(stateBytes / profiledSteps)) (commit every \(commitEvery))")
         }
         print("peak RSS: \(mib(peakRSSBytes()))")
         logFile?.write(TuneLog.record([

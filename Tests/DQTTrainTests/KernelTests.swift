@@ -1,40 +1,144 @@
 import CDQTTrain
 import Foundation
+import DQTFormat
 import DQTKernels
 @testable import DQTTrain
 import Testing
 
 /// The training kernels' paths against plain double-precision references, on odd shapes
-/// (tails of the 4×16 register tiles and of the 256-column blocks).
+/// (tails of the 6×16 register tiles and of the 256-deep, 144-row and 1024-column blocks).
 @Suite struct TrainKernelTests {
     func random(_ n: Int, _ rng: inout SystemRandomNumberGenerator) -> [Float] {
         (0..<n).map { _ in Float.random(in: -1...1, using: &rng) }
     }
 
-    @Test(arguments: [0, 1])
-    func gemmMatchesAReference(_ path: Int32) throws {
-        var rng = SystemRandomNumberGenerator()
-        for (M, N, K) in [(1, 1, 1), (3, 17, 5), (4, 16, 8), (7, 300, 33), (33, 513, 260), (64, 96, 257)] {
-            let lda = K + 3, ldb = N + 5, ldc = N + 1
-            let A = random(M * lda, &rng), B = random(K * ldb, &rng)
-            let C0 = random(M * ldc, &rng)
-            var C = C0
-            let rc = A.withUnsafeBufferPointer { a in B.withUnsafeBufferPointer { b in C.withUnsafeMutableBufferPointer { c in
-                dqtt_gemm_acc_path(path, Int64(M), Int64(N), Int64(K), a.baseAddress!, Int64(lda), b.baseAddress!, Int64(ldb),
-                                   c.baseAddress!, Int64(ldc))
-            } } }
-            if rc != 0 { return }   // this CPU lacks the path
-            var worst = 0.0
-            for m in 0..<M {
-                for n in 0..<N {
-                    var s = Double(C0[m * ldc + n])
-                    for k in 0..<K { s += Double(A[m * lda + k]) * Double(B[k * ldb + n]) }
-                    worst = max(worst, abs(s - Double(C[m * ldc + n])))
+    /// A packed tensor of rows×cols random codes (or float values) and its values as floats.
+    func randomTensor(_ enc: TensorEncoding, rows: Int, cols: Int, _ rng: inout SystemRandomNumberGenerator)
+        -> (bytes: [UInt8], rowBytes: Int, scale: Float, rowScales: [Float], values: [Float]) {
+        let rb = enc == .i8r ? cols : Int(enc.rowBytes(cols: UInt64(cols))!)
+        var bytes = [UInt8](repeating: 0, count: rows * rb)
+        var values = [Float](repeating: 0, count: rows * cols)
+        let scale: Float = 0.037
+        let rowScales = (0..<rows).map { _ in Float.random(in: 0.01...0.1, using: &rng) }
+        for r in 0..<rows {
+            var codes = [Int8](repeating: 0, count: cols)
+            for c in 0..<cols {
+                switch enc {
+                case .t2, .t1:
+                    codes[c] = Int8.random(in: -1...1, using: &rng)
+                    values[r * cols + c] = Float(codes[c]) * scale
+                case .i8, .i8r:
+                    codes[c] = Int8.random(in: -128...127, using: &rng)
+                    values[r * cols + c] = Float(codes[c]) * (enc == .i8r ? rowScales[r] : scale)
+                case .f32:
+                    let v = Float.random(in: -1...1, using: &rng)
+                    values[r * cols + c] = v
+                    withUnsafeBytes(of: v) { for i in 0..<4 { bytes[r * rb + 4 * c + i] = $0[i] } }
+                case .f16, .bf16:
+                    let v = Float.random(in: -1...1, using: &rng)
+                    let h = enc == .f16 ? Float16(v).bitPattern : UInt16(v.bitPattern >> 16)
+                    values[r * cols + c] = enc == .f16 ? Float(Float16(bitPattern: h)) : Float(bitPattern: UInt32(h) << 16)
+                    bytes[r * rb + 2 * c] = UInt8(h & 255)
+                    bytes[r * rb + 2 * c + 1] = UInt8(h >> 8)
                 }
-                // columns past N untouched
-                for n in N..<ldc { #expect(C[m * ldc + n] == C0[m * ldc + n]) }
             }
-            #expect(worst < 1e-4 * Double(K).squareRoot() + 1e-5, "path \(path) \(M)×\(N)×\(K): max error \(worst)")
+            bytes.withUnsafeMutableBufferPointer { b in
+                let dst = b.baseAddress! + r * rb
+                switch enc {
+                case .t2: dqtt_pack_t2(codes, Int64(cols), dst)
+                case .t1: dqtt_pack_t1(codes, Int64(cols), dst)
+                case .i8, .i8r: for c in 0..<cols { dst[c] = UInt8(bitPattern: codes[c]) }
+                default: break
+                }
+            }
+        }
+        return (bytes, rb, scale, rowScales, values)
+    }
+
+    /// C = (C₀ or 0) + A·B for every operand form against a double-precision reference, and the
+    /// paths against each other bit for bit (one fused multiply-add chain per element on both).
+    @Test func gemmMatchesAReferenceAndThePathsAgree() throws {
+        var rng = SystemRandomNumberGenerator()
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: Int(dqtt_gemm_scratch_floats()))
+        defer { scratch.deallocate() }
+        let shapes = [(1, 1, 1), (3, 17, 5), (6, 16, 8), (7, 300, 33), (13, 1100, 260), (150, 40, 513), (64, 96, 257)]
+        for (M, N, K) in shapes {
+            for form in 0..<4 {   // A row-major / transposed × B float / packed
+                for accumulate: Int32 in [0, 1] {
+                    let lda = form & 1 == 0 ? K + 3 : M + 2, ldb = N + 5, ldc = N + 1
+                    let Araw = random((form & 1 == 0 ? M : K) * lda, &rng), Braw = random(K * ldb, &rng)
+                    func a(_ i: Int, _ k: Int) -> Float { form & 1 == 0 ? Araw[i * lda + k] : Araw[k * lda + i] }
+                    let C0 = random(M * ldc, &rng)
+                    var results: [[Float]] = []
+                    for path: Int32 in [0, 1] {
+                        var C = C0
+                        let rc = Araw.withUnsafeBufferPointer { ap in Braw.withUnsafeBufferPointer { bp in C.withUnsafeMutableBufferPointer { c in
+                            var A = dqtt_operand(kind: Int32(form & 1 == 0 ? DQTT_F32.rawValue : DQTT_F32_T.rawValue), encoding: 0,
+                                                 p: ap.baseAddress!, ld: Int64(lda), row0: 0, col0: 0, wcols: 0, scale: 0, rowscale: nil)
+                            var B = dqtt_operand(kind: Int32(DQTT_F32.rawValue), encoding: 0, p: bp.baseAddress!, ld: Int64(ldb),
+                                                 row0: 0, col0: 0, wcols: 0, scale: 0, rowscale: nil)
+                            if form >= 2 {
+                                let packed = UnsafeMutablePointer<Float>.allocate(capacity: Int(dqtt_packed_b_floats(Int64(K), Int64(N))))
+                                defer { packed.deallocate() }
+                                let panels = Int64((N + 15) / 16)
+                                dqtt_pack_b(Int64(K), Int64(N), &B, 0, panels / 2, packed, scratch)   // in two parts, as two workers
+                                dqtt_pack_b(Int64(K), Int64(N), &B, panels / 2, panels, packed, scratch)
+                                return dqtt_gemm_path(path, Int64(M), Int64(N), Int64(K), &A, nil, packed, c.baseAddress!, Int64(ldc),
+                                                      accumulate, scratch)
+                            }
+                            return dqtt_gemm_path(path, Int64(M), Int64(N), Int64(K), &A, &B, nil, c.baseAddress!, Int64(ldc),
+                                                  accumulate, scratch)
+                        } } }
+                        if rc != 0 { continue }   // this CPU lacks the path
+                        var worst = 0.0
+                        for m in 0..<M {
+                            for n in 0..<N {
+                                var s = accumulate == 1 ? Double(C0[m * ldc + n]) : 0
+                                for k in 0..<K { s += Double(a(m, k)) * Double(Braw[k * ldb + n]) }
+                                worst = max(worst, abs(s - Double(C[m * ldc + n])))
+                            }
+                            for n in N..<ldc { #expect(C[m * ldc + n] == C0[m * ldc + n]) }   // columns past N untouched
+                        }
+                        #expect(worst < 1e-4 * Double(K).squareRoot() + 1e-5, "path \(path) form \(form) \(M)×\(N)×\(K): max error \(worst)")
+                        results.append(C)
+                    }
+                    if results.count == 2 { #expect(results[0] == results[1], "paths differ: form \(form) \(M)×\(N)×\(K)") }
+                }
+            }
+        }
+    }
+
+    /// B read from packed tensors (every encoding, column offsets, i8r row scales): the GEMM
+    /// equals the one on the tensor's float values exactly.
+    @Test func gemmDecodesEveryEncoding() throws {
+        var rng = SystemRandomNumberGenerator()
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: Int(dqtt_gemm_scratch_floats()))
+        defer { scratch.deallocate() }
+        let encodings: [TensorEncoding] = [.f32, .f16, .bf16, .i8, .t2, .t1, .i8r]
+        for enc in encodings {
+            for (K, cols, col0, N) in [(9, 200, 0, 200), (40, 1300, 32, 700), (7, 483, 160, 323), (5, 2100, 1056, 1030)] {
+                let t = randomTensor(enc, rows: K, cols: cols, &rng)
+                let M = 7
+                let A = random(M * K, &rng)
+                for path: Int32 in [0, 1] {
+                    var C = [Float](repeating: 0, count: M * N), ref = C
+                    let rc = A.withUnsafeBufferPointer { ap in t.bytes.withUnsafeBufferPointer { bp in t.rowScales.withUnsafeBufferPointer { rs in
+                        t.values.withUnsafeBufferPointer { vp in C.withUnsafeMutableBufferPointer { c in ref.withUnsafeMutableBufferPointer { r in
+                            var Aop = dqtt_operand(kind: Int32(DQTT_F32.rawValue), encoding: 0, p: ap.baseAddress!, ld: Int64(K),
+                                                   row0: 0, col0: 0, wcols: 0, scale: 0, rowscale: nil)
+                            var B = dqtt_operand(kind: Int32(DQTT_CODED.rawValue), encoding: Int32(enc.rawValue), p: bp.baseAddress!,
+                                                 ld: Int64(t.rowBytes), row0: 0, col0: Int64(col0), wcols: Int64(cols), scale: t.scale,
+                                                 rowscale: rs.baseAddress!)
+                            var F = dqtt_operand(kind: Int32(DQTT_F32.rawValue), encoding: 0, p: vp.baseAddress!, ld: Int64(cols),
+                                                 row0: 0, col0: Int64(col0), wcols: 0, scale: 0, rowscale: nil)
+                            let rc = dqtt_gemm_path(path, Int64(M), Int64(N), Int64(K), &Aop, &B, nil, c.baseAddress!, Int64(N), 0, scratch)
+                            _ = dqtt_gemm_path(path, Int64(M), Int64(N), Int64(K), &Aop, &F, nil, r.baseAddress!, Int64(N), 0, scratch)
+                            return rc
+                        } } } } } }
+                    if rc != 0 { continue }
+                    #expect(C == ref, "\(enc) path \(path) K \(K) cols \(cols) from \(col0)")
+                }
+            }
         }
     }
 

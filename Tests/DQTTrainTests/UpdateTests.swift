@@ -142,10 +142,12 @@ final class PackedTensor {
 }
 
 @Suite struct UpdateKernelTests {
-    /// dqtt_update_coded_row (C) equals the Swift reference loop bit for bit: codes, moments
-    /// and change counts, for every optimizer, both roundings, decay on and off, several grids,
-    /// and gradients with zeros, huge values, infinities and NaNs.
-    @Test func theCKernelEqualsTheSwiftReference() throws {
+    /// dqtt_update_coded_row (C, both paths) equals the Swift reference loop bit for bit: codes,
+    /// moments and change counts, for every optimizer, both roundings, decay on and off, several
+    /// grids, and gradients with zeros, huge values, infinities and NaNs (the guarded loop) or
+    /// all finite (the vector loop, with a scalar tail: 777 = 97·8 + 1).
+    @Test(arguments: [false, true])
+    func theCKernelEqualsTheSwiftReference(_ finite: Bool) throws {
         var rng = SystemRandomNumberGenerator()
         let cols = 777
         for (lo, hi): (Int8, Int8) in [(-1, 1), (-128, 127), (-4, 3)] {
@@ -160,9 +162,13 @@ final class PackedTensor {
                         o.rounding = rounding
                         o.weightDecay = wd
                         o.lr = kind == .adamw ? 0.01 : 0.05
-                        let c = StepConstants(options: o, step: 3)
+                        var c = StepConstants(options: o, step: 3)
+                        // adafactor's rows get a direction computed first (kind 3: read from the state).
+                        let dir: Int32 = kind == .adafactor ? 3 : Int32(kind.code)
+                        c.direction = dir
                         var g = (0..<cols).map { _ in Float.random(in: -1...1, using: &rng) * pow(10, Float.random(in: -5...0, using: &rng)) }
-                        g[0] = 0; g[1] = 1e30; g[2] = -1e30; g[3] = .infinity; g[4] = .nan; g[5] = -.infinity
+                        g[0] = 0; g[1] = 1e30; g[2] = -1e30
+                        if !finite { g[3] = .infinity; g[4] = .nan; g[5] = -.infinity }
                         let K = kind.moments
                         let st0 = (0..<max(1, cols * K)).map { i in K == 2 && i % 2 == 1 ? Float.random(in: 0...1e-4, using: &rng)
                                                                                         : Float.random(in: -1e-2...1e-2, using: &rng) }
@@ -176,16 +182,88 @@ final class PackedTensor {
                                                          np.baseAddress!, c, stream)
                             } } } }
                         var params = dqtt_update_params(
-                            kind: kind == .sgd ? 0 : kind == .momentum ? 1 : 2, nearest: rounding == .nearest ? 1 : 0,
+                            kind: dir, nearest: rounding == .nearest ? 1 : 0,
                             decay: wd != 0 ? 1 : 0, lo: Int32(lo), hi: Int32(hi), k: Float(c.lr / Double(t.param.scale)),
                             s: t.param.scale, wd: c.wd, mu: c.mu, b1: c.b1, omb1: c.omb1, b2: c.b2, omb2: c.omb2, eps: c.eps,
                             step_size: c.adamStepSize, key: stream.key, base: 0)
-                        let n2 = dqtt_update_coded_row(&params, g, &st2, codes, &new2, Int64(cols))
-                        #expect(new1 == new2, "\(kind) \(rounding) wd \(wd) grid \(lo)…\(hi)")
-                        #expect(Int64(n1) == n2)
-                        #expect(st1.map(\.bitPattern) == st2.map(\.bitPattern), "moments differ: \(kind)")
-                        #expect(new2[3] == codes[3] && new2[4] == codes[4] && new2[5] == codes[5], "a non-finite gradient keeps the code")
-                        if K > 0 { #expect(st2[3 * K] == st0[3 * K] && st2[4 * K] == st0[4 * K], "and its moments") }
+                        for path: Int32 in [0, 1] {
+                            st2 = st0
+                            let n2 = dqtt_update_coded_row_path(path, &params, g, &st2, codes, &new2, Int64(cols))
+                            if n2 < 0 { continue }   // this CPU lacks the path
+                            #expect(new1 == new2, "path \(path) \(kind) \(rounding) wd \(wd) grid \(lo)…\(hi)")
+                            #expect(Int64(n1) == n2)
+                            #expect(st1.map(\.bitPattern) == st2.map(\.bitPattern), "moments differ: path \(path) \(kind)")
+                            if !finite {
+                                #expect(new2[3] == codes[3] && new2[4] == codes[4] && new2[5] == codes[5], "a non-finite gradient keeps the code")
+                                if K > 0 { #expect(st2[3 * K] == st0[3 * K] && st2[4 * K] == st0[4 * K], "and its moments") }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// dqtt_update_float_row (C, both paths) equals the Swift reference bit for bit on f32, f16
+    /// and bf16 rows: values (with stochastic rounding onto the 16-bit grids), moments, change
+    /// counts; with subnormal, zero, huge and non-finite values and gradients in some blocks.
+    @Test func theFloatRowKernelEqualsTheSwiftReference() throws {
+        var rng = SystemRandomNumberGenerator()
+        let cols = 203
+        for enc: TensorEncoding in [.f32, .f16, .bf16] {
+            let size = enc == .f32 ? 4 : 2
+            var bytes = [UInt8](repeating: 0, count: cols * size)
+            for i in 0..<cols {
+                var v = Float.random(in: -1...1, using: &rng) * pow(10, Float.random(in: -6...1, using: &rng))
+                if i == 7 { v = 0 } else if i == 8 { v = -0.0 } else if i == 9 { v = 6e-8 } else if i == 10 { v = 65000 } else if i == 11 { v = -3e-6 }
+                else if i >= 12 && i < 190 { v = Float(i % 2 == 0 ? 1 : -1) * Float(i % 7 + 1) * 3e-8 }   // around the smallest f16 subnormals
+                switch enc {
+                case .f32: withUnsafeBytes(of: v.bitPattern) { for k in 0..<4 { bytes[4 * i + k] = $0[k] } }
+                case .f16: let h = FloatBits.floatToHalf(v); bytes[2 * i] = UInt8(h & 255); bytes[2 * i + 1] = UInt8(h >> 8)
+                default: let h = FloatBits.floatToBF16(v); bytes[2 * i] = UInt8(h & 255); bytes[2 * i + 1] = UInt8(h >> 8)
+                }
+            }
+            let rec = TensorRecord(name: "embed", section: 0, encoding: enc, ndim: 2, qmin: 0, qmax: 0, rows: 1, cols: cols,
+                                   scale: 1, trainable: true, dataBytes: UInt64(cols * size))
+            try bytes.withUnsafeMutableBytes { raw in
+                let param = Param(index: 3, record: rec, role: .embed, data: raw.baseAddress!, fileOffset: 0, trainable: true)
+                for kind in OptimizerKind.allCases {
+                    for rounding in Rounding.allCases {
+                        for wd in [0.0, 0.1] {
+                            var o = TrainOptions()
+                            o.optimizer = kind
+                            o.rounding = rounding
+                            o.weightDecay = wd
+                            o.lr = 1e-3
+                            var c = StepConstants(options: o, step: 2)
+                            let dir: Int32 = kind == .adafactor ? 3 : Int32(kind.code)
+                            c.direction = dir
+                            var g = (0..<cols).map { _ in Float.random(in: -1...1, using: &rng) * pow(10, Float.random(in: -6...0, using: &rng)) }
+                            g[20] = .nan; g[100] = .infinity; g[0] = 0; g[1] = 1e30
+                            let K = kind.moments
+                            let st0 = (0..<max(1, cols * K)).map { i in K == 2 && i % 2 == 1 ? Float.random(in: 0...1e-4, using: &rng)
+                                                                                            : Float.random(in: -1e-2...1e-2, using: &rng) }
+                            var st1 = st0
+                            var out1 = [UInt8](repeating: 0, count: cols * size)
+                            let stream = RandomStream(seed: 5, step: 2, tensor: 3)
+                            let n1 = g.withUnsafeBufferPointer { gp in st1.withUnsafeMutableBufferPointer { sp in out1.withUnsafeMutableBytes { op in
+                                Update.floatRowReference(param, 0, gp.baseAddress!, K > 0 ? sp.baseAddress! : nil, op.baseAddress!, c, stream)
+                            } } }
+                            var params = dqtt_float_params(
+                                kind: dir, nearest: rounding == .nearest ? 1 : 0,
+                                decay: wd != 0 ? 1 : 0, encoding: enc == .f16 ? 1 : enc == .bf16 ? 2 : 0, lr: c.floatLRf, wd: c.wd,
+                                mu: c.mu, b1: c.b1, omb1: c.omb1, b2: c.b2, omb2: c.omb2, eps: c.eps, float_decay: c.floatDecay,
+                                step_size: c.floatStepSize, bc2_sqrt: c.bc2Sqrt, key: stream.key, base: 0)
+                            for path: Int32 in [0, 1] {
+                                var st2 = st0
+                                var out2 = [UInt8](repeating: 0, count: cols * size)
+                                let n2 = dqtt_update_float_row_path(path, &params, g, &st2, raw.baseAddress!, &out2, Int64(cols))
+                                if n2 < 0 { continue }
+                                #expect(out1 == out2, "path \(path) \(enc) \(kind) \(rounding) wd \(wd)")
+                                #expect(Int64(n1) == n2, "changed: path \(path) \(enc) \(kind) \(rounding)")
+                                #expect(st1.map(\.bitPattern) == st2.map(\.bitPattern), "moments: path \(path) \(enc) \(kind)")
+                            }
+                        }
                     }
                 }
             }

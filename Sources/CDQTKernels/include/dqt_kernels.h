@@ -117,6 +117,9 @@ void dqt_attention_head_f16(const float *q, const uint16_t *keys, const uint16_t
 /// y[i] = binary16(x[i]), round to nearest even (overflow to ±inf), i < n; the same bits on every path
 /// for finite inputs.
 void dqt_f32_to_f16(const float *x, uint16_t *y, int64_t n);
+/// One IEEE binary16 value as binary32 (exact, subnormals, inf and nan included; the scalar
+/// conversion every path uses).
+float dqt_half_to_f32(uint16_t h);
 /// Gated FFN activation in place: gate[i] = act(gate[i]) · up[i], act = SiLU x/(1+e^−x)
 /// (relu2 = 0) or squared ReLU max(x,0)² (relu2 = 1).
 void dqt_gated_activation(int relu2, float *gate, const float *up, int64_t n);

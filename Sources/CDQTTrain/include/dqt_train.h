@@ -3,29 +3,63 @@
 // (formats/dqt.md §8). No function allocates; all are safe to call from several threads on
 // disjoint outputs.
 //
-// Determinism: every output element of dqtt_gemm_acc is summed over k in ascending order,
-// whatever M, N or the caller's split of the columns, as long as column splits start at
-// multiples of 16. So results do not depend on the thread count.
+// Determinism: every output element of dqtt_gemm is one multiply-add chain over k in
+// ascending order, whatever M, N or the caller's split of the work, so results do not depend
+// on the thread count.
 #ifndef DQT_TRAIN_H
 #define DQT_TRAIN_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/// C[m, n] += Σ_k A[m, k] · B[k, n] for m < M, n < N; row-major with strides lda, ldb, ldc (floats).
-void dqtt_gemm_acc(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
-                   const float *B, int64_t ldb, float *C, int64_t ldc);
+// MARK: - GEMM
+
+/// How a GEMM reads its operand X[i][j] (the logical matrix of the product):
+typedef enum {
+    DQTT_F32 = 0,     ///< X[i][j] = p[(row0 + i)·ld + col0 + j]  (float, row-major)
+    DQTT_F32_T = 1,   ///< X[i][j] = p[(row0 + j)·ld + col0 + i]  (the transpose of a row-major float matrix; A only)
+    DQTT_CODED = 2,   ///< X[i][j] = value of weight (row0 + i, col0 + j) of a packed tensor (B only):
+                      ///< `encoding` as dqtt_decode_rows, ld = row bytes, wcols = the tensor's columns
+} dqtt_operand_kind;
+
+typedef struct dqtt_operand {
+    int32_t kind;
+    int32_t encoding;
+    const void *p;
+    int64_t ld;
+    int64_t row0, col0;
+    int64_t wcols;
+    float scale;
+    const float *rowscale;
+} dqtt_operand;
+
+/// C[M, N] = (accumulate ? C : 0) + A[M, K]·B[K, N], C row-major with stride ldc. Every C element
+/// is one fused multiply-add chain over k ascending (from C's old value, or from 0), on every
+/// path and for any M, N, K or split of the work: results are bit-identical across paths and
+/// thread counts. B is read through `B`, or, if `packed_b` is not NULL, from a whole K×N B
+/// packed by dqtt_pack_b (B is then ignored). scratch: dqtt_gemm_scratch_floats() floats,
+/// 32-byte aligned, one per concurrent caller.
+void dqtt_gemm(int64_t M, int64_t N, int64_t K, const dqtt_operand *A, const dqtt_operand *B, const float *packed_b,
+               float *C, int64_t ldc, int accumulate, float *scratch);
+size_t dqtt_gemm_scratch_floats(void);
+
+/// Packs panels p0..<p1 (16 columns each) of a K×N operand B for dqtt_gemm's packed_b;
+/// `packed` holds dqtt_packed_b_floats(K, N) floats (32-byte aligned). Threads may pack disjoint
+/// panel ranges at once. tmp: 1024 floats of scratch (decoded row segments).
+void dqtt_pack_b(int64_t K, int64_t N, const dqtt_operand *B, int64_t p0, int64_t p1, float *packed, float *tmp);
+size_t dqtt_packed_b_floats(int64_t K, int64_t N);
 
 /// Which path the dqtt_ kernels use: "avx2" or "portable".
 const char *dqtt_path(void);
 
 /// Explicit paths (tests compare them): path 0 = portable, 1 = AVX2 (returns -1 without running
-/// if this CPU or build lacks it), otherwise automatic. Same semantics as the functions above/below.
-int dqtt_gemm_acc_path(int path, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
-                       const float *B, int64_t ldb, float *C, int64_t ldc);
+/// if this CPU or build lacks it), otherwise automatic. Same semantics as the function above.
+int dqtt_gemm_path(int path, int64_t M, int64_t N, int64_t K, const dqtt_operand *A, const dqtt_operand *B,
+                   const float *packed_b, float *C, int64_t ldc, int accumulate, float *scratch);
 
 // MARK: - packed rows -> int8 codes / floats
 
@@ -64,7 +98,8 @@ int dqtt_attention_backward_path(int path, int64_t T, int64_t hd, float scale,
 
 // MARK: - the coded update (formats/dqt-tune.md §4.2–4.3)
 
-/// Constants of one row's update. kind: 0 sgd, 1 momentum, 2 adamw.
+/// Constants of one row's update. kind: 0 sgd, 1 momentum, 2 adamw, 3 a given direction
+/// (state holds u, read only: the factored optimizer's, from dqtt_factored_row).
 typedef struct dqtt_update_params {
     int32_t kind;
     int32_t nearest;        // 1: round half to even; 0: stochastic rounding
@@ -81,10 +116,50 @@ typedef struct dqtt_update_params {
 /// Float operations are not contracted: results equal DQTTrain's Swift reference bit for bit.
 int64_t dqtt_update_coded_row(const dqtt_update_params *p, const float *g, float *state,
                               const int8_t *old_codes, int8_t *new_codes, int64_t n);
+/// Explicit path (0 portable, 1 AVX2: -1 if unavailable); same results on every path.
+int64_t dqtt_update_coded_row_path(int path, const dqtt_update_params *p, const float *g, float *state,
+                                   const int8_t *old_codes, int8_t *new_codes, int64_t n);
 
-// MARK: - 16-bit floats
+/// Constants of one float row's update (torch.optim.SGD / AdamW in f32; formats/dqt-tune.md §4.2).
+/// kind: 0 sgd, 1 momentum, 2 adamw, 3 a given direction u in state (w ← w·(1 − lr·wd) − lr·u);
+/// encoding: 0 f32, 1 f16, 2 bf16.
+typedef struct dqtt_float_params {
+    int32_t kind;
+    int32_t nearest;
+    int32_t decay;
+    int32_t encoding;
+    float lr, wd, mu, b1, omb1, b2, omb2, eps;
+    float float_decay;      // 1 − lr·wd (adamw)
+    float step_size;        // lr / (1 − β₁ᵗ)
+    float bc2_sqrt;         // √(1 − β₂ᵗ)
+    uint64_t key;
+    uint64_t base;
+} dqtt_float_params;
 
-float dqtt_half_to_float(uint16_t h);
+/// New values of one float row from `src` (n values of the encoding) into `dst`, moments in
+/// `state` ([n, K] interleaved). Returns how many stored values changed. Equals DQTTrain's
+/// Swift reference (Update.floatRowReference) bit for bit.
+int64_t dqtt_update_float_row(const dqtt_float_params *p, const float *g, float *state, const void *src, void *dst,
+                              int64_t n);
+int64_t dqtt_update_float_row_path(int path, const dqtt_float_params *p, const float *g, float *state, const void *src,
+                                   void *dst, int64_t n);
+
+// MARK: - the factored optimizer (adafactor; formats/dqt-tune.md §4.2)
+
+typedef struct dqtt_factored_params {
+    float b2, omb2;   // β₂ and 1 − β₂ as f32
+    float eps1;       // added to the mean square (1e-30)
+    float bc2;        // 1 − β₂ᵗ
+    float eps;        // added to √v̂
+    float clip;       // RMS bound of a row's direction (1)
+} dqtt_factored_params;
+
+/// Direction u[0..<n] of one row of a factored tensor from its gradient g: the row statistic
+/// ρ' = β₂ρ + (1−β₂)(mean_j g_j² + ε₁) (returned), v̂_j = ρ'/(1−β₂ᵗ) · shape[j],
+/// u_j = g_j / (√v̂_j + ε), scaled down to an RMS of `clip` if above. col[j] receives g_j² (first)
+/// or has it added (non-finite gradients count 0). Sums run in a fixed order on every CPU.
+float dqtt_factored_row(const float *g, int64_t n, float rho, const float *shape, const dqtt_factored_params *p, float *u,
+                        float *col, int first);
 
 #ifdef __cplusplus
 }
