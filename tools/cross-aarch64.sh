@@ -317,7 +317,9 @@ check() {
     (cd "$ROOT" && swift build -c release --product dqt-convert > /dev/null && swift build -c release --product dqt-run > /dev/null)
     x86=$ROOT/.build/release
     work=$(mktemp -d /tmp/dqt-cross-check.XXXXXX)
-    trap 'rm -rf "$work"' EXIT
+    # Expanded now: $work is local and gone when the EXIT trap runs.
+    # shellcheck disable=SC2064
+    trap "rm -rf '$work'" EXIT
     head -c 3000 "$ROOT/tools/README.md" > "$work/text.txt"
     local fails=0 cases=(
         "dqt-ternary --pack speed" "dqt-ternary --pack size --embed int8" "dqt-int8"

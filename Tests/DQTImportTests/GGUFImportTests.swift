@@ -25,6 +25,14 @@ struct GGUFGolden {
     }
 }
 
+/// The little-endian f32 at byte `i` of `b` (its own function: Swift 6.0 cannot type-check the
+/// shift-or chain inside a closure in reasonable time).
+func f32LE(_ b: [UInt8], _ i: Int) -> Float {
+    let lo = UInt32(b[i]) | UInt32(b[i + 1]) << 8
+    let hi = UInt32(b[i + 2]) << 16 | UInt32(b[i + 3]) << 24
+    return Float(bitPattern: lo | hi)
+}
+
 /// f32 values of a converted tensor (what the runtime computes with): codes·scale, or the floats.
 func dqtValues(_ f: DQTFile, _ name: String) throws -> [Float] {
     let r = f.tensorRecord(named: name)!
@@ -35,7 +43,7 @@ func dqtValues(_ f: DQTFile, _ name: String) throws -> [Float] {
     case .i8:
         return raw.map { Float(Int8(bitPattern: $0)) * r.scale }
     case .f32:
-        return stride(from: 0, to: raw.count, by: 4).map { Float(bitPattern: UInt32(raw[$0]) | UInt32(raw[$0 + 1]) << 8 | UInt32(raw[$0 + 2]) << 16 | UInt32(raw[$0 + 3]) << 24) }
+        return stride(from: 0, to: raw.count, by: 4).map { f32LE(raw, $0) }
     case .f16:
         return stride(from: 0, to: raw.count, by: 2).map { FloatBits.halfToFloat(UInt16(raw[$0]) | UInt16(raw[$0 + 1]) << 8) }
     default:
@@ -202,7 +210,7 @@ func slotName(_ gguf: String) -> String {
         #expect(!r.spec.subNorms && r.spec.family == .llama)
         for (slot, name, rows) in [("layers.0.q_proj", "blk.0.attn_q.weight", 32), ("layers.0.k_proj", "blk.0.attn_k.weight", 16)] {
             let hf = ternaryF32(rows, 32, name, salt: name.count).data
-            let expect = stride(from: 0, to: hf.count, by: 4).map { Int8(Float(bitPattern: UInt32(hf[$0]) | UInt32(hf[$0 + 1]) << 8 | UInt32(hf[$0 + 2]) << 16 | UInt32(hf[$0 + 3]) << 24) / 0.25) }
+            let expect = stride(from: 0, to: hf.count, by: 4).map { Int8(f32LE(hf, $0) / 0.25) }
             #expect(try dqtCodes(out, slot).codes == expect, "\(slot)")
         }
     }

@@ -104,7 +104,7 @@ func modelError(_ path: String, _ options: RuntimeOptions = RuntimeOptions(threa
     @Test func declaredSizesBeyondPhysicalMemoryAreRefused() throws {
         let path = try writeHostileModel(tokenizer: try charTokenizerPayload(tokens: 20), heads: 1, kvHeads: 1, headDim: 1 << 16,
                                          maxContext: 1 << 20)
-        let e = #expect(throws: RuntimeError.self) { _ = try DQTModel(path: path, options: RuntimeOptions(contextLength: 1 << 20, threads: 1)) }
+        let e = expectThrows(RuntimeError.self) { _ = try DQTModel(path: path, options: RuntimeOptions(contextLength: 1 << 20, threads: 1)) }
         #expect(e?.kind == .outOfMemory && e?.path == path, "\(String(describing: e))")
         #expect(e?.message.contains("more than this machine's") == true && e?.message.contains("KV cache") == true, "\(String(describing: e))")
         // The same file at a short context fits (KV = 2 × 64 × 65536 × 4 bytes = 32 MiB).
@@ -145,19 +145,19 @@ func modelError(_ path: String, _ options: RuntimeOptions = RuntimeOptions(threa
             (RuntimeOptions(threads: 1, batchSize: 513), "batchSize", "batch size 513"),
         ]
         for (o, field, text) in cases {
-            let e = #expect(throws: RuntimeError.self) { _ = try DQTModel(path: path, options: o) }
+            let e = expectThrows(RuntimeError.self) { _ = try DQTModel(path: path, options: o) }
             #expect(e?.kind == .badArgument && e?.field == field && e?.message.contains(text) == true, "\(text): \(String(describing: e))")
             if field == "contextLength" { #expect(e?.path == path && e?.description.hasPrefix(path + ": contextLength: ") == true) }
         }
         let m = try DQTModel(path: path, options: RuntimeOptions(threads: 1))
-        let full = #expect(throws: RuntimeError.self) { try m.feed([Int32](repeating: 3, count: 65)) }
+        let full = expectThrows(RuntimeError.self) { try m.feed([Int32](repeating: 3, count: 65)) }
         #expect(full?.kind == .contextFull)
-        let outside = #expect(throws: RuntimeError.self) { try m.feed([3, 25]) }
+        let outside = expectThrows(RuntimeError.self) { try m.feed([3, 25]) }
         #expect(outside?.kind == .badArgument && outside?.field == "tokens[1]", "\(String(describing: outside))")
         #expect(throws: RuntimeError.self) { try m.feed([-1]) }
-        let short = #expect(throws: RuntimeError.self) { _ = try m.evaluate(stream: [1]) }
+        let short = expectThrows(RuntimeError.self) { _ = try m.evaluate(stream: [1]) }
         #expect(short?.kind == .badArgument && short?.field == "stream")
-        let empty = #expect(throws: RuntimeError.self) { _ = try m.generate(prompt: [], maxTokens: 1, sampler: .greedy) { _ in true } }
+        let empty = expectThrows(RuntimeError.self) { _ = try m.generate(prompt: [], maxTokens: 1, sampler: .greedy) { _ in true } }
         #expect(empty?.kind == .badArgument && empty?.field == "prompt")
     }
 }
