@@ -2,12 +2,13 @@ import CDQTTrain
 import DQTFormat
 import DQTImport
 @testable import DQTTrain
+import DQTTestSupport
 import Foundation
 import Testing
 
 /// The lean default optimizer (adafactor: factored second moment, no first moment;
 /// formats/dqt-tune.md §4.2) and the version-2 state sidecar (§3).
-@Suite struct FactoredTests {
+@Suite(.temporaryFiles) struct FactoredTests {
     /// Σ x² over finite x in eight lanes combined pairwise (the C kernel's fixed order).
     func sumSquares(_ x: [Float]) -> Float {
         var acc = [Float](repeating: 0, count: 8)
