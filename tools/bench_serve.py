@@ -42,6 +42,9 @@ def stream_once(client, text, tokens):
         if ch.usage:
             n = ch.usage.completion_tokens
     end = time.perf_counter()
+    if first is None:
+        raise SystemExit(f"bench_serve: the answer had no content ({n} completion tokens): the model ended its "
+                         "turn at once (a model without a matching chat template or stop token?); nothing to time")
     return first - t0, (n - 1) / (end - first) if n > 1 and end > first else float("nan"), n
 
 

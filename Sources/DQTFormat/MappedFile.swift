@@ -27,7 +27,7 @@ public final class MappedFile: @unchecked Sendable {
     public init(path: String, writable: Bool = false) throws {
         self.path = path
         self.writable = writable
-        let fd = open(path, writable ? O_RDWR : O_RDONLY)
+        let fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC)
         guard fd >= 0 else {
             throw DQTFormatError(.io, path: path, field: "file", "cannot open: \(errnoDescription())")
         }

@@ -87,7 +87,23 @@ public final class ModelLock {
         #endif
     }
 
-    deinit { close(fd) }
+    deinit {
+        // Unlock explicitly before closing: the locks belong to the open file description, and a
+        // child forked by another thread of this process (posix_spawn) shares it until its exec
+        // closes the O_CLOEXEC descriptor — under load long enough for a new tuner in this
+        // process to find "its own" tuner lock still held. An unlock through this descriptor
+        // removes the locks from the description whatever else refers to it.
+        #if os(Linux)
+        if supported {
+            var fl = ModelLock.request(Int16(F_UNLCK), LockBytes.base, 0)   // len 0: to the end
+            _ = fcntl(fd, F_OFD_SETLK_, &fl)
+        }
+        #endif
+        close(fd)
+    }
+
+    /// The locked descriptor (tests hand it to a child process).
+    var descriptor: Int32 { fd }
 
     /// fstat of the locked description (to tell whether the path still names this file).
     public func fileStatus(_ st: inout stat) -> Bool { fstat(fd, &st) == 0 }

@@ -1,4 +1,4 @@
-import DQTFormat
+@testable import DQTFormat
 import DQTImport
 import DQTModel
 @testable import DQTTrain
@@ -131,6 +131,32 @@ import Testing
     }
 
     /// A reader that waits longer than its bound says who holds the model, and fails cleanly.
+    /// A tuner's locks go when its ModelLock goes, even while a child process forked by another
+    /// thread still shares the locked file description (posix_spawn before the child's exec
+    /// closes the O_CLOEXEC descriptor; seen as a flaky "dqt-tune (pid <this process>) is tuning
+    /// this model" in TunerTests under load). Here the child keeps it for good: dup2 into fd 3.
+    @Test func locksGoWithTheLockEvenIfAChildSharesTheDescription() throws {
+        let path = temporaryDirectory() + "/m.dqt"
+        #expect(FileManager.default.createFile(atPath: path, contents: Data([1, 2, 3])))
+        var child: pid_t = 0
+        do {
+            let (lock, _) = try ModelLock.forTuning(path: path)
+            withExtendedLifetime(lock) {
+                var actions = posix_spawn_file_actions_t()
+                posix_spawn_file_actions_init(&actions)
+                defer { posix_spawn_file_actions_destroy(&actions) }
+                posix_spawn_file_actions_adddup2(&actions, lock.descriptor, 3)
+                let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/sleep"), strdup("60"), nil]
+                defer { argv.forEach { free($0) } }
+                #expect(posix_spawn(&child, "/bin/sleep", &actions, nil, argv, environ) == 0)
+            }
+        }
+        defer { if child > 0 { kill(child, SIGKILL); var st: Int32 = 0; waitpid(child, &st, 0) } }
+        // The first lock is gone (its last reference went at the end of the `do`); the child
+        // still has the description open.
+        #expect(throws: Never.self) { _ = try ModelLock.forTuning(path: path, wait: LockWait(timeout: 0)) }
+    }
+
     @Test func aBoundedWaitGivesUpNamingTheTuner() throws {
         let dir = tempDir()
         let path = try convertFixture("dqt-ternary", options: ConvertOptions(), to: dir + "/m.dqt")

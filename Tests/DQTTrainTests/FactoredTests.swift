@@ -2,6 +2,7 @@ import CDQTTrain
 import DQTFormat
 import DQTImport
 @testable import DQTTrain
+import DQTTestSupport
 import Foundation
 import Testing
 
