@@ -8,9 +8,8 @@ import Foundation
 import Testing
 
 @Suite(.temporaryFiles) struct ConvertCLITests {
-    func convert(_ args: [String]) throws -> ProcessOutput {
-        let exe = try #require(builtTool("dqt-convert"), "dqt-convert is not built next to the tests (swift build --build-tests)")
-        return try runProcess(exe, args)
+    func convert(_ args: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> ProcessOutput {
+        try runBuiltTool("dqt-convert", args, sourceLocation: sourceLocation)
     }
 
     @Test func helpNamesEveryOptionAndItsValues() throws {

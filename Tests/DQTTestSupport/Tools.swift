@@ -1,6 +1,7 @@
 // What several test targets need besides temporary files: where the repository and its
 // fixtures are, and running a program (a built command-line tool, cc, ldd) to its end.
 import Foundation
+import Testing
 
 /// The repository root (this file is Tests/DQTTestSupport/Tools.swift).
 public let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -20,6 +21,14 @@ public let buildProducts: String = {
 public func builtTool(_ name: String) -> String? {
     let p = buildProducts + "/" + name
     return FileManager.default.isExecutableFile(atPath: p) ? p : nil
+}
+
+/// Runs the tool `name` built next to the tests with `args` to its end; a missing tool fails
+/// the running test (it throws after recording the issue).
+public func runBuiltTool(_ name: String, _ args: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> ProcessOutput {
+    let exe = try #require(builtTool(name), "\(name) is not built next to the tests (swift build --build-tests)",
+                           sourceLocation: sourceLocation)
+    return try runProcess(exe, args)
 }
 
 /// What a finished process left: its exit status and everything it wrote.

@@ -8,9 +8,8 @@ import Foundation
 import Testing
 
 @Suite(.temporaryFiles) struct TuneCLITests {
-    func tune(_ args: [String]) throws -> ProcessOutput {
-        let exe = try #require(builtTool("dqt-tune"), "dqt-tune is not built next to the tests (swift build --build-tests)")
-        return try runProcess(exe, args)
+    func tune(_ args: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> ProcessOutput {
+        try runBuiltTool("dqt-tune", args, sourceLocation: sourceLocation)
     }
 
     @Test func helpNamesTheOptions() throws {
