@@ -204,6 +204,17 @@ void dqt_matvec_i8r(const int8_t *w, const float *rowscale, int64_t cols, const 
 void dqt_matvec_f16(const uint16_t *w, int64_t cols, const float *x, int64_t r0, int64_t r1, float *y) {
     K()->matvec_f16(w, cols, x, r0, r1, y);
 }
+void dqt_matvecs_f16(const uint16_t *w, int64_t cols, const float *x, int64_t ldx, int64_t n,
+                     int64_t r0, int64_t r1, float *y, int64_t ldy) {
+    const dqt_kernel_table *k = K();
+#if defined(__x86_64__)
+    if (k->matvec_f16 == dqt_matvec_f16_avx2) {
+        dqt_matvecs_f16_avx2(w, cols, x, ldx, n, r0, r1, y, ldy);
+        return;
+    }
+#endif
+    for (int64_t t = 0; t < n; t++) k->matvec_f16(w, cols, x + t * ldx, r0, r1, y + t * ldy);
+}
 void dqt_matvec_bf16(const uint16_t *w, int64_t cols, const float *x, int64_t r0, int64_t r1, float *y) {
     K()->matvec_bf16(w, cols, x, r0, r1, y);
 }

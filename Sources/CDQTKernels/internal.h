@@ -95,6 +95,8 @@ void dqt_gated_activation_avx2(int relu2, float *gate, const float *up, int64_t 
 void dqt_attention_head_f16_avx2(const float *q, const uint16_t *keys, const uint16_t *values, int64_t kv_stride,
                                  int64_t n, int64_t head_dim, float scale, float *scores, float *out);
 void dqt_f32_to_f16_avx2(const float *x, uint16_t *y, int64_t n);
+void dqt_matvecs_f16_avx2(const uint16_t *w, int64_t cols, const float *x, int64_t ldx, int64_t n,
+                          int64_t r0, int64_t r1, float *y, int64_t ldy);
 #endif
 
 // Shared by all paths: decode weights [c0, c0+len) of one ternary row into codes

@@ -449,8 +449,8 @@ static float sum_squares(const float *x, int64_t n) {
     return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
-float dqtt_factored_row(const float *g, int64_t n, float rho, const float *shape, const dqtt_factored_params *p, float *u,
-                        float *col, int first) {
+static float factored_row_scalar(const float *g, int64_t n, float rho, const float *shape, const dqtt_factored_params *p,
+                                 float *u, float *col, int first) {
     const float mean = sum_squares(g, n) / (float)n;
     const float r = p->b2 * rho + p->omb2 * (mean + p->eps1);
     const float rb = r / p->bc2;   // bias-corrected row statistic
@@ -466,4 +466,70 @@ float dqtt_factored_row(const float *g, int64_t n, float rho, const float *shape
         for (int64_t j = 0; j < n; j++) col[j] = col[j] + (isfinite(g[j]) ? g[j] * g[j] : 0.0f);
     }
     return r;
+}
+
+#if defined(__x86_64__)
+// The same operations eight lanes at a time. Lane l of the sums is sum_squares' acc[l] (8-aligned
+// blocks, then the tail), and sqrt, ÷, ×, + are correctly rounded per lane, so every result is
+// the scalar one bit for bit. Measured (perf, 160M model, 1 thread): the scalar row was 8.5% of
+// a step's cycles (the baseline x86-64 build does not vectorize sqrt/÷ under isfinite).
+AVX2 static inline __m256 finite_squares(__m256 v) {
+    const __m256 abs = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v);
+    const __m256 finite = _mm256_cmp_ps(abs, _mm256_set1_ps(INFINITY), _CMP_LT_OQ);   // NaN: false
+    return _mm256_and_ps(_mm256_mul_ps(v, v), finite);
+}
+
+AVX2 static float sum_squares_avx2(const float *x, int64_t n) {
+    __m256 acc = _mm256_setzero_ps();
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) acc = _mm256_add_ps(acc, finite_squares(_mm256_loadu_ps(x + j)));
+    float a[8];
+    _mm256_storeu_ps(a, acc);
+    for (; j < n; j++) a[j & 7] += isfinite(x[j]) ? x[j] * x[j] : 0.0f;
+    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
+AVX2 static float factored_row_avx2(const float *g, int64_t n, float rho, const float *shape, const dqtt_factored_params *p,
+                                    float *u, float *col, int first) {
+    const float mean = sum_squares_avx2(g, n) / (float)n;
+    const float r = p->b2 * rho + p->omb2 * (mean + p->eps1);
+    const float rb = r / p->bc2;
+    const __m256 vrb = _mm256_set1_ps(rb), veps = _mm256_set1_ps(p->eps);
+    const int64_t n8 = n / 8 * 8;
+    for (int64_t j = 0; j < n8; j += 8) {
+        const __m256 den = _mm256_add_ps(_mm256_sqrt_ps(_mm256_mul_ps(vrb, _mm256_loadu_ps(shape + j))), veps);
+        _mm256_storeu_ps(u + j, _mm256_div_ps(_mm256_loadu_ps(g + j), den));
+    }
+    for (int64_t j = n8; j < n; j++) u[j] = g[j] / (sqrtf(rb * shape[j]) + p->eps);
+    const float rms = sqrtf(sum_squares_avx2(u, n) / (float)n);
+    if (rms > p->clip) {
+        const float f = p->clip / rms;
+        const __m256 vf = _mm256_set1_ps(f);
+        for (int64_t j = 0; j < n8; j += 8) _mm256_storeu_ps(u + j, _mm256_mul_ps(_mm256_loadu_ps(u + j), vf));
+        for (int64_t j = n8; j < n; j++) u[j] = u[j] * f;
+    }
+    for (int64_t j = 0; j < n8; j += 8) {
+        const __m256 sq = finite_squares(_mm256_loadu_ps(g + j));
+        _mm256_storeu_ps(col + j, first ? sq : _mm256_add_ps(_mm256_loadu_ps(col + j), sq));
+    }
+    for (int64_t j = n8; j < n; j++) {
+        const float sq = isfinite(g[j]) ? g[j] * g[j] : 0.0f;
+        col[j] = first ? sq : col[j] + sq;
+    }
+    return r;
+}
+#endif
+
+float dqtt_factored_row_path(int path, const float *g, int64_t n, float rho, const float *shape,
+                             const dqtt_factored_params *p, float *u, float *col, int first) {
+#if defined(__x86_64__)
+    if (path != 0 && dqtt_cpu_avx2()) return factored_row_avx2(g, n, rho, shape, p, u, col, first);
+#endif
+    if (path == 1) return NAN;
+    return factored_row_scalar(g, n, rho, shape, p, u, col, first);
+}
+
+float dqtt_factored_row(const float *g, int64_t n, float rho, const float *shape, const dqtt_factored_params *p, float *u,
+                        float *col, int first) {
+    return dqtt_factored_row_path(2, g, n, rho, shape, p, u, col, first);
 }

@@ -135,6 +135,15 @@ public enum Kernels {
                        Int64(rows.lowerBound), Int64(rows.upperBound), y)
     }
 
+    /// y[t·ldy + r] = Σ half(w[r,i])·x[t·ldx + i] for t < n: n matvecF16 calls in one, each
+    /// result bit-identical to matvecF16's.
+    @inlinable @inline(__always)
+    public static func matvecsF16(_ w: UnsafeRawPointer, cols: Int, x: UnsafePointer<Float>, ldx: Int, n: Int,
+                                  rows: Range<Int>, y: UnsafeMutablePointer<Float>, ldy: Int) {
+        dqt_matvecs_f16(w.assumingMemoryBound(to: UInt16.self), Int64(cols), x, Int64(ldx), Int64(n),
+                        Int64(rows.lowerBound), Int64(rows.upperBound), y, Int64(ldy))
+    }
+
     @inlinable @inline(__always)
     public static func matvecBF16(_ w: UnsafeRawPointer, cols: Int, x: UnsafePointer<Float>, rows: Range<Int>,
                                   y: UnsafeMutablePointer<Float>) {

@@ -204,6 +204,30 @@ import DQTKernels
         }
     }
 
+    /// The tuner's head forward (matvecsF16: n positions per call, tiles of three on AVX2) gives
+    /// each position exactly what matvecF16 gives it: the tuner's loss equals dqt-run's logits.
+    @Test func matvecsF16EqualsMatvecF16BitForBit() {
+        var rng = SplitMix64(seed: 15)
+        for cols in edgeCols {
+            let rows = 11, rr = 2..<10
+            let wh = Packing.packF16((0..<(rows * cols)).map { _ in Float.random(in: -4...4, using: &rng) })
+            for n in [1, 2, 3, 4, 5, 7] {
+                let x = (0..<(n * (cols + 3))).map { _ in Float.random(in: -1...1, using: &rng) }
+                var y = [Float](repeating: Self.sentinel, count: n * 13), yRef = y
+                wh.withUnsafeBytes { w in x.withUnsafeBufferPointer { xp in
+                    y.withUnsafeMutableBufferPointer { Kernels.matvecsF16(w.baseAddress!, cols: cols, x: xp.baseAddress!, ldx: cols + 3, n: n,
+                                                                          rows: rr, y: $0.baseAddress!, ldy: 13) }
+                    yRef.withUnsafeMutableBufferPointer { yp in
+                        for t in 0..<n {
+                            Kernels.matvecF16(w.baseAddress!, cols: cols, x: xp.baseAddress! + t * (cols + 3), rows: rr, y: yp.baseAddress! + t * 13)
+                        }
+                    }
+                } }
+                #expect(y.map(\.bitPattern) == yRef.map(\.bitPattern), "cols \(cols) n \(n)")
+            }
+        }
+    }
+
     // MARK: - matmul
 
     @Test(arguments: paths)

@@ -33,16 +33,19 @@ import Testing
             let rms = (sumSquares(u) / Float(n)).squareRoot()
             if rms > 1 { u = u.map { $0 * (1 / rms) } }
             let colRef = (0..<n).map { col0[$0] + (g[$0].isFinite ? g[$0] * g[$0] : 0) }
-            // kernel
-            var uk = [Float](repeating: 0, count: n), col = col0
-            let rk = dqtt_factored_row(g, Int64(n), rho, shape, &p, &uk, &col, 0)
-            #expect(rk.bitPattern == r.bitPattern)
-            #expect(uk.map(\.bitPattern) == u.map(\.bitPattern), "n \(n) scale \(scale) (rms \(rms))")
-            #expect(col.map(\.bitPattern) == colRef.map(\.bitPattern))
-            #expect(uk[3].isNaN, "a non-finite gradient gives a non-finite direction (the element is kept)")
-            var colFirst = col0
-            _ = dqtt_factored_row(g, Int64(n), rho, shape, &p, &uk, &colFirst, 1)
-            #expect(colFirst.map(\.bitPattern) == (0..<n).map { (g[$0].isFinite ? g[$0] * g[$0] : 0).bitPattern })
+            // kernel, on each path (0 portable, 1 AVX2 where the CPU has it, 2 automatic)
+            for path: Int32 in [0, 1, 2] {
+                var uk = [Float](repeating: 0, count: n), col = col0
+                let rk = dqtt_factored_row_path(path, g, Int64(n), rho, shape, &p, &uk, &col, 0)
+                if path == 1 && rk.isNaN { continue }   // no AVX2 on this CPU or build
+                #expect(rk.bitPattern == r.bitPattern, "path \(path)")
+                #expect(uk.map(\.bitPattern) == u.map(\.bitPattern), "path \(path) n \(n) scale \(scale) (rms \(rms))")
+                #expect(col.map(\.bitPattern) == colRef.map(\.bitPattern), "path \(path)")
+                #expect(uk[3].isNaN, "a non-finite gradient gives a non-finite direction (the element is kept)")
+                var colFirst = col0
+                _ = dqtt_factored_row_path(path, g, Int64(n), rho, shape, &p, &uk, &colFirst, 1)
+                #expect(colFirst.map(\.bitPattern) == (0..<n).map { (g[$0].isFinite ? g[$0] * g[$0] : 0).bitPattern }, "path \(path)")
+            }
         }
     }
 

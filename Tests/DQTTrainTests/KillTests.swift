@@ -40,21 +40,31 @@ import Testing
         let runSeconds = Date().timeIntervalSince(t0)
         #expect(whole.status == 0 && fileHash(v) == refs[steps], "one uninterrupted run differs from the step-by-step reference")
         fresh(v)
-        var kills = 0, completed = 0, rollbacks = 0
+        var kills = 0, completed = 0, rollbacks = 0, attempts = 0
         var rng = SystemRandomNumberGenerator()
         var commit = 0   // where the victim is (after the last check)
-        // At least 30 kills, and on until 6 of them landed inside a commit period (how many do
-        // depends on timing: a loaded or emulated machine gets fewer per kill), at most 150.
+        // At least 30 kills, and on until 6 of them landed inside a commit period, at most 150.
         while kills < 30 || (rollbacks <= 5 && kills < 150) {
+            attempts += 1
             let p = Process()
             p.executableURL = URL(fileURLWithPath: tune)
             p.arguments = [v] + args + ["--steps", "\(steps)"]
             p.standardOutput = FileHandle.nullDevice
             p.standardError = FileHandle.nullDevice
             try p.run()
-            // Uniform over the run that is left (a resumed run only has the remaining steps).
+            // A resumed run only has the remaining steps.
             let left = runSeconds * (0.15 + 0.85 * Double(steps - commit) / Double(steps))
-            Thread.sleep(forTimeInterval: Double.random(in: 0...left, using: &rng))
+            if attempts % 2 == 0 {
+                // Uniform over the run that is left.
+                Thread.sleep(forTimeInterval: Double.random(in: 0...left, using: &rng))
+            } else {
+                // Aimed at a commit period: once the journal exists, 0–20 ms later. Uniform kills
+                // alone rarely land in one where the process start dominates a run (under qemu:
+                // 2 of 150 landed in one).
+                let deadline = Date().addingTimeInterval(left)
+                while p.isRunning && !fileExists(v + ".journal") && Date() < deadline { usleep(500) }
+                Thread.sleep(forTimeInterval: Double.random(in: 0...0.02, using: &rng))
+            }
             let killed = p.isRunning && kill(p.processIdentifier, SIGKILL) == 0
             p.waitUntilExit()
             if killed {

@@ -81,6 +81,10 @@ void dqt_matvec_i8r(const int8_t *w, const float *rowscale, int64_t cols,
 /// f16 head (float activations): y[r] = Σ half(w[r,i])·x[i]. x needs only `cols` elements.
 void dqt_matvec_f16(const uint16_t *w, int64_t cols, const float *x,
                     int64_t r0, int64_t r1, float *y);
+/// n positions against the same rows: y[t·ldy + r] for t < n, r in [r0, r1), each equal bit for bit
+/// to dqt_matvec_f16 on x + t·ldx (the tuner's head forward; faster where rows are reused).
+void dqt_matvecs_f16(const uint16_t *w, int64_t cols, const float *x, int64_t ldx, int64_t n,
+                     int64_t r0, int64_t r1, float *y, int64_t ldy);
 /// bf16: y[r] = Σ bf16(w[r,i])·x[i] (bf16 = upper half of an f32).
 void dqt_matvec_bf16(const uint16_t *w, int64_t cols, const float *x,
                      int64_t r0, int64_t r1, float *y);

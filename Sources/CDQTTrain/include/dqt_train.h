@@ -160,6 +160,9 @@ typedef struct dqtt_factored_params {
 /// or has it added (non-finite gradients count 0). Sums run in a fixed order on every CPU.
 float dqtt_factored_row(const float *g, int64_t n, float rho, const float *shape, const dqtt_factored_params *p, float *u,
                         float *col, int first);
+/// Explicit path (0 portable, 1 AVX2: NaN without running if unavailable); the same bits on every path.
+float dqtt_factored_row_path(int path, const float *g, int64_t n, float rho, const float *shape,
+                             const dqtt_factored_params *p, float *u, float *col, int first);
 
 #ifdef __cplusplus
 }
