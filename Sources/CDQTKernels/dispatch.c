@@ -215,6 +215,28 @@ void dqt_matvecs_f16(const uint16_t *w, int64_t cols, const float *x, int64_t ld
 #endif
     for (int64_t t = 0; t < n; t++) k->matvec_f16(w, cols, x + t * ldx, r0, r1, y + t * ldy);
 }
+void dqt_matvecs_bf16(const uint16_t *w, int64_t cols, const float *x, int64_t ldx, int64_t n,
+                     int64_t r0, int64_t r1, float *y, int64_t ldy) {
+    const dqt_kernel_table *k = K();
+#if defined(__x86_64__)
+    if (k->matvec_bf16 == dqt_matvec_bf16_avx2) {
+        dqt_matvecs_bf16_avx2(w, cols, x, ldx, n, r0, r1, y, ldy);
+        return;
+    }
+#endif
+    for (int64_t t = 0; t < n; t++) k->matvec_bf16(w, cols, x + t * ldx, r0, r1, y + t * ldy);
+}
+void dqt_matvecs_f32(const float *w, int64_t cols, const float *x, int64_t ldx, int64_t n,
+                     int64_t r0, int64_t r1, float *y, int64_t ldy) {
+    const dqt_kernel_table *k = K();
+#if defined(__x86_64__)
+    if (k->matvec_f32 == dqt_matvec_f32_avx2) {
+        dqt_matvecs_f32_avx2(w, cols, x, ldx, n, r0, r1, y, ldy);
+        return;
+    }
+#endif
+    for (int64_t t = 0; t < n; t++) k->matvec_f32(w, cols, x + t * ldx, r0, r1, y + t * ldy);
+}
 void dqt_matvec_bf16(const uint16_t *w, int64_t cols, const float *x, int64_t r0, int64_t r1, float *y) {
     K()->matvec_bf16(w, cols, x, r0, r1, y);
 }

@@ -55,7 +55,7 @@ DQT_AVX2_INLINE void matmul_ternary_avx2(int t1, const uint8_t *w, int64_t row_b
                                          float *y, int64_t y_stride) {
     _Alignas(64) uint8_t codes[MM_BLOCK][DQT_MM_CHUNK];
     int32_t acc[MM_MAX_GROUP][MM_BLOCK];
-    const int64_t padded = dqt_padded_cols(cols);
+    const int64_t padded = dqt_ternary_cols(t1, cols);
     for (int64_t t0 = 0; t0 < n; t0 += MM_MAX_GROUP) {
         const int64_t tn = n - t0 < MM_MAX_GROUP ? n - t0 : MM_MAX_GROUP;
         for (int64_t rb = r0; rb < r1; rb += MM_BLOCK) {

@@ -18,7 +18,7 @@ static MM_TARGET void MM_DRIVER(int t1, const uint8_t *w, int64_t row_bytes, int
                                          float *y, int64_t y_stride) {
     _Alignas(64) uint8_t codes[MM_ROWS][DQT_MM_CHUNK];
     int32_t acc[MM_GROUP_TOKENS][MM_BLOCK_ROWS];
-    const int64_t padded = dqt_padded_cols(cols);
+    const int64_t padded = dqt_ternary_cols(t1, cols);
     for (int64_t t0 = 0; t0 < n; t0 += MM_GROUP_TOKENS) {
         const int64_t tn = n - t0 < MM_GROUP_TOKENS ? n - t0 : MM_GROUP_TOKENS;
         for (int64_t rb = r0; rb < r1; rb += MM_BLOCK_ROWS) {

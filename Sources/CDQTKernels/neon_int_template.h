@@ -237,7 +237,7 @@ static void FN(matmul_ternary)(int t1, const uint8_t *w, int64_t row_bytes, int6
                                int64_t n, int64_t r0, int64_t r1, float *y, int64_t y_stride) {
     _Alignas(16) uint8_t codes[16][DQT_MM_CHUNK];
     int32_t acc[128][16];
-    const int64_t padded = dqt_padded_cols(cols);
+    const int64_t padded = dqt_ternary_cols(t1, cols);
     for (int64_t t0 = 0; t0 < n; t0 += 128) {
         const int64_t tn = n - t0 < 128 ? n - t0 : 128;
         for (int64_t rb = r0; rb < r1; rb += 16) {

@@ -135,12 +135,26 @@ public enum Kernels {
                        Int64(rows.lowerBound), Int64(rows.upperBound), y)
     }
 
-    /// y[t·ldy + r] = Σ half(w[r,i])·x[t·ldx + i] for t < n: n matvecF16 calls in one, each
-    /// result bit-identical to matvecF16's.
+    /// y[t·ldy + r] = Σ w[r,i]·x[t·ldx + i] for t < n, w f16 / bf16 / f32 rows: n matvec calls in
+    /// one, each result bit-identical to matvecF16's / BF16's / F32's.
     @inlinable @inline(__always)
     public static func matvecsF16(_ w: UnsafeRawPointer, cols: Int, x: UnsafePointer<Float>, ldx: Int, n: Int,
                                   rows: Range<Int>, y: UnsafeMutablePointer<Float>, ldy: Int) {
         dqt_matvecs_f16(w.assumingMemoryBound(to: UInt16.self), Int64(cols), x, Int64(ldx), Int64(n),
+                        Int64(rows.lowerBound), Int64(rows.upperBound), y, Int64(ldy))
+    }
+
+    @inlinable @inline(__always)
+    public static func matvecsBF16(_ w: UnsafeRawPointer, cols: Int, x: UnsafePointer<Float>, ldx: Int, n: Int,
+                                   rows: Range<Int>, y: UnsafeMutablePointer<Float>, ldy: Int) {
+        dqt_matvecs_bf16(w.assumingMemoryBound(to: UInt16.self), Int64(cols), x, Int64(ldx), Int64(n),
+                         Int64(rows.lowerBound), Int64(rows.upperBound), y, Int64(ldy))
+    }
+
+    @inlinable @inline(__always)
+    public static func matvecsF32(_ w: UnsafeRawPointer, cols: Int, x: UnsafePointer<Float>, ldx: Int, n: Int,
+                                  rows: Range<Int>, y: UnsafeMutablePointer<Float>, ldy: Int) {
+        dqt_matvecs_f32(w.assumingMemoryBound(to: Float.self), Int64(cols), x, Int64(ldx), Int64(n),
                         Int64(rows.lowerBound), Int64(rows.upperBound), y, Int64(ldy))
     }
 

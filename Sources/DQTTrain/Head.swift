@@ -32,12 +32,18 @@ extension Network {
         par.run { share, shares in
             let rows = split(V, share, shares, grain: 16)
             var r0 = rows.lowerBound
-            if table.encoding == .f16 {
-                // All positions per block of 64 rows (192 KiB at d = 1536: stays in L2 while the
-                // positions pass over it in tiles of three).
+            if table.encoding != .i8r {
+                // All positions per block of ~192 KiB of rows (stays in L2 while the positions
+                // pass over it in tiles of three).
+                let block = max(16, 196_608 / (d * (table.encoding == .f32 ? 4 : 2)))
                 while r0 < rows.upperBound {
-                    let r1 = min(r0 + 64, rows.upperBound)
-                    Kernels.matvecsF16(table.data, cols: d, x: hfin, ldx: d, n: n, rows: r0..<r1, y: logits, ldy: V)
+                    let r1 = min(r0 + block, rows.upperBound)
+                    switch table.encoding {
+                    case .f16: Kernels.matvecsF16(table.data, cols: d, x: hfin, ldx: d, n: n, rows: r0..<r1, y: logits, ldy: V)
+                    case .bf16: Kernels.matvecsBF16(table.data, cols: d, x: hfin, ldx: d, n: n, rows: r0..<r1, y: logits, ldy: V)
+                    case .f32: Kernels.matvecsF32(table.data, cols: d, x: hfin, ldx: d, n: n, rows: r0..<r1, y: logits, ldy: V)
+                    default: preconditionFailure("head encoding \(table.encoding)")
+                    }
                     r0 = r1
                 }
                 return
@@ -47,8 +53,6 @@ extension Network {
                 for t in 0..<n {
                     let y = logits + t * V
                     switch table.encoding {
-                    case .bf16: Kernels.matvecBF16(table.data, cols: d, x: hfin + t * d, rows: r0..<r1, y: y)
-                    case .f32: Kernels.matvecF32(table.data, cols: d, x: hfin + t * d, rows: r0..<r1, y: y)
                     case .i8r: Kernels.matvecI8R(table.data, rowScales: table.rowScales!, cols: d, q: xq + t * P,
                                                  mult: 1 / alpha[t], rows: r0..<r1, y: y)
                     default: preconditionFailure("head encoding \(table.encoding)")

@@ -204,26 +204,39 @@ import DQTKernels
         }
     }
 
-    /// The tuner's head forward (matvecsF16: n positions per call, tiles of three on AVX2) gives
-    /// each position exactly what matvecF16 gives it: the tuner's loss equals dqt-run's logits.
-    @Test func matvecsF16EqualsMatvecF16BitForBit() {
+    /// The tuner's head forward (matvecsF16 / BF16 / F32: n positions per call, tiles of three
+    /// on AVX2) gives each position exactly what the matvec gives it: the tuner's loss equals
+    /// dqt-run's logits.
+    @Test func matvecsEqualMatvecBitForBit() {
         var rng = SplitMix64(seed: 15)
+        typealias Many = (UnsafeRawPointer, Int, UnsafePointer<Float>, Int, Int, Range<Int>, UnsafeMutablePointer<Float>, Int) -> Void
+        typealias One = (UnsafeRawPointer, Int, UnsafePointer<Float>, Range<Int>, UnsafeMutablePointer<Float>) -> Void
         for cols in edgeCols {
             let rows = 11, rr = 2..<10
-            let wh = Packing.packF16((0..<(rows * cols)).map { _ in Float.random(in: -4...4, using: &rng) })
-            for n in [1, 2, 3, 4, 5, 7] {
-                let x = (0..<(n * (cols + 3))).map { _ in Float.random(in: -1...1, using: &rng) }
-                var y = [Float](repeating: Self.sentinel, count: n * 13), yRef = y
-                wh.withUnsafeBytes { w in x.withUnsafeBufferPointer { xp in
-                    y.withUnsafeMutableBufferPointer { Kernels.matvecsF16(w.baseAddress!, cols: cols, x: xp.baseAddress!, ldx: cols + 3, n: n,
-                                                                          rows: rr, y: $0.baseAddress!, ldy: 13) }
-                    yRef.withUnsafeMutableBufferPointer { yp in
-                        for t in 0..<n {
-                            Kernels.matvecF16(w.baseAddress!, cols: cols, x: xp.baseAddress! + t * (cols + 3), rows: rr, y: yp.baseAddress! + t * 13)
+            let wf = (0..<(rows * cols)).map { _ in Float.random(in: -4...4, using: &rng) }
+            let encodings: [(String, [UInt8], Many, One)] = [
+                ("f16", Packing.packF16(wf).withUnsafeBytes { Array($0) },
+                 { Kernels.matvecsF16($0, cols: $1, x: $2, ldx: $3, n: $4, rows: $5, y: $6, ldy: $7) },
+                 { Kernels.matvecF16($0, cols: $1, x: $2, rows: $3, y: $4) }),
+                ("bf16", Packing.packBF16(wf).withUnsafeBytes { Array($0) },
+                 { Kernels.matvecsBF16($0, cols: $1, x: $2, ldx: $3, n: $4, rows: $5, y: $6, ldy: $7) },
+                 { Kernels.matvecBF16($0, cols: $1, x: $2, rows: $3, y: $4) }),
+                ("f32", wf.withUnsafeBytes { Array($0) },
+                 { Kernels.matvecsF32($0, cols: $1, x: $2, ldx: $3, n: $4, rows: $5, y: $6, ldy: $7) },
+                 { Kernels.matvecF32($0, cols: $1, x: $2, rows: $3, y: $4) }),
+            ]
+            for (name, bytes, many, one) in encodings {
+                for n in [1, 2, 3, 4, 5, 7] {
+                    let x = (0..<(n * (cols + 3))).map { _ in Float.random(in: -1...1, using: &rng) }
+                    var y = [Float](repeating: Self.sentinel, count: n * 13), yRef = y
+                    bytes.withUnsafeBytes { w in x.withUnsafeBufferPointer { xp in
+                        y.withUnsafeMutableBufferPointer { many(w.baseAddress!, cols, xp.baseAddress!, cols + 3, n, rr, $0.baseAddress!, 13) }
+                        yRef.withUnsafeMutableBufferPointer { yp in
+                            for t in 0..<n { one(w.baseAddress!, cols, xp.baseAddress! + t * (cols + 3), rr, yp.baseAddress! + t * 13) }
                         }
-                    }
-                } }
-                #expect(y.map(\.bitPattern) == yRef.map(\.bitPattern), "cols \(cols) n \(n)")
+                    } }
+                    #expect(y.map(\.bitPattern) == yRef.map(\.bitPattern), "\(name) cols \(cols) n \(n)")
+                }
             }
         }
     }

@@ -82,8 +82,13 @@ void dqt_matvec_i8r(const int8_t *w, const float *rowscale, int64_t cols,
 void dqt_matvec_f16(const uint16_t *w, int64_t cols, const float *x,
                     int64_t r0, int64_t r1, float *y);
 /// n positions against the same rows: y[t·ldy + r] for t < n, r in [r0, r1), each equal bit for bit
-/// to dqt_matvec_f16 on x + t·ldx (the tuner's head forward; faster where rows are reused).
+/// to dqt_matvec_f16 / _bf16 / _f32 on x + t·ldx (the tuner's head forward; faster where rows
+/// are reused).
 void dqt_matvecs_f16(const uint16_t *w, int64_t cols, const float *x, int64_t ldx, int64_t n,
+                     int64_t r0, int64_t r1, float *y, int64_t ldy);
+void dqt_matvecs_bf16(const uint16_t *w, int64_t cols, const float *x, int64_t ldx, int64_t n,
+                      int64_t r0, int64_t r1, float *y, int64_t ldy);
+void dqt_matvecs_f32(const float *w, int64_t cols, const float *x, int64_t ldx, int64_t n,
                      int64_t r0, int64_t r1, float *y, int64_t ldy);
 /// bf16: y[r] = Σ bf16(w[r,i])·x[i] (bf16 = upper half of an f32).
 void dqt_matvec_bf16(const uint16_t *w, int64_t cols, const float *x,
