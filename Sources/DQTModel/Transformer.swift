@@ -152,6 +152,58 @@ let attentionJobBody: ParallelBody = { ctx, item, thread in
     }
 }
 
+/// Per-token row work of a block, split over the pool in chunks of `rowsPerChunk` tokens (a
+/// multiple of 8, the same for any thread count, so each element takes the same vector or
+/// scalar path as in one call over all rows: results do not depend on the threads).
+/// `.normQuantize`: x += add (a pending residual) if given, out = rmsnorm(x)·weight if a weight
+/// is given (else out is x), then out's quantized copy (xq, alpha, qsum) for the next linears.
+/// `.gated`: x = act(x)·up over whole rows.
+struct RowsJob {
+    enum Op { case normQuantize, gated }
+    var op: Op
+    var kernels: KernelPath
+    var n: Int
+    var x: UnsafeMutablePointer<Float>
+    var add: UnsafePointer<Float>? = nil
+    var weight: UnsafePointer<Float>? = nil
+    var out: UnsafeMutablePointer<Float>
+    var cols: Int                 // used columns (row stride = cols)
+    var eps: Float = 0
+    var xq: UnsafeMutablePointer<Int8>
+    var qStride: Int
+    var alpha: UnsafeMutablePointer<Float>
+    var qsum: UnsafeMutablePointer<Int32>
+    var up: UnsafePointer<Float>? = nil
+    var relu2 = false
+    var quantize = true
+    static let rowsPerChunk = 8
+    var chunks: Int { (n + Self.rowsPerChunk - 1) / Self.rowsPerChunk }
+}
+
+let rowsJobBody: ParallelBody = { ctx, chunk, _ in
+    let j = ctx!.assumingMemoryBound(to: RowsJob.self).pointee
+    let t0 = chunk * RowsJob.rowsPerChunk, t1 = min(j.n, t0 + RowsJob.rowsPerChunk)
+    guard t0 < t1 else { return }
+    let c = j.cols
+    switch j.op {
+    case .gated:
+        j.kernels.gatedActivation(relu2: j.relu2, gate: j.x + t0 * c, up: j.up! + t0 * c, count: (t1 - t0) * c)
+    case .normQuantize:
+        let padded = Kernels.paddedCols(c)
+        for t in t0..<t1 {
+            let x = j.x + t * c, out = j.out + t * c
+            if let add = j.add {
+                let a = add + t * c
+                for i in 0..<c { x[i] += a[i] }
+            }
+            if let w = j.weight { FloatKernels.rmsnorm(x, weight: w, eps: j.eps, out: out, c) }
+            guard j.quantize else { continue }
+            (j.alpha[t], j.qsum[t]) = j.kernels.quantizeI8(j.weight == nil ? UnsafePointer(x) : UnsafePointer(out), count: c,
+                                                           into: j.xq + t * j.qStride, paddedCount: padded)
+        }
+    }
+}
+
 /// The output head for one token: logits[r] for r in the share's rows.
 struct HeadJob {
     var kernels: KernelPath
@@ -210,12 +262,23 @@ final class Transformer {
 
     // MARK: quantized linears
 
-    /// Quantizes rows of `x` ([n, stride], `cols` used) into xq; fills alpha and qsum.
-    private func quantizeRows(_ x: UnsafePointer<Float>, n: Int, stride: Int, cols: Int) {
-        let P = b.paddedWidth
-        for t in 0..<n {
-            (b.alpha[t], b.qsum[t]) = kernels.quantizeI8(x + t * stride, count: cols, into: b.xq + t * P,
-                                                         paddedCount: Kernels.paddedCols(cols))
+    /// Rows of `x` ([n, cols]): x += add (if given), out = rmsnorm(x)·weight (if given), then the
+    /// quantized copy of out (or x) into xq, alpha, qsum. On the pool for blocks of tokens.
+    private func normQuantize(_ x: UnsafeMutablePointer<Float>, add: UnsafePointer<Float>? = nil, weight: UnsafePointer<Float>?,
+                              out: UnsafeMutablePointer<Float>, n: Int, cols: Int) {
+        var job = RowsJob(op: .normQuantize, kernels: kernels, n: n, x: x, add: add, weight: weight, out: out, cols: cols,
+                          eps: spec.normEps, xq: b.xq, qStride: b.paddedWidth, alpha: b.alpha, qsum: b.qsum)
+        runRows(&job)
+    }
+
+    private func runRows(_ job: inout RowsJob) {
+        let chunks = job.chunks
+        withUnsafeMutablePointer(to: &job) { j in
+            if chunks == 1 || pool.count == 1 {
+                for c in 0..<chunks { rowsJobBody(UnsafeMutableRawPointer(j), c, 0) }
+            } else {
+                pool.run(chunks: chunks, rowsJobBody, UnsafeMutableRawPointer(j))
+            }
         }
     }
 
@@ -254,8 +317,8 @@ final class Transformer {
             let keys = b.keyCache + l * C * kv * es, values = b.valueCache + l * C * kv * es
             let kOut = b.k, vOut = b.v
             // Attention block.
-            for t in 0..<n { FloatKernels.rmsnorm(b.x + t * d, weight: L.attnNorm, eps: eps, out: b.xb + t * d, d) }
-            quantizeRows(b.xb, n: n, stride: d, cols: d)
+            // (The previous layer's FFN output is still in b.out: it joins the residual here.)
+            normQuantize(b.x, add: l > 0 ? UnsafePointer(b.out) : nil, weight: L.attnNorm, out: b.xb, n: n, cols: d)
             var qkv = LinearJob(kernels, tasks: (task(L.q, n: n, xf: b.xb, xStride: d, mult: m0, out: b.q, outStride: a),
                                         task(L.k, n: n, xf: b.xb, xStride: d, mult: m1, out: kOut, outStride: kv),
                                         task(L.v, n: n, xf: b.xb, xStride: d, mult: m2, out: vOut, outStride: kv)),
@@ -281,35 +344,30 @@ final class Transformer {
                                    kvDim: kv, attnDim: a, q: b.q, keys: keys, values: values, half: half16, out: b.att,
                                    scores: b.scores, context: C)
             withUnsafeMutablePointer(to: &att) { pool.run(chunks: n * spec.heads, attentionJobBody, UnsafeMutableRawPointer($0)) }
-            if let sub = L.attnSubNorm {
-                for t in 0..<n { FloatKernels.rmsnorm(b.att + t * a, weight: sub, eps: eps, out: b.att + t * a, a) }
-            }
-            quantizeRows(b.att, n: n, stride: a, cols: a)
+            normQuantize(b.att, weight: L.attnSubNorm, out: b.att, n: n, cols: a)
             var o = LinearJob(kernels, tasks: (task(L.o, n: n, xf: b.att, xStride: a, mult: m0, out: b.out, outStride: d),
                                       task(L.o, n: 0, xf: b.att, xStride: a, mult: m1, out: b.out, outStride: d),
                                       task(L.o, n: 0, xf: b.att, xStride: a, mult: m2, out: b.out, outStride: d)), count: 1, threads: pool.count)
             run(&o)
-            for i in 0..<(n * d) { b.x[i] += b.out[i] }
 
             // Feed-forward block.
-            for t in 0..<n { FloatKernels.rmsnorm(b.x + t * d, weight: L.ffnNorm, eps: eps, out: b.xb + t * d, d) }
-            quantizeRows(b.xb, n: n, stride: d, cols: d)
+            normQuantize(b.x, add: b.out, weight: L.ffnNorm, out: b.xb, n: n, cols: d)
             var gu = LinearJob(kernels, tasks: (task(L.gate, n: n, xf: b.xb, xStride: d, mult: m0, out: b.hb, outStride: f),
                                        task(L.up, n: n, xf: b.xb, xStride: d, mult: m1, out: b.hb2, outStride: f),
                                        task(L.up, n: 0, xf: b.xb, xStride: d, mult: m2, out: b.hb2, outStride: f)), count: 2, threads: pool.count)
             run(&gu)
-            kernels.gatedActivation(relu2: spec.activation == .relu2Gated, gate: b.hb, up: b.hb2, count: n * f)
-            if let sub = L.ffnSubNorm {
-                for t in 0..<n { FloatKernels.rmsnorm(b.hb + t * f, weight: sub, eps: eps, out: b.hb + t * f, f) }
-            }
-            quantizeRows(b.hb, n: n, stride: f, cols: f)
+            var act = RowsJob(op: .gated, kernels: kernels, n: n, x: b.hb, out: b.hb, cols: f, xq: b.xq, qStride: b.paddedWidth,
+                              alpha: b.alpha, qsum: b.qsum, up: b.hb2, relu2: spec.activation == .relu2Gated)
+            runRows(&act)
+            normQuantize(b.hb, weight: L.ffnSubNorm, out: b.hb, n: n, cols: f)
             var down = LinearJob(kernels, tasks: (task(L.down, n: n, xf: b.hb, xStride: f, mult: m0, out: b.out, outStride: d),
                                          task(L.down, n: 0, xf: b.hb, xStride: f, mult: m1, out: b.out, outStride: d),
                                          task(L.down, n: 0, xf: b.hb, xStride: f, mult: m2, out: b.out, outStride: d)), count: 1, threads: pool.count)
             run(&down)
-            for i in 0..<(n * d) { b.x[i] += b.out[i] }
         }
-        for t in 0..<n { FloatKernels.rmsnorm(b.x + t * d, weight: weights.finalNorm, eps: eps, out: b.xb + t * d, d) }
+        var final = RowsJob(op: .normQuantize, kernels: kernels, n: n, x: b.x, add: b.out, weight: weights.finalNorm, out: b.xb,
+                            cols: d, eps: eps, xq: b.xq, qStride: b.paddedWidth, alpha: b.alpha, qsum: b.qsum, quantize: false)
+        runRows(&final)
     }
 
     /// Logits of block row `t` (after `forward`) into `out` (V floats).
