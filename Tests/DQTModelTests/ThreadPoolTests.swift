@@ -68,6 +68,21 @@ private let recordChunk: ParallelBody = { ctx, chunk, _ in
     }
 
     /// The plain `run` form hands each of `count` calls its index and the count.
+    /// The striped chunk order of the linear and head jobs maps the takes 0..<n onto the chunks
+    /// 0..<n one to one, and with alternating takers each thread walks consecutive chunks.
+    @Test func stripedChunksAreAPermutationWithConsecutiveStripes() {
+        for threads in 1...6 {
+            for n in 1...200 {
+                let mapped = (0..<n).map { stripedChunk($0, chunks: n, threads: threads) }
+                #expect(mapped.sorted() == Array(0..<n), "n \(n) threads \(threads)")
+                for s in 0..<threads {
+                    let mine = stride(from: s, to: n, by: threads).map { mapped[$0] }
+                    #expect(zip(mine, mine.dropFirst()).allSatisfy { $1 == $0 + 1 }, "n \(n) threads \(threads) stripe \(s)")
+                }
+            }
+        }
+    }
+
     @Test func runPassesIndexAndCount() throws {
         let pool = try ThreadPool(threads: 3)
         let ledger = ChunkLedger(capacity: 4)
