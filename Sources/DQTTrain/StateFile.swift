@@ -10,6 +10,7 @@
 // worker's tile buffer with pread/pwrite: never held in memory as a whole, and pages are dropped
 // from the page cache after each chunk.
 import DQTFormat
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -90,8 +91,11 @@ final class StateFile {
     let bufferBytes: Int
     /// Whether the optimizer keeps any state (not plain SGD).
     var hasState: Bool { bufferBytes > 0 }
-    /// Bytes written to the state file by this process (moments and slots).
-    private(set) var bytesWritten = 0
+    /// Bytes written to the state file by this process (moments and slots). Atomic: the workers
+    /// of the fused update write their tiles' state at the same time (ThreadSanitizer reported
+    /// the plain counter).
+    private let written = Atomic<Int>(0)
+    var bytesWritten: Int { written.load(ordering: .relaxed) }
     /// True once this period has written moments to the working buffer (later steps read it).
     var workingValid = false
     var workingBuffer: Int { 1 - Int(committed.momentsBuffer) }
@@ -152,7 +156,7 @@ final class StateFile {
     private func writeSlot(_ s: TuneSlot) throws {
         let bytes = s.encode()
         try bytes.withUnsafeBytes { try pwriteAll(fd, $0.baseAddress!, $0.count, Int(s.commit % 2) * TuneSlot.size, path: path) }
-        bytesWritten += bytes.count
+        written.add(bytes.count, ordering: .relaxed)
         try fdatasyncOrThrow(fd, path: path)
     }
 
@@ -169,7 +173,7 @@ final class StateFile {
 
     func write(offset: Int, count: Int, from p: UnsafePointer<Float>) throws {
         try pwriteAll(fd, p, count * 4, bufferOffset(workingBuffer, value: offset), path: path)
-        bytesWritten += count * 4
+        written.add(count * 4, ordering: .relaxed)
     }
 
     /// After a chunk's state is done: flush it and drop both buffers' pages of the range from
