@@ -204,39 +204,24 @@ void dqt_matvec_i8r(const int8_t *w, const float *rowscale, int64_t cols, const 
 void dqt_matvec_f16(const uint16_t *w, int64_t cols, const float *x, int64_t r0, int64_t r1, float *y) {
     K()->matvec_f16(w, cols, x, r0, r1, y);
 }
-void dqt_matvecs_f16(const uint16_t *w, int64_t cols, const float *x, int64_t ldx, int64_t n,
-                     int64_t r0, int64_t r1, float *y, int64_t ldy) {
-    const dqt_kernel_table *k = K();
+// n positions against the same rows: the AVX2 multi-position tile where the table's matvec is the
+// AVX2 one (same sums, see float_avx2.c), else n calls of the table's matvec.
 #if defined(__x86_64__)
-    if (k->matvec_f16 == dqt_matvec_f16_avx2) {
-        dqt_matvecs_f16_avx2(w, cols, x, ldx, n, r0, r1, y, ldy);
-        return;
-    }
+#define MATVECS_AVX2(ENC) \
+    if (k->matvec_##ENC == dqt_matvec_##ENC##_avx2) { dqt_matvecs_##ENC##_avx2(w, cols, x, ldx, n, r0, r1, y, ldy); return; }
+#else
+#define MATVECS_AVX2(ENC)
 #endif
-    for (int64_t t = 0; t < n; t++) k->matvec_f16(w, cols, x + t * ldx, r0, r1, y + t * ldy);
+#define MATVECS(ENC, T)                                                                           \
+void dqt_matvecs_##ENC(const T *w, int64_t cols, const float *x, int64_t ldx, int64_t n,          \
+                       int64_t r0, int64_t r1, float *y, int64_t ldy) {                           \
+    const dqt_kernel_table *k = K();                                                              \
+    MATVECS_AVX2(ENC)                                                                             \
+    for (int64_t t = 0; t < n; t++) k->matvec_##ENC(w, cols, x + t * ldx, r0, r1, y + t * ldy);   \
 }
-void dqt_matvecs_bf16(const uint16_t *w, int64_t cols, const float *x, int64_t ldx, int64_t n,
-                     int64_t r0, int64_t r1, float *y, int64_t ldy) {
-    const dqt_kernel_table *k = K();
-#if defined(__x86_64__)
-    if (k->matvec_bf16 == dqt_matvec_bf16_avx2) {
-        dqt_matvecs_bf16_avx2(w, cols, x, ldx, n, r0, r1, y, ldy);
-        return;
-    }
-#endif
-    for (int64_t t = 0; t < n; t++) k->matvec_bf16(w, cols, x + t * ldx, r0, r1, y + t * ldy);
-}
-void dqt_matvecs_f32(const float *w, int64_t cols, const float *x, int64_t ldx, int64_t n,
-                     int64_t r0, int64_t r1, float *y, int64_t ldy) {
-    const dqt_kernel_table *k = K();
-#if defined(__x86_64__)
-    if (k->matvec_f32 == dqt_matvec_f32_avx2) {
-        dqt_matvecs_f32_avx2(w, cols, x, ldx, n, r0, r1, y, ldy);
-        return;
-    }
-#endif
-    for (int64_t t = 0; t < n; t++) k->matvec_f32(w, cols, x + t * ldx, r0, r1, y + t * ldy);
-}
+MATVECS(f16, uint16_t)
+MATVECS(bf16, uint16_t)
+MATVECS(f32, float)
 void dqt_matvec_bf16(const uint16_t *w, int64_t cols, const float *x, int64_t r0, int64_t r1, float *y) {
     K()->matvec_bf16(w, cols, x, r0, r1, y);
 }
