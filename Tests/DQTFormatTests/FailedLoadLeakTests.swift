@@ -57,10 +57,17 @@ func vmDataBytes() -> Int {
         }
         #expect(kept < 100, "\(kept) of 1,000 failed loads kept their LZ4 arena")
         // And the process heap: VmData (virtual, touched or not) must not grow by the 64 MiB a
-        // leak would keep. Other suites allocate in parallel, so the bound is half of that.
-        let d0 = vmDataBytes()
-        for _ in 0..<1000 { load() }
-        let grown = vmDataBytes() - d0
-        #expect(grown < 32 << 20, "VmData grew by \(grown) bytes over 1,000 failed loads")
+        // leak would keep. Other suites allocate in parallel (a clean-clone CI run once saw
+        // +42 MB over one round while other suites ran), so the bound is half of that and a round
+        // over it is measured again, up to three rounds: a leak grows the heap in every round,
+        // another suite's allocations do not recur round after round.
+        var grown: [Int] = []
+        for _ in 0..<3 {
+            let d0 = vmDataBytes()
+            for _ in 0..<1000 { load() }
+            grown.append(vmDataBytes() - d0)
+            if grown.last! < 32 << 20 { break }
+        }
+        #expect(grown.min()! < 32 << 20, "VmData grew by \(grown) bytes over each round of 1,000 failed loads")
     }
 }
