@@ -280,12 +280,13 @@ final class Transformer {
 
     // MARK: quantized linears
 
-    /// Rows of `x` ([n, cols]): x += add (if given), out = rmsnorm(x)·weight (if given), then the
-    /// quantized copy of out (or x) into xq, alpha, qsum. On the pool for blocks of tokens.
+    /// Rows of `x` ([n, cols]): x += add (if given), out = rmsnorm(x)·weight (if given), then (if
+    /// `quantize`) the quantized copy of out (or x) into xq, alpha, qsum. On the pool for blocks
+    /// of tokens.
     private func normQuantize(_ x: UnsafeMutablePointer<Float>, add: UnsafePointer<Float>? = nil, weight: UnsafePointer<Float>?,
-                              out: UnsafeMutablePointer<Float>, n: Int, cols: Int) {
+                              out: UnsafeMutablePointer<Float>, n: Int, cols: Int, quantize: Bool = true) {
         var job = RowsJob(op: .normQuantize, kernels: kernels, n: n, x: x, add: add, weight: weight, out: out, cols: cols,
-                          eps: spec.normEps, xq: b.xq, qStride: b.paddedWidth, alpha: b.alpha, qsum: b.qsum)
+                          eps: spec.normEps, xq: b.xq, qStride: b.paddedWidth, alpha: b.alpha, qsum: b.qsum, quantize: quantize)
         runRows(&job)
     }
 
@@ -322,7 +323,7 @@ final class Transformer {
     func forward(tokens: UnsafePointer<Int32>, n: Int, pos: Int) {
         precondition(n >= 1 && n <= batch && pos + n <= context, "forward block out of range")
         let d = spec.hiddenSize, f = spec.ffnSize, a = spec.attnDim, kv = spec.kvDim, hd = spec.headDim
-        let eps = spec.normEps, C = context, half = hd / 2
+        let C = context, half = hd / 2
         let m0 = b.mult, m1 = b.mult + batch, m2 = b.mult + 2 * batch
         for t in 0..<n { weights.embed.row(Int(tokens[t]), into: b.x + t * d) }
 
@@ -383,9 +384,7 @@ final class Transformer {
                                          task(L.down, n: 0, xf: b.hb, xStride: f, mult: m2, out: b.out, outStride: d)), count: 1, threads: pool.count)
             run(&down)
         }
-        var final = RowsJob(op: .normQuantize, kernels: kernels, n: n, x: b.x, add: b.out, weight: weights.finalNorm, out: b.xb,
-                            cols: d, eps: eps, xq: b.xq, qStride: b.paddedWidth, alpha: b.alpha, qsum: b.qsum, quantize: false)
-        runRows(&final)
+        normQuantize(b.x, add: b.out, weight: weights.finalNorm, out: b.xb, n: n, cols: d, quantize: false)
     }
 
     /// Logits of block row `t` (after `forward`) into `out` (V floats).

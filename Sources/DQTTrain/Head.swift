@@ -50,13 +50,9 @@ extension Network {
             }
             while r0 < rows.upperBound {
                 let r1 = min(r0 + 256, rows.upperBound)
-                for t in 0..<n {
-                    let y = logits + t * V
-                    switch table.encoding {
-                    case .i8r: Kernels.matvecI8R(table.data, rowScales: table.rowScales!, cols: d, q: xq + t * P,
-                                                 mult: 1 / alpha[t], rows: r0..<r1, y: y)
-                    default: preconditionFailure("head encoding \(table.encoding)")
-                    }
+                for t in 0..<n {   // i8r: the float encodings returned above
+                    Kernels.matvecI8R(table.data, rowScales: table.rowScales!, cols: d, q: xq + t * P,
+                                      mult: 1 / alpha[t], rows: r0..<r1, y: logits + t * V)
                 }
                 r0 = r1
             }
