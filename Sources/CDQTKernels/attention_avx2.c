@@ -27,6 +27,28 @@ DQT_AVX2_INLINE __m256 exp_ps(__m256 x) {
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
+// x[p] = e^(x[p] − m), and their sum (8 lanes, then the tail in order).
+DQT_AVX2_INLINE float exp_sum(float *x, int64_t n, float m) {
+    const __m256 vm = _mm256_set1_ps(m);
+    __m256 vs = _mm256_setzero_ps();
+    int64_t p = 0;
+    for (; p + 8 <= n; p += 8) {
+        const __m256 e = exp_ps(_mm256_sub_ps(_mm256_loadu_ps(x + p), vm));
+        _mm256_storeu_ps(x + p, e);
+        vs = _mm256_add_ps(vs, e);
+    }
+    float total = dqt_hsum_ps(vs);
+    for (; p < n; p++) {
+        _Alignas(32) float t[8] = {x[p] - m};
+        _mm256_store_ps(t, exp_ps(_mm256_load_ps(t)));
+        x[p] = t[0];
+        total += t[0];
+    }
+    return total;
+}
+
+DQT_AVX2 float dqt_exp_sum_avx2(float *x, int64_t n, float m) { return exp_sum(x, n, m); }
+
 // Loads 8 cached values as floats: f32 as is, f16 through F16C.
 DQT_AVX2_INLINE __m256 kv_load(const void *p, int half) {
     return half ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)) : _mm256_loadu_ps((const float *)p);
@@ -76,22 +98,8 @@ DQT_AVX2_INLINE void attention_head(const float *q, const void *keys, const void
         scores[p] = v;
         m = v > m ? v : m;
     }
-    // scores[p] = e^(scores[p] − m), and their sum.
-    const __m256 vm = _mm256_set1_ps(m);
-    __m256 vs = _mm256_setzero_ps();
-    int64_t p = 0;
-    for (; p + 8 <= n; p += 8) {
-        const __m256 e = exp_ps(_mm256_sub_ps(_mm256_loadu_ps(scores + p), vm));
-        _mm256_storeu_ps(scores + p, e);
-        vs = _mm256_add_ps(vs, e);
-    }
-    float total = dqt_hsum_ps(vs);
-    for (; p < n; p++) {
-        _Alignas(32) float t[8] = {scores[p] - m};
-        _mm256_store_ps(t, exp_ps(_mm256_load_ps(t)));
-        scores[p] = t[0];
-        total += t[0];
-    }
+    const float total = exp_sum(scores, n, m);
+    int64_t p;
     // Probabilities first (as softmax-then-matmul references do), then out = Σ_p scores[p]·v_p.
     const float invTotal = 1 / total;
     for (p = 0; p + 8 <= n; p += 8) _mm256_storeu_ps(scores + p, _mm256_mul_ps(_mm256_loadu_ps(scores + p), _mm256_set1_ps(invTotal)));

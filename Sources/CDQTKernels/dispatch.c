@@ -21,7 +21,7 @@ static const dqt_kernel_table portable_table = {
     dqt_matvec_f16_portable, dqt_matvec_bf16_portable, dqt_matvec_f32_portable,
     dqt_matmul_t2_portable, dqt_matmul_t1_portable, dqt_matmul_i8_portable,
     dqt_attention_head_portable, dqt_gated_activation_portable,
-    dqt_attention_head_f16_portable, dqt_f32_to_f16_portable,
+    dqt_attention_head_f16_portable, dqt_f32_to_f16_portable, dqt_exp_sum_portable,
 };
 
 #if defined(__x86_64__)
@@ -31,7 +31,7 @@ static const dqt_kernel_table avx2_table = {
     dqt_matvec_f16_avx2, dqt_matvec_bf16_avx2, dqt_matvec_f32_avx2,
     dqt_matmul_t2_avx2, dqt_matmul_t1_avx2, dqt_matmul_i8_avx2,
     dqt_attention_head_avx2, dqt_gated_activation_avx2,
-    dqt_attention_head_f16_avx2, dqt_f32_to_f16_avx2,
+    dqt_attention_head_f16_avx2, dqt_f32_to_f16_avx2, dqt_exp_sum_avx2,
 };
 #endif
 
@@ -42,7 +42,7 @@ static const dqt_kernel_table avx512_vnni_table = {
     dqt_matvec_f16_avx2, dqt_matvec_bf16_avx2, dqt_matvec_f32_avx2,
     dqt_matmul_t2_vnni, dqt_matmul_t1_vnni, dqt_matmul_i8_avx2,
     dqt_attention_head_avx2, dqt_gated_activation_avx2,
-    dqt_attention_head_f16_avx2, dqt_f32_to_f16_avx2,
+    dqt_attention_head_f16_avx2, dqt_f32_to_f16_avx2, dqt_exp_sum_avx2,
 };
 #endif
 
@@ -53,7 +53,7 @@ static const dqt_kernel_table neon_table = {
     dqt_matvec_f16_neon, dqt_matvec_bf16_neon, dqt_matvec_f32_neon,
     dqt_matmul_t2_neon, dqt_matmul_t1_neon, dqt_matmul_i8_neon,
     dqt_attention_head_portable, dqt_gated_activation_portable,
-    dqt_attention_head_f16_portable, dqt_f32_to_f16_portable,
+    dqt_attention_head_f16_portable, dqt_f32_to_f16_portable, dqt_exp_sum_portable,
 };
 static const dqt_kernel_table neon_dotprod_table = {
     DQT_ISA_NEON_DOTPROD, dqt_quantize_i8_neon,
@@ -61,7 +61,7 @@ static const dqt_kernel_table neon_dotprod_table = {
     dqt_matvec_f16_neon, dqt_matvec_bf16_neon, dqt_matvec_f32_neon,
     dqt_matmul_t2_neondp, dqt_matmul_t1_neondp, dqt_matmul_i8_neondp,
     dqt_attention_head_portable, dqt_gated_activation_portable,
-    dqt_attention_head_f16_portable, dqt_f32_to_f16_portable,
+    dqt_attention_head_f16_portable, dqt_f32_to_f16_portable, dqt_exp_sum_portable,
 };
 #endif
 
@@ -246,6 +246,7 @@ void dqt_attention_head(const float *q, const float *keys, const float *values, 
                         int64_t n, int64_t head_dim, float scale, float *scores, float *out) {
     K()->attention_head(q, keys, values, kv_stride, n, head_dim, scale, scores, out);
 }
+float dqt_exp_sum(float *x, int64_t n, float m) { return K()->exp_sum(x, n, m); }
 void dqt_gated_activation(int relu2, float *gate, const float *up, int64_t n) {
     K()->gated_activation(relu2, gate, up, n);
 }

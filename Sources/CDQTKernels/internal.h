@@ -83,6 +83,7 @@ void dqt_gated_activation_portable(int relu2, float *gate, const float *up, int6
 void dqt_attention_head_f16_portable(const float *q, const uint16_t *keys, const uint16_t *values, int64_t kv_stride,
                                      int64_t n, int64_t head_dim, float scale, float *scores, float *out);
 void dqt_f32_to_f16_portable(const float *x, uint16_t *y, int64_t n);
+float dqt_exp_sum_portable(float *x, int64_t n, float m);
 #if defined(__x86_64__)
 // AVX-512 VNNI kernels (vnni_avx512.c); the rest of that path is the AVX2 one.
 void dqt_matvec_t1_vnni(const uint8_t *w, int64_t row_bytes, int64_t cols, const int8_t *q,
@@ -99,6 +100,7 @@ void dqt_gated_activation_avx2(int relu2, float *gate, const float *up, int64_t 
 void dqt_attention_head_f16_avx2(const float *q, const uint16_t *keys, const uint16_t *values, int64_t kv_stride,
                                  int64_t n, int64_t head_dim, float scale, float *scores, float *out);
 void dqt_f32_to_f16_avx2(const float *x, uint16_t *y, int64_t n);
+float dqt_exp_sum_avx2(float *x, int64_t n, float m);
 void dqt_matvecs_f16_avx2(const uint16_t *w, int64_t cols, const float *x, int64_t ldx, int64_t n,
                           int64_t r0, int64_t r1, float *y, int64_t ldy);
 void dqt_matvecs_bf16_avx2(const uint16_t *w, int64_t cols, const float *x, int64_t ldx, int64_t n,

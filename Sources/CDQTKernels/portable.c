@@ -237,6 +237,12 @@ void dqt_matmul_i8_portable(const int8_t *w, int64_t cols, const int8_t *q, int6
 
 // MARK: - float helpers of the forward pass
 
+float dqt_exp_sum_portable(float *x, int64_t n, float m) {
+    float total = 0;
+    for (int64_t p = 0; p < n; p++) { const float e = expf(x[p] - m); x[p] = e; total += e; }
+    return total;
+}
+
 void dqt_attention_head_portable(const float *q, const float *keys, const float *values, int64_t kv_stride,
                                  int64_t n, int64_t head_dim, float scale, float *scores, float *out) {
     float m = -INFINITY;
@@ -251,8 +257,7 @@ void dqt_attention_head_portable(const float *q, const float *keys, const float 
         scores[p] = v;
         m = v > m ? v : m;
     }
-    float total = 0;
-    for (int64_t p = 0; p < n; p++) { const float e = expf(scores[p] - m); scores[p] = e; total += e; }
+    const float total = dqt_exp_sum_portable(scores, n, m);
     const float inv = 1 / total;   // probabilities first, as softmax-then-matmul references do
     for (int64_t p = 0; p < n; p++) scores[p] *= inv;
     for (int64_t i = 0; i < head_dim; i++) out[i] = 0;
@@ -297,8 +302,7 @@ void dqt_attention_head_f16_portable(const float *q, const uint16_t *keys, const
         scores[p] = v;
         m = v > m ? v : m;
     }
-    float total = 0;
-    for (int64_t p = 0; p < n; p++) { const float e = expf(scores[p] - m); scores[p] = e; total += e; }
+    const float total = dqt_exp_sum_portable(scores, n, m);
     const float inv = 1 / total;
     for (int64_t p = 0; p < n; p++) scores[p] *= inv;
     for (int64_t i = 0; i < head_dim; i++) out[i] = 0;

@@ -2,6 +2,7 @@
 // dL/dlogits kept in place of the logits ([N, V]); then dL/dh (before the layers' backward) and
 // the head/embedding weight gradients (after it, when the embedding lookups' gradient is known:
 // a tied table gets both in one gradient, so it is updated once per step).
+import CDQTKernels
 import DQTFormat
 import DQTKernels
 import DQTModel
@@ -75,8 +76,7 @@ extension Network {
                 for i in 0..<V where row[i] > m { m = row[i] }
                 let target = Int(targets[t])
                 let lTarget = row[target]
-                var s: Float = 0
-                for i in 0..<V { let e = expf(row[i] - m); row[i] = e; s += e }
+                let s = dqt_exp_sum(row, Int64(V), m)   // the attention kernels' exp (2 ulp), 8 lanes
                 // −log p_target = logsumexp − l_target, with the max subtracted: finite however far
                 // below the max the target is (p_target itself underflows to 0 beyond ~104 nats).
                 let lt = (Double(m) + log(Double(s))) - Double(lTarget)

@@ -2,6 +2,7 @@
 // from its saved input, then its gradients flow back through it. Each linear's weight gradient
 // dW = dyᵀ·x̂ is produced in tiles of rows and handed to the sink (the fused update) right away;
 // its input gradient dx = dy·W is computed first, with the weights as they were in the forward.
+import CDQTKernels
 import CDQTTrain
 import DQTFormat
 import DQTKernels
@@ -192,13 +193,13 @@ extension Network {
         let scale = 1 / Float(hd).squareRoot()
         let workers = b.workers
         par.run { share, shares in
-            let P = workers[share].row1, dP = workers[share].row2
+            let scratch = workers[share].attention
             for item in split(self.batch * K, share, shares) {
                 let s0 = (item / K) * T, j = item % K, kvOff = j * hd
                 for h in (j * g)..<(j * g + g) {
                     let qo = s0 * a + h * hd, ko = s0 * kv + kvOff
                     dqtt_attention_backward(Int64(T), Int64(hd), scale, q + qo, k + ko, v + ko, datt + qo, Int64(a), Int64(kv),
-                                            dq + qo, dk + ko, dv + ko, P, dP)
+                                            dq + qo, dk + ko, dv + ko, scratch)
                 }
             }
         }
@@ -245,16 +246,24 @@ extension Network {
         // act(gate)·up
         let relu2 = spec.activation == .relu2Gated
         par.run { share, shares in
-            for i in split(n * f, share, shares, grain: 64) {
-                let gp = self.b.gpre[i], u = self.b.up[i], df = self.b.dfN[i]
-                if relu2 {
-                    let r = max(gp, 0)
-                    self.b.dgate[i] = df * u * 2 * r
-                    self.b.dup[i] = df * (r * r)
-                } else {
-                    let e = expf(-gp), s = 1 / (1 + e), silu = gp / (1 + e)
-                    self.b.dgate[i] = df * u * (s * (1 + gp * (1 - s)))
-                    self.b.dup[i] = df * silu
+            let range = split(n * f, share, shares, grain: 64)
+            guard !range.isEmpty else { return }
+            let gpre = self.b.gpre, up = self.b.up, dfN = self.b.dfN, dgate = self.b.dgate, dup = self.b.dup
+            if relu2 {
+                for i in range {
+                    let r = max(gpre[i], 0), df = dfN[i]
+                    dgate[i] = df * up[i] * 2 * r
+                    dup[i] = df * (r * r)
+                }
+            } else {
+                // e^(−gate) through the SIMD exp first (into dgate), then the elementwise rest.
+                for i in range { dgate[i] = -gpre[i] }
+                _ = dqt_exp_sum(dgate + range.lowerBound, Int64(range.count), 0)
+                for i in range {
+                    let gp = gpre[i], e = dgate[i], df = dfN[i]
+                    let s = 1 / (1 + e), silu = gp / (1 + e)
+                    dgate[i] = df * up[i] * (s * (1 + gp * (1 - s)))
+                    dup[i] = df * silu
                 }
             }
         }

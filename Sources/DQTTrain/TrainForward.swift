@@ -37,6 +37,14 @@ extension Network {
         }
     }
 
+    /// body(t) for every token t < N, tokens split over the workers (per-token work: the values
+    /// do not depend on the split).
+    func forTokens(_ body: (Int) -> Void) {
+        par.run { share, shares in
+            for t in split(self.N, share, shares) { body(t) }
+        }
+    }
+
     /// Runs linear products that share one quantized input (the runtime's runLinear).
     func runLinears(_ calls: [LinearCall]) {
         clock.start(.forwardLinears)
@@ -99,41 +107,44 @@ extension Network {
         packedFor = nil   // the buffers x̂ was packed from are overwritten now
         let m0 = b.mult, m1 = b.mult + n, m2 = b.mult + 2 * n
         // Attention block.
-        for t in 0..<n { FloatKernels.rmsnorm(x + t * d, weight: L.attnNorm, eps: eps, out: b.xn + t * d, d) }
+        forTokens { t in FloatKernels.rmsnorm(x + t * d, weight: L.attnNorm, eps: eps, out: self.b.xn + t * d, d) }
         quantize(b.xn, stride: d, cols: d, xh: b.xh1)
         runLinears([LinearCall(w: L.q, xf: b.xn, xStride: d, mult: m0, out: b.q, outStride: a),
                     LinearCall(w: L.k, xf: b.xn, xStride: d, mult: m1, out: b.k, outStride: kv),
                     LinearCall(w: L.v, xf: b.xn, xStride: d, mult: m2, out: b.v, outStride: kv)])
-        for t in 0..<n {
-            let p = t % seqLen
-            for h in 0..<spec.heads { rope(b.q + t * a + h * spec.headDim, p) }
-            for h in 0..<spec.kvHeads { rope(b.k + t * kv + h * spec.headDim, p) }
+        forTokens { t in
+            let p = t % self.seqLen
+            for h in 0..<self.spec.heads { self.rope(self.b.q + t * a + h * self.spec.headDim, p) }
+            for h in 0..<self.spec.kvHeads { self.rope(self.b.k + t * kv + h * self.spec.headDim, p) }
         }
         attentionForward()
         if let sub = L.attnSubNorm {
-            for t in 0..<n { FloatKernels.rmsnorm(b.attPre + t * a, weight: sub, eps: eps, out: b.attN + t * a, a) }
+            forTokens { t in FloatKernels.rmsnorm(self.b.attPre + t * a, weight: sub, eps: eps, out: self.b.attN + t * a, a) }
         } else {
             b.attN.update(from: b.attPre, count: n * a)
         }
         quantize(b.attN, stride: a, cols: a, xh: b.xho)
         runLinears([LinearCall(w: L.o, xf: b.attN, xStride: a, mult: m0, out: b.out, outStride: d)])
-        for i in 0..<(n * d) { b.xmid[i] = x[i] + b.out[i] }
+        forTokens { t in for i in (t * d)..<(t * d + d) { self.b.xmid[i] = x[i] + self.b.out[i] } }
 
         // Feed-forward block.
-        for t in 0..<n { FloatKernels.rmsnorm(b.xmid + t * d, weight: L.ffnNorm, eps: eps, out: b.xn2 + t * d, d) }
+        forTokens { t in FloatKernels.rmsnorm(self.b.xmid + t * d, weight: L.ffnNorm, eps: eps, out: self.b.xn2 + t * d, d) }
         quantize(b.xn2, stride: d, cols: d, xh: b.xh2)
         runLinears([LinearCall(w: L.gate, xf: b.xn2, xStride: d, mult: m0, out: b.gpre, outStride: f),
                     LinearCall(w: L.up, xf: b.xn2, xStride: d, mult: m1, out: b.up, outStride: f)])
-        b.fpre.update(from: b.gpre, count: n * f)
-        Kernels.gatedActivation(relu2: spec.activation == .relu2Gated, gate: b.fpre, up: b.up, count: n * f)
+        let relu2 = spec.activation == .relu2Gated
+        forTokens { t in
+            (self.b.fpre + t * f).update(from: self.b.gpre + t * f, count: f)
+            Kernels.gatedActivation(relu2: relu2, gate: self.b.fpre + t * f, up: self.b.up + t * f, count: f)
+        }
         if let sub = L.ffnSubNorm {
-            for t in 0..<n { FloatKernels.rmsnorm(b.fpre + t * f, weight: sub, eps: eps, out: b.fN + t * f, f) }
+            forTokens { t in FloatKernels.rmsnorm(self.b.fpre + t * f, weight: sub, eps: eps, out: self.b.fN + t * f, f) }
         } else {
             b.fN.update(from: b.fpre, count: n * f)
         }
         quantize(b.fN, stride: f, cols: f, xh: b.xh3)
         runLinears([LinearCall(w: L.down, xf: b.fN, xStride: f, mult: m0, out: b.out, outStride: d)])
-        for i in 0..<(n * d) { xOut[i] = b.xmid[i] + b.out[i] }
+        forTokens { t in for i in (t * d)..<(t * d + d) { xOut[i] = self.b.xmid[i] + self.b.out[i] } }
     }
 
     /// Causal attention of every sequence, (token, head) pairs split over workers, by the
@@ -147,7 +158,7 @@ extension Network {
         let scale = 1 / Float(hd).squareRoot()
         let workers = b.workers
         par.run { share, shares in
-            let scores = workers[share].row1
+            let scores = workers[share].attention
             for item in split(self.N * H, share, shares) {
                 let t = item / H, h = item % H
                 let s0 = (t / T) * T, last = t - s0            // sequence start; attends to s0...t

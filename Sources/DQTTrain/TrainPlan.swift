@@ -76,8 +76,7 @@ struct WorkerScratch {
     var u: UnsafeMutablePointer<Float>       // [C] a row's factored direction
     var oldCodes: UnsafeMutablePointer<Int8> // [C]
     var newCodes: UnsafeMutablePointer<Int8> // [C]
-    var row1: UnsafeMutablePointer<Float>    // [T] attention probabilities
-    var row2: UnsafeMutablePointer<Float>    // [T] their gradients
+    var attention: UnsafeMutablePointer<Float> // the forward's scores [T]; the backward's blocks (dqtt_attention_scratch_floats)
     var partial: UnsafeMutablePointer<Double> // [4] loss partial sums
 }
 
@@ -101,6 +100,9 @@ final class TrainPlan {
     /// Rows per update tile for rows of up to C columns: a multiple of the GEMM's 6-row micro-tile,
     /// ≤ 96, a tile of gradients ≤ 1 MiB.
     static func tileRows(_ C: Int) -> Int { max(6, min(96, 262_144 / max(C, 1) / 6 * 6)) }
+
+    /// Floats of one worker's attention scratch: the forward's scores, the backward's blocks.
+    static func attentionFloats(T: Int, headDim hd: Int) -> Int { max(T, Int(dqtt_attention_scratch_floats(Int64(T), Int64(hd)))) }
 
     /// The sizes table: (name, bytes) of every buffer, in allocation order.
     static func sizes(spec: ModelSpec, seqLen: Int, batch: Int, workers W: Int, moments: Int, factored: Bool, stagingBytes: Int,
@@ -130,7 +132,7 @@ final class TrainPlan {
         for w in 0..<W {
             sizes += [("w\(w).grad_tile", R * C * 4), ("w\(w).state", max(1, R * C * moments) * 4),
                       ("w\(w).gemm", Int(dqtt_gemm_scratch_floats()) * 4), ("w\(w).u", factored ? C * 4 : 4),
-                      ("w\(w).old_codes", C), ("w\(w).new_codes", C), ("w\(w).att_rows", 2 * T * 4), ("w\(w).partial", 32)]
+                      ("w\(w).old_codes", C), ("w\(w).new_codes", C), ("w\(w).attention", attentionFloats(T: T, headDim: hd) * 4), ("w\(w).partial", 32)]
         }
         return sizes
     }
@@ -138,7 +140,7 @@ final class TrainPlan {
     init(spec: ModelSpec, seqLen: Int, batch: Int, workers W: Int, moments: Int, factored: Bool, stagingBytes: Int,
          maxRowBytes: Int) throws {
         let C = max(spec.hiddenSize, spec.attnDim, spec.ffnSize)
-        let T = seqLen, N = seqLen * batch
+        let N = seqLen * batch
         let P = Int(dqt_padded_cols(Int64(C)))
         let R = TrainPlan.tileRows(C)
         tileRows = R
@@ -187,7 +189,7 @@ final class TrainPlan {
             let grad = next(Float.self), state = next(Float.self), gemm = next(Float.self), u = next(Float.self)
             let oldCodes = next(Int8.self), newCodes = next(Int8.self), rows = next(Float.self), partial = next(Double.self)
             workers.append(WorkerScratch(grad: grad, state: state, gemm: gemm, u: u, oldCodes: oldCodes, newCodes: newCodes,
-                                         row1: rows, row2: rows + T, partial: partial))
+                                         attention: rows, partial: partial))
         }
         b = TrainBuffers(saved: saved, xn: xn, xh1: xh1, q: q, k: k, v: v, attPre: attPre, attN: attN, xho: xho, xmid: xmid,
                          xn2: xn2, xh2: xh2, gpre: gpre, up: up, fpre: fpre, fN: fN, xh3: xh3, out: out, xq: xq,

@@ -129,6 +129,9 @@ void dqt_f32_to_f16(const float *x, uint16_t *y, int64_t n);
 /// One IEEE binary16 value as binary32 (exact, subnormals, inf and nan included; the scalar
 /// conversion every path uses).
 float dqt_half_to_f32(uint16_t h);
+/// x[i] = e^(x[i] − m) for i < n, returning Σ x[i] (the softmax numerators of the attention
+/// kernels above, with the same exp and the same order of the sum).
+float dqt_exp_sum(float *x, int64_t n, float m);
 /// Gated FFN activation in place: gate[i] = act(gate[i]) · up[i], act = SiLU x/(1+e^−x)
 /// (relu2 = 0) or squared ReLU max(x,0)² (relu2 = 1).
 void dqt_gated_activation(int relu2, float *gate, const float *up, int64_t n);
@@ -179,6 +182,7 @@ typedef struct dqt_kernel_table {
     void (*attention_head_f16)(const float *q, const uint16_t *keys, const uint16_t *values, int64_t kv_stride,
                                int64_t n, int64_t head_dim, float scale, float *scores, float *out);
     void (*f32_to_f16)(const float *x, uint16_t *y, int64_t n);
+    float (*exp_sum)(float *x, int64_t n, float m);
 } dqt_kernel_table;
 
 /// The kernels of one path, or NULL if this CPU lacks it or it is not compiled in.

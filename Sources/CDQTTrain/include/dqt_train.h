@@ -88,13 +88,15 @@ void dqtt_pack_t1(const int8_t *codes, int64_t cols, uint8_t *out);
 /// q, dout: rows of stride ldq (this head's hd values at the row start); k, v: rows of stride
 /// ldkv (the KV head's values). Recomputes p_t = softmax(q_t·k_j·scale, j ≤ t), then adds
 ///   dq_t += Σ_j ds_tj·k_j,  dk_j += ds_tj·q_t,  dv_j += p_tj·dout_t,  ds_tj = p_tj·(dp_tj − Σ_i p_ti·dp_ti)·scale,
-/// with dp_tj = dout_t·v_j. P and dP are scratch of T floats.
+/// with dp_tj = dout_t·v_j. scratch: dqtt_attention_scratch_floats(T, hd) floats.
+/// Paths agree to float rounding (sums run in blocks), not bit for bit.
 void dqtt_attention_backward(int64_t T, int64_t hd, float scale,
                              const float *q, const float *k, const float *v, const float *dout, int64_t ldq, int64_t ldkv,
-                             float *dq, float *dk, float *dv, float *P, float *dP);
+                             float *dq, float *dk, float *dv, float *scratch);
 int dqtt_attention_backward_path(int path, int64_t T, int64_t hd, float scale,
                                  const float *q, const float *k, const float *v, const float *dout, int64_t ldq, int64_t ldkv,
-                                 float *dq, float *dk, float *dv, float *P, float *dP);
+                                 float *dq, float *dk, float *dv, float *scratch);
+size_t dqtt_attention_scratch_floats(int64_t T, int64_t hd);
 
 // MARK: - the coded update (formats/dqt-tune.md §4.2–4.3)
 
