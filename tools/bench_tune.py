@@ -160,7 +160,7 @@ def gemm_flops(ckpt: str, tokens: int) -> float:
 # MARK: - measurements
 
 def measure_dqt(bins: dict, model: str, text: str, work: str, optimizer: str, threads: int, seq: int, batch: int,
-                steps: int, nice: int) -> dict:
+                steps: int, nice: int, extra: list[str] | None = None) -> dict:
     m = os.path.join(work, "run.dqt")
     for suffix in ["", ".tune", ".journal"]:
         if os.path.exists(m + suffix):
@@ -170,7 +170,8 @@ def measure_dqt(bins: dict, model: str, text: str, work: str, optimizer: str, th
     if os.path.exists(logf):
         os.remove(logf)
     out, rss = timed([bins["tune"], m, "--data", text, "--steps", str(steps + 1), "--seq-len", str(seq), "--batch", str(batch),
-                      "--threads", str(threads), "--optimizer", optimizer, "--lr", "5e-4", "--profile", "--log", logf], nice)
+                      "--threads", str(threads), "--optimizer", optimizer, "--lr", "5e-4", "--profile", "--log", logf]
+                     + (extra or []), nice)
     recs = [json.loads(l) for l in open(logf) if '"train"' in l]
     timed_recs = recs[1:]
     secs = sum(r["seconds"] for r in timed_recs) / len(timed_recs)
@@ -222,7 +223,7 @@ def report(name: str, ckpt: str, seq: int, batch: int, results: dict, peaks: dic
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for t in threads:
         torch = results.get(("pytorch", t))
-        for eng in ["dqt-tune adamw", "dqt-tune adafactor", "pytorch"]:
+        for eng in ["dqt-tune adamw", "dqt-tune adafactor", "dqt-tune adafactor+keep", "pytorch"]:
             r = results.get((eng, t))
             if not r:
                 continue
@@ -248,7 +249,8 @@ def main() -> None:
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=3, help="timed steps per measurement (after one warm-up step)")
-    ap.add_argument("--engines", default="dqt-adamw,dqt-adafactor,pytorch")
+    ap.add_argument("--engines", default="dqt-adamw,dqt-adafactor,pytorch",
+                    help="comma-separated: dqt-adamw, dqt-adafactor, dqt-adafactor+keep (with --keep-activations), pytorch")
     ap.add_argument("--nice", type=int, default=0)
     ap.add_argument("--work", default=os.path.expanduser("~/.cache/dqt-bench-tune"))
     ap.add_argument("--out", help="also write the report (Markdown) here")
@@ -274,8 +276,11 @@ def main() -> None:
                     if eng == "pytorch":
                         r, key = measure_torch(ckpt, t, seq, batch, a.steps, a.nice, a.work), ("pytorch", t)
                     else:
+                        # dqt-OPT, or dqt-OPT+keep: with --keep-activations
                         opt = eng.split("-", 1)[1]
-                        r = measure_dqt(bins, model, text, a.work, opt, t, seq, batch, a.steps, a.nice)
+                        keep = opt.endswith("+keep")
+                        r = measure_dqt(bins, model, text, a.work, opt.removesuffix("+keep"), t, seq, batch, a.steps, a.nice,
+                                        ["--keep-activations"] if keep else None)
                         key = (f"dqt-tune {opt}", t)
                     if key not in results or r["tok_s"] > results[key]["tok_s"]:
                         results[key] = r

@@ -88,6 +88,8 @@ typedef void (*kernel_fn)(int64_t kc, const float *a, const float *b, float *c, 
 
 // MARK: - packing
 
+_Static_assert(MR == 6, "pack_a unrolls MR rows");
+
 // A block rows i0..<i0+mc, k0..<k0+kc into micro-panels pa[p][k][r] (rows past mc are zero).
 static void pack_a(const dqtt_operand *A, int64_t i0, int64_t mc, int64_t k0, int64_t kc, float *pa) {
     for (int64_t p = 0; p < mc; p += MR) {
@@ -107,13 +109,20 @@ static void pack_a(const dqtt_operand *A, int64_t i0, int64_t mc, int64_t k0, in
                 }
             }
         } else {
+            // k outside: the panel is written front to back while its MR rows are read as streams.
             const float *s = src + (A->row0 + i0 + p) * A->ld + A->col0 + k0;
-            for (int64_t r = 0; r < MR; r++) {
-                if (r < m) {
-                    const float *row = s + r * A->ld;
-                    for (int64_t k = 0; k < kc; k++) dst[k * MR + r] = row[k];
-                } else {
-                    for (int64_t k = 0; k < kc; k++) dst[k * MR + r] = 0;
+            const int64_t ld = A->ld;
+            if (m == MR) {
+                const float *r0 = s, *r1 = s + ld, *r2 = s + 2 * ld, *r3 = s + 3 * ld, *r4 = s + 4 * ld, *r5 = s + 5 * ld;
+                for (int64_t k = 0; k < kc; k++) {
+                    float *d = dst + k * MR;
+                    d[0] = r0[k]; d[1] = r1[k]; d[2] = r2[k]; d[3] = r3[k]; d[4] = r4[k]; d[5] = r5[k];
+                }
+            } else {
+                for (int64_t k = 0; k < kc; k++) {
+                    int64_t r = 0;
+                    for (; r < m; r++) dst[k * MR + r] = s[r * ld + k];
+                    for (; r < MR; r++) dst[k * MR + r] = 0;
                 }
             }
         }

@@ -74,7 +74,7 @@ extension Tuner {
         let sizes = TrainPlan.sizes(spec: file.spec, seqLen: options.seqLen, batch: options.batch, workers: threads,
                                     moments: options.optimizer.moments, factored: options.optimizer == .adafactor,
                                     stagingBytes: options.stagingBytes,
-                                    maxRowBytes: table.params.map { $0.rowBytes }.max() ?? 0)
+                                    maxRowBytes: table.params.map { $0.rowBytes }.max() ?? 0, keep: options.keepActivations)
         var groups: [String: Int] = [:]
         var order: [String] = []
         func add(_ g: String, _ b: Int) {
@@ -88,6 +88,7 @@ extension Tuner {
             if name == "saved_layer_inputs" { add("saved layer inputs (recomputation)", bytes) }
             else if layerBuffers.contains(name) { add("one layer's internals", bytes) }
             else if gradBuffers.contains(name) { add("one layer's activation gradients", bytes) }
+            else if name == "kept_layer_internals" { if options.keepActivations { add("kept layer internals (--keep-activations)", bytes) } }
             else if name == "logits" { add("logits / dL/dlogits", bytes) }
             else if name == "staging" { add("staging (new rows before the journal sync)", bytes) }
             else if name.hasPrefix("w") && name.contains(".") { add("per-worker tiles (gradient, state, decode)", bytes) }

@@ -42,7 +42,7 @@ final class Network: @unchecked Sendable {
     var packedFor: PackedInput?
 
     init(file: DQTFile, table: ParamTable, seqLen: Int, batch: Int, threads: Int, moments: Int, factored: Bool = false,
-         stagingBytes: Int) throws {
+         stagingBytes: Int, keepActivations: Bool = false) throws {
         spec = file.spec
         weights = ModelWeights(file: file)
         self.table = table
@@ -51,7 +51,7 @@ final class Network: @unchecked Sendable {
         par = try Parallel(threads: threads)
         let maxRowBytes = table.params.map { $0.rowBytes }.max() ?? 0
         plan = try TrainPlan(spec: spec, seqLen: seqLen, batch: batch, workers: par.count, moments: moments, factored: factored,
-                             stagingBytes: stagingBytes, maxRowBytes: maxRowBytes)
+                             stagingBytes: stagingBytes, maxRowBytes: maxRowBytes, keep: keepActivations)
         let spec = file.spec
         layers = (0..<spec.layers).map { l in
             let p = "layers.\(l)."

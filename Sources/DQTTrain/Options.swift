@@ -84,6 +84,10 @@ public struct TrainOptions: Sendable {
     /// Tune even where the filesystem has no file locks (formats/dqt-tune.md §7.4): safe only if
     /// nothing else opens the model meanwhile.
     public var allowUnlocked = false
+    /// Keep every layer's expensive internals (q, k, v, attention output, mid residual, gate,
+    /// up) through the step instead of recomputing them in the backward pass: no second run of
+    /// the linears and attention, for L·N·(2a + 2kv + d + 2f)·4 more bytes. Same results.
+    public var keepActivations = false
 
     public init() {}
 

@@ -28,26 +28,31 @@ extension Network {
     // MARK: - linear products
 
     /// dx[N, I] += Σ over calls of dy·W (W as the forward used it: code·scale or float values,
-    /// decoded straight into the GEMM's packed panels). Workers own column ranges of dx (whole
-    /// 16-column panels), so no two write the same element; every element is one multiply-add
-    /// chain over the rows in order, so the result does not depend on the worker count.
+    /// decoded straight into the GEMM's packed panels). Workers own disjoint blocks of dx, so no
+    /// two write the same element; every element is one multiply-add chain over the rows in
+    /// order, so the result does not depend on the worker count. Each worker packs the whole
+    /// operand of the dimension it does not split, so the split is along the larger operand:
+    /// token rows (whole 6-row micro-panels) when dy [N, O] outweighs W [O, I] (N > I: small
+    /// models, long batches), else columns (whole 16-column panels).
     func backwardInput(_ calls: [LinearGrad], dx: UnsafeMutablePointer<Float>, lddx: Int, phase: Phase = .inputGradients) {
         guard let first = calls.first else { return }
         clock.start(phase)
         defer { clock.stop() }
         let I = first.p.cols, n = N
+        let byRows = n > I
         let workers = b.workers
         par.run { share, shares in
-            let cols = split(I, share, shares, grain: 16)
-            guard !cols.isEmpty else { return }
+            let rows = byRows ? split(n, share, shares, grain: 6) : 0..<n
+            let cols = byRows ? 0..<I : split(I, share, shares, grain: 16)
+            guard !rows.isEmpty, !cols.isEmpty else { return }
             for call in calls {
                 let p = call.p
                 guard let dy = call.dy else { continue }
-                var A = dqtt_operand(kind: Int32(DQTT_F32.rawValue), encoding: 0, p: dy, ld: Int64(call.ldy), row0: 0, col0: 0,
-                                     wcols: 0, scale: 0, rowscale: nil)
+                var A = dqtt_operand(kind: Int32(DQTT_F32.rawValue), encoding: 0, p: dy, ld: Int64(call.ldy),
+                                     row0: Int64(rows.lowerBound), col0: 0, wcols: 0, scale: 0, rowscale: nil)
                 var B = p.operand(col0: cols.lowerBound)
-                dqtt_gemm(Int64(n), Int64(cols.count), Int64(p.rows), &A, &B, nil, dx + cols.lowerBound, Int64(lddx), 1,
-                          workers[share].gemm)
+                dqtt_gemm(Int64(rows.count), Int64(cols.count), Int64(p.rows), &A, &B, nil,
+                          dx + rows.lowerBound * lddx + cols.lowerBound, Int64(lddx), 1, workers[share].gemm)
             }
         }
     }
@@ -232,7 +237,10 @@ extension Network {
         let L = weights.layers[l], P = layers[l]
         let d = spec.hiddenSize, f = spec.ffnSize, a = spec.attnDim, kv = spec.kvDim, n = N
         let x = b.saved + l * n * d
-        layerForward(l, x: x, xOut: b.dxn)  // recompute the internals; the output lands in scratch (b.dxn)
+        // Recompute the internals (the output lands in scratch, b.dxn), or with kept internals only
+        // the cheap part of them.
+        plan.bind(layer: l)
+        layerForward(l, x: x, xOut: b.dxn, reuse: b.kept != nil)
 
         // Feed-forward: down.
         for i in 0..<(n * f) { b.dfN[i] = 0 }

@@ -98,7 +98,11 @@ extension Network {
     // MARK: - one layer
 
     /// Runs layer l on `x` ([N, d]) into `xOut`, leaving its internals in the plan's buffers.
-    func layerForward(_ l: Int, x: UnsafePointer<Float>, xOut: UnsafeMutablePointer<Float>) {
+    /// `reuse`: the kept internals (q, k, v, attPre, xmid, gpre, up) of layer l are already in
+    /// place (--keep-activations): only the cheap rest is recomputed (norms, quantization,
+    /// activation), with the same operations, so the values equal the first pass's; xOut is
+    /// not written.
+    func layerForward(_ l: Int, x: UnsafePointer<Float>, xOut: UnsafeMutablePointer<Float>, reuse: Bool = false) {
         clock.start(.forwardOther)
         defer { clock.stop() }
         let L = weights.layers[l]
@@ -109,29 +113,35 @@ extension Network {
         // Attention block.
         forTokens { t in FloatKernels.rmsnorm(x + t * d, weight: L.attnNorm, eps: eps, out: self.b.xn + t * d, d) }
         quantize(b.xn, stride: d, cols: d, xh: b.xh1)
-        runLinears([LinearCall(w: L.q, xf: b.xn, xStride: d, mult: m0, out: b.q, outStride: a),
-                    LinearCall(w: L.k, xf: b.xn, xStride: d, mult: m1, out: b.k, outStride: kv),
-                    LinearCall(w: L.v, xf: b.xn, xStride: d, mult: m2, out: b.v, outStride: kv)])
-        forTokens { t in
-            let p = t % self.seqLen
-            for h in 0..<self.spec.heads { self.rope(self.b.q + t * a + h * self.spec.headDim, p) }
-            for h in 0..<self.spec.kvHeads { self.rope(self.b.k + t * kv + h * self.spec.headDim, p) }
+        if !reuse {
+            runLinears([LinearCall(w: L.q, xf: b.xn, xStride: d, mult: m0, out: b.q, outStride: a),
+                        LinearCall(w: L.k, xf: b.xn, xStride: d, mult: m1, out: b.k, outStride: kv),
+                        LinearCall(w: L.v, xf: b.xn, xStride: d, mult: m2, out: b.v, outStride: kv)])
+            forTokens { t in
+                let p = t % self.seqLen
+                for h in 0..<self.spec.heads { self.rope(self.b.q + t * a + h * self.spec.headDim, p) }
+                for h in 0..<self.spec.kvHeads { self.rope(self.b.k + t * kv + h * self.spec.headDim, p) }
+            }
+            attentionForward()
         }
-        attentionForward()
         if let sub = L.attnSubNorm {
             forTokens { t in FloatKernels.rmsnorm(self.b.attPre + t * a, weight: sub, eps: eps, out: self.b.attN + t * a, a) }
         } else {
             b.attN.update(from: b.attPre, count: n * a)
         }
         quantize(b.attN, stride: a, cols: a, xh: b.xho)
-        runLinears([LinearCall(w: L.o, xf: b.attN, xStride: a, mult: m0, out: b.out, outStride: d)])
-        forTokens { t in for i in (t * d)..<(t * d + d) { self.b.xmid[i] = x[i] + self.b.out[i] } }
+        if !reuse {
+            runLinears([LinearCall(w: L.o, xf: b.attN, xStride: a, mult: m0, out: b.out, outStride: d)])
+            forTokens { t in for i in (t * d)..<(t * d + d) { self.b.xmid[i] = x[i] + self.b.out[i] } }
+        }
 
         // Feed-forward block.
         forTokens { t in FloatKernels.rmsnorm(self.b.xmid + t * d, weight: L.ffnNorm, eps: eps, out: self.b.xn2 + t * d, d) }
         quantize(b.xn2, stride: d, cols: d, xh: b.xh2)
-        runLinears([LinearCall(w: L.gate, xf: b.xn2, xStride: d, mult: m0, out: b.gpre, outStride: f),
-                    LinearCall(w: L.up, xf: b.xn2, xStride: d, mult: m1, out: b.up, outStride: f)])
+        if !reuse {
+            runLinears([LinearCall(w: L.gate, xf: b.xn2, xStride: d, mult: m0, out: b.gpre, outStride: f),
+                        LinearCall(w: L.up, xf: b.xn2, xStride: d, mult: m1, out: b.up, outStride: f)])
+        }
         let relu2 = spec.activation == .relu2Gated
         forTokens { t in
             (self.b.fpre + t * f).update(from: self.b.gpre + t * f, count: f)
@@ -143,6 +153,7 @@ extension Network {
             b.fN.update(from: b.fpre, count: n * f)
         }
         quantize(b.fN, stride: f, cols: f, xh: b.xh3)
+        if reuse { return }
         runLinears([LinearCall(w: L.down, xf: b.fN, xStride: f, mult: m0, out: b.out, outStride: d)])
         forTokens { t in for i in (t * d)..<(t * d + d) { xOut[i] = self.b.xmid[i] + self.b.out[i] } }
     }
@@ -179,6 +190,7 @@ extension Network {
             for t in 0..<n { weights.embed.row(Int(tokens[t]), into: b.saved + t * d) }
         }
         for l in 0..<spec.layers {
+            plan.bind(layer: l)
             layerForward(l, x: b.saved + l * n * d, xOut: b.saved + (l + 1) * n * d)
         }
     }

@@ -15,6 +15,7 @@ import Musl
 /// f ffn, V vocab, L layers, P padded int8 width, W workers, R update-tile rows, C = max(d, a, f).
 struct TrainBuffers {
     var saved: UnsafeMutablePointer<Float>   // [L+1, N, d] input of every layer, then the final residual
+    var kept: UnsafeMutablePointer<Float>?   // [L, N, keptWidth] q, k, v, att_pre, xmid, gate_pre, up of every layer (--keep-activations)
     // one layer's internals (recomputed in the backward pass)
     var xn: UnsafeMutablePointer<Float>      // [N, d] attention-normed input
     var xh1: UnsafeMutablePointer<Float>     // [N, d] its int8 quantization, dequantized (q/k/v input)
@@ -89,7 +90,11 @@ final class TrainPlan {
     let entries: [TrainPlanEntry]
     let totalBytes: Int
     let base: UnsafeMutableRawPointer
-    let b: TrainBuffers
+    /// var: with kept internals, the slices of q, k, v, attPre, xmid, gpre, up point at the layer
+    /// being run (bind(layer:)); changed only between phases, on the calling thread.
+    var b: TrainBuffers
+    let keptWidth: Int
+    let spec: ModelSpec
     /// Rows per update tile.
     let tileRows: Int
     let stagingBytes: Int
@@ -105,8 +110,11 @@ final class TrainPlan {
     static func attentionFloats(T: Int, headDim hd: Int) -> Int { max(T, Int(dqtt_attention_scratch_floats(Int64(T), Int64(hd)))) }
 
     /// The sizes table: (name, bytes) of every buffer, in allocation order.
+    /// Floats per token of one layer's kept internals: q, att_pre (a), k, v (kv), xmid (d), gate_pre, up (f).
+    static func keptWidth(_ spec: ModelSpec) -> Int { 2 * spec.attnDim + 2 * spec.kvDim + spec.hiddenSize + 2 * spec.ffnSize }
+
     static func sizes(spec: ModelSpec, seqLen: Int, batch: Int, workers W: Int, moments: Int, factored: Bool, stagingBytes: Int,
-                      maxRowBytes: Int) -> [(String, Int)] {
+                      maxRowBytes: Int, keep: Bool = false) -> [(String, Int)] {
         let d = spec.hiddenSize, f = spec.ffnSize, a = spec.attnDim, kv = spec.kvDim, V = spec.vocabSize, L = spec.layers
         let T = seqLen, N = seqLen * batch, hd = spec.headDim
         let C = max(d, a, f)
@@ -128,6 +136,7 @@ final class TrainPlan {
             ("factored_gamma", factored ? C * 4 : 4), ("factored_shape", factored ? C * 4 : 4),
             ("factored_col_sum", factored ? C * 4 : 4), ("factored_col_tiles", factored ? maxChunkTiles * C * 4 : 4),
             ("staging", staging),
+            ("kept_layer_internals", keep ? L * N * keptWidth(spec) * 4 : 4),
         ]
         for w in 0..<W {
             sizes += [("w\(w).grad_tile", R * C * 4), ("w\(w).state", max(1, R * C * moments) * 4),
@@ -138,7 +147,9 @@ final class TrainPlan {
     }
 
     init(spec: ModelSpec, seqLen: Int, batch: Int, workers W: Int, moments: Int, factored: Bool, stagingBytes: Int,
-         maxRowBytes: Int) throws {
+         maxRowBytes: Int, keep: Bool = false) throws {
+        self.spec = spec
+        keptWidth = TrainPlan.keptWidth(spec)
         let C = max(spec.hiddenSize, spec.attnDim, spec.ffnSize)
         let N = seqLen * batch
         let P = Int(dqt_padded_cols(Int64(C)))
@@ -148,7 +159,7 @@ final class TrainPlan {
         let staging = max(stagingBytes, maxRowBytes * R)
         self.stagingBytes = staging
         let sizes = TrainPlan.sizes(spec: spec, seqLen: seqLen, batch: batch, workers: W, moments: moments, factored: factored,
-                                    stagingBytes: stagingBytes, maxRowBytes: maxRowBytes)
+                                    stagingBytes: stagingBytes, maxRowBytes: maxRowBytes, keep: keep)
         var entries: [TrainPlanEntry] = []
         var offsets: [Int] = []
         var offset = 0
@@ -184,6 +195,7 @@ final class TrainPlan {
         let packedB = next(Float.self)
         let gamma = next(Float.self), shape = next(Float.self), colSum = next(Float.self), colTiles = next(Float.self)
         let stagingPtr = UnsafeMutableRawPointer(next(UInt8.self))
+        let keptPtr = next(Float.self)
         var workers: [WorkerScratch] = []
         for _ in 0..<W {
             let grad = next(Float.self), state = next(Float.self), gemm = next(Float.self), u = next(Float.self)
@@ -191,13 +203,26 @@ final class TrainPlan {
             workers.append(WorkerScratch(grad: grad, state: state, gemm: gemm, u: u, oldCodes: oldCodes, newCodes: newCodes,
                                          attention: rows, partial: partial))
         }
-        b = TrainBuffers(saved: saved, xn: xn, xh1: xh1, q: q, k: k, v: v, attPre: attPre, attN: attN, xho: xho, xmid: xmid,
+        b = TrainBuffers(saved: saved, kept: keep ? keptPtr : nil, xn: xn, xh1: xh1, q: q, k: k, v: v, attPre: attPre, attN: attN, xho: xho, xmid: xmid,
                          xn2: xn2, xh2: xh2, gpre: gpre, up: up, fpre: fpre, fN: fN, xh3: xh3, out: out, xq: xq,
                          alpha: alpha, qsum: qsum, mult: mult, dx: dx, dxn: dxn, dfN: dfN, dgate: dgate, dup: dup,
                          datt: datt, dq: dq, dk: dk, dv: dv, hfin: hfin, xhh: xhh, logits: logits, normGrad: normGrad, normInv: normInv, tokenLoss: tokenLoss,
                          ropeCos: ropeCos, ropeSin: ropeSin, lookup: lookup, packedB: packedB,
                          gamma: gamma, shape: shape, colSum: colSum, colTiles: colTiles, staging: stagingPtr, workers: workers,
                          paddedWidth: P)
+    }
+
+    /// With kept internals: points q, k, v, attPre, xmid, gpre, up at layer l's slabs.
+    func bind(layer l: Int) {
+        guard let kept = b.kept else { return }
+        let a = spec.attnDim, kv = spec.kvDim, d = spec.hiddenSize, f = spec.ffnSize
+        b.q = kept + l * N * keptWidth
+        b.k = b.q + N * a
+        b.v = b.k + N * kv
+        b.attPre = b.v + N * kv
+        b.xmid = b.attPre + N * a
+        b.gpre = b.xmid + N * d
+        b.up = b.gpre + N * f
     }
 
     deinit { free(base) }

@@ -103,7 +103,8 @@ public final class Tuner {
         }
         let threads = options.threads == 0 ? max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) : options.threads
         let net = try Network(file: file, table: table, seqLen: options.seqLen, batch: options.batch, threads: threads,
-                          moments: K, factored: options.optimizer == .adafactor, stagingBytes: options.stagingBytes)
+                          moments: K, factored: options.optimizer == .adafactor, stagingBytes: options.stagingBytes,
+                          keepActivations: options.keepActivations)
         let data: TokenData?
         switch source {
         case .textFile(let p): data = try TokenData(textFile: p, model: file)

@@ -100,6 +100,9 @@ struct Tune: ParsableCommand {
     @Flag(name: .customLong("no-locks"), help: "Tune even if the filesystem has no file locks (unsafe if anything else opens the model meanwhile).")
     var noLocks = false
 
+    @Flag(name: .customLong("keep-activations"), help: "Keep every layer's linear and attention outputs through the step instead of recomputing them in the backward pass: faster, more memory (--dry-run shows how much); same results.")
+    var keepActivations = false
+
     @Flag(help: "Print only the summary.")
     var quiet = false
 
@@ -143,6 +146,7 @@ struct Tune: ParsableCommand {
         o.scheduleSteps = scheduleSteps ?? steps
         o.minLRRatio = minLRRatio
         o.allowUnlocked = noLocks
+        o.keepActivations = keepActivations
         return o
     }
 

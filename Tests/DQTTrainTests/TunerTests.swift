@@ -179,6 +179,15 @@ func options(_ kind: OptimizerKind = .adamw, lr: Double = 5e-4, seq: Int = 32, b
         while t.step < 6 { _ = try t.runStep() }
         try t.finish()
         #expect(fileHash(a) == fileHash(c), "\(kind): 1 thread differs from 2 threads")
+        // Nor does keeping the layers' internals instead of recomputing them.
+        let d = dir + "/d.dqt"
+        copyFile(base, d)
+        var ok = o
+        ok.keepActivations = true
+        let tk = try Tuner(modelPath: d, options: ok, data: .textFile(text))
+        while tk.step < 6 { _ = try tk.runStep() }
+        try tk.finish()
+        #expect(fileHash(a) == fileHash(d), "\(kind): --keep-activations differs from recomputation")
     }
 
     @Test func aStateOfAnotherRunIsRefused() throws {
