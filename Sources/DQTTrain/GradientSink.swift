@@ -14,6 +14,15 @@ protocol GradientSink: AnyObject {
     func tile(_ p: Param, rows: Range<Int>, grad: UnsafePointer<Float>, worker: Int, chunk: Int)
     /// Every tile of `rows` was delivered (called on the main thread).
     func finish(_ p: Param, rows: Range<Int>) throws
+    /// Before the first tile of a chunk `rows` of `p` (on the main thread).
+    func prepareChunk(_ p: Param, rows: Range<Int>) throws
+    /// After the step's last chunk: nothing may stay pending (on the main thread).
+    func flush() throws
+}
+
+extension GradientSink {
+    func prepareChunk(_ p: Param, rows: Range<Int>) throws {}
+    func flush() throws {}
 }
 
 /// Copies every gradient into arrays (for tests: small models only).

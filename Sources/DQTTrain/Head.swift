@@ -140,6 +140,7 @@ extension Network {
             try weightGradients(headCall, sink: sink, phase: .headBackward)
             try weightGradients(LinearGrad(p: embed, dy: nil, ldy: 0, xh: nil, ldx: 0, lookup: lookup), sink: sink, phase: .headBackward)
         }
+        try clock.time(.update) { try sink.flush() }
         return loss
     }
 

@@ -92,6 +92,7 @@ extension Network {
         while c0 < p.rows {
             let c1 = min(c0 + chunkRows, p.rows)
             let tiles = (c1 - c0 + R - 1) / R
+            try clock.time(.update) { try sink.prepareChunk(p, rows: c0..<c1) }
             par.run { share, shares in
                 let ws = workers[share]
                 for tIdx in split(tiles, share, shares) {
@@ -181,6 +182,7 @@ extension Network {
         clock.start(.update)
         defer { clock.stop() }
         try sink.begin(p)
+        try sink.prepareChunk(p, rows: 0..<1)
         sink.tile(p, rows: 0..<1, grad: b.normGrad, worker: 0, chunk: 0)
         try sink.finish(p, rows: 0..<1)
     }

@@ -1,7 +1,11 @@
 // The fused update as a gradient sink: each tile of gradient rows becomes new packed rows in
-// the staging buffer (reading and writing the tile's optimizer moments in the state sidecar);
-// when a chunk of rows is complete, the rows that changed are journaled (old bytes, synced)
-// and then copied into the mapping in place.
+// the staging buffer (reading and writing the tile's optimizer moments in the state sidecar).
+// Finished chunks wait in the staging buffer, one after another, until it is full or the step
+// ends; then the rows that changed are journaled (old bytes, one sync for all of them) and
+// copied into the mapping in place. Nothing reads a tensor between its update and the end of
+// the step (a layer's weights are done with when its update comes; the head/embedding comes
+// last), so the deferral changes no value — and a small model's step syncs the journal once
+// instead of once per tensor.
 import DQTFormat
 #if canImport(Glibc)
 import Glibc
@@ -27,6 +31,10 @@ final class UpdateSink: GradientSink, @unchecked Sendable {
     let changed: UnsafeMutableBufferPointer<Int>
     let updated: UnsafeMutableBufferPointer<Int>
     let errors: UnsafeMutableBufferPointer<Error?>
+    /// Finished chunks waiting in the staging buffer (their new rows from byte `at` on).
+    private var pending: [(p: Param, rows: Range<Int>, at: Int)] = []
+    /// Staging bytes taken by `pending`; where the chunk being produced starts.
+    private var stagingUsed = 0, chunkBase = 0
 
     init(net: Network, state: StateFile, journal: UndoJournal, constants: StepConstants, beginJournal: @escaping () throws -> Void) {
         beginJournalHook = beginJournal
@@ -106,7 +114,7 @@ final class UpdateSink: GradientSink, @unchecked Sendable {
                 st = ws.state
                 try state.read(offset: offset, count: count, into: ws.state)
             }
-            let out = net.b.staging + (rows.lowerBound - chunk) * p.rowBytes
+            let out = net.b.staging + chunkBase + (rows.lowerBound - chunk) * p.rowBytes
             var scratch = UpdateScratch(oldCodes: ws.oldCodes, newCodes: ws.newCodes)
             if constants.kind.factors(p) {
                 scratch.u = ws.u
@@ -121,44 +129,73 @@ final class UpdateSink: GradientSink, @unchecked Sendable {
         }
     }
 
+    func prepareChunk(_ p: Param, rows: Range<Int>) throws {
+        if stagingUsed + rows.count * p.rowBytes > net.plan.stagingBytes { try flush() }
+        chunkBase = stagingUsed
+    }
+
     func finish(_ p: Param, rows: Range<Int>) throws {
         if let e = errors.compactMap({ $0 }).first {
             for i in 0..<errors.count { errors[i] = nil }
             throw e
         }
-        let rb = p.rowBytes, staging = net.b.staging
-        // Rows whose bytes change, and the ranges of those the journal does not hold yet.
-        var changedRows: [Int] = []
-        var ranges: [Range<Int>] = []
-        for r in rows {
-            let old = p.data + r * rb, new = staging + (r - rows.lowerBound) * rb
-            guard memcmp(old, new, rb) != 0 else { continue }
-            changedRows.append(r)
-            if !p.journaled[r] {
-                if let last = ranges.last, last.upperBound == r { ranges[ranges.count - 1] = last.lowerBound..<(r + 1) } else { ranges.append(r..<(r + 1)) }
-            }
-        }
-        if !ranges.isEmpty {
-            try beginJournalHook()
-            for range in ranges {
-                try journal.record(offset: p.fileOffset + range.lowerBound * rb,
-                                   bytes: UnsafeRawBufferPointer(start: p.data + range.lowerBound * rb, count: range.count * rb))
-                for r in range { p.journaled[r] = true }
-            }
-            try journal.sync()
-        }
-        var lastPage = -1   // rows ascend within a chunk; a page shared by two chunks counts twice
-        for r in changedRows {
-            (p.data + r * rb).copyMemory(from: staging + (r - rows.lowerBound) * rb, byteCount: rb)
-            let first = max((p.fileOffset + r * rb) >> 12, lastPage + 1), last = (p.fileOffset + (r + 1) * rb - 1) >> 12
-            if last >= first { modelPagesDirtied += last - first + 1 }
-            lastPage = max(lastPage, last)
-        }
-        if !changedRows.isEmpty { dirtySections.insert(p.section) }
+        pending.append((p, rows, chunkBase))
+        stagingUsed = (chunkBase + rows.count * p.rowBytes + 63) & ~63
         if constants.kind.factors(p) { try finishColumns(p, rows: rows) }
         // Flush this chunk's state and drop it from the page cache: dirty state pages never pile
         // up beyond one chunk (~ the staging size × moments·4/row bytes).
         let (offset, count) = stateRange(p, rows)
         state.release(offset: offset, count: count)
+    }
+
+    /// The pending chunks into the mapping: the old bytes of their changed rows that the journal
+    /// does not hold yet are recorded and synced (once), then the new rows are copied in.
+    func flush() throws {
+        guard !pending.isEmpty else { return }
+        let staging = net.b.staging
+        // Rows whose bytes change, and the ranges of those the journal does not hold yet.
+        var changed: [[Int]] = []
+        var toJournal: [(p: Param, range: Range<Int>)] = []
+        for (p, rows, at) in pending {
+            let rb = p.rowBytes
+            var changedRows: [Int] = []
+            var last: Range<Int>? = nil
+            for r in rows {
+                let old = p.data + r * rb, new = staging + at + (r - rows.lowerBound) * rb
+                guard memcmp(old, new, rb) != 0 else { continue }
+                changedRows.append(r)
+                if !p.journaled[r] {
+                    if let l = last, l.upperBound == r { last = l.lowerBound..<(r + 1) } else {
+                        if let l = last { toJournal.append((p, l)) }
+                        last = r..<(r + 1)
+                    }
+                }
+            }
+            if let l = last { toJournal.append((p, l)) }
+            changed.append(changedRows)
+        }
+        if !toJournal.isEmpty {
+            try beginJournalHook()
+            for (p, range) in toJournal {
+                try journal.record(offset: p.fileOffset + range.lowerBound * p.rowBytes,
+                                   bytes: UnsafeRawBufferPointer(start: p.data + range.lowerBound * p.rowBytes, count: range.count * p.rowBytes))
+                for r in range { p.journaled[r] = true }
+            }
+            try journal.sync()
+        }
+        for ((p, rows, at), changedRows) in zip(pending, changed) {
+            let rb = p.rowBytes
+            var lastPage = -1   // rows ascend within a chunk; a page shared by two chunks counts twice
+            for r in changedRows {
+                (p.data + r * rb).copyMemory(from: staging + at + (r - rows.lowerBound) * rb, byteCount: rb)
+                let first = max((p.fileOffset + r * rb) >> 12, lastPage + 1), last = (p.fileOffset + (r + 1) * rb - 1) >> 12
+                if last >= first { modelPagesDirtied += last - first + 1 }
+                lastPage = max(lastPage, last)
+            }
+            if !changedRows.isEmpty { dirtySections.insert(p.section) }
+        }
+        pending.removeAll(keepingCapacity: true)
+        stagingUsed = 0
+        chunkBase = 0
     }
 }
