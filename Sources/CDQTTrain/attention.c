@@ -25,6 +25,25 @@ size_t dqtt_attention_scratch_floats(int64_t T, int64_t hd) {
 typedef void (*mm_fn)(int64_t m, int64_t n, int64_t k, const float *A, int64_t ars, int64_t aks,
                       const float *B, int64_t ldb, float *C, int64_t ldc, int acc);
 
+// One query row of the block: p[0..<n) = softmax(p·scale) (the raw scores in), ds[0..<n) =
+// p∘(dp − Σ p∘dp)·scale (dp in); exp_sum as dqt_exp_sum.
+typedef void (*row_fn)(float *p, float *ds, int64_t n, float scale, float (*exp_sum)(float *, int64_t, float));
+
+static void row_portable(float *p, float *ds, int64_t n, float scale, float (*exp_sum)(float *, int64_t, float)) {
+    float m = -INFINITY;
+    for (int64_t j = 0; j < n; j++) {
+        p[j] *= scale;
+        if (p[j] > m) m = p[j];
+    }
+    const float inv = 1.0f / exp_sum(p, n, m);
+    float pd = 0;
+    for (int64_t j = 0; j < n; j++) {
+        p[j] *= inv;
+        pd += p[j] * ds[j];
+    }
+    for (int64_t j = 0; j < n; j++) ds[j] = p[j] * (ds[j] - pd) * scale;
+}
+
 static void mm_portable(int64_t m, int64_t n, int64_t k, const float *A, int64_t ars, int64_t aks,
                         const float *B, int64_t ldb, float *C, int64_t ldc, int acc) {
     for (int64_t r = 0; r < m; r++) {
@@ -74,6 +93,49 @@ AVX2_TILE void rows_avx2(int MR, int64_t n, int64_t k, const float *A, int64_t a
         }
 }
 
+AVX2 static inline float hsum_avx2(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+
+AVX2 static void row_avx2(float *p, float *ds, int64_t n, float scale, float (*exp_sum)(float *, int64_t, float)) {
+    const __m256 vs = _mm256_set1_ps(scale);
+    __m256 vm = _mm256_set1_ps(-INFINITY);
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        const __m256 x = _mm256_mul_ps(_mm256_loadu_ps(p + j), vs);
+        _mm256_storeu_ps(p + j, x);
+        vm = _mm256_max_ps(vm, x);
+    }
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(vm), _mm256_extractf128_ps(vm, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    float m = _mm_cvtss_f32(_mm_max_ss(m4, _mm_movehdup_ps(m4)));
+    for (; j < n; j++) {
+        p[j] *= scale;
+        if (p[j] > m) m = p[j];
+    }
+    const float inv = 1.0f / exp_sum(p, n, m);
+    const __m256 vi = _mm256_set1_ps(inv);
+    __m256 acc = _mm256_setzero_ps();
+    for (j = 0; j + 8 <= n; j += 8) {
+        const __m256 x = _mm256_mul_ps(_mm256_loadu_ps(p + j), vi);
+        _mm256_storeu_ps(p + j, x);
+        acc = _mm256_fmadd_ps(x, _mm256_loadu_ps(ds + j), acc);
+    }
+    float pd = hsum_avx2(acc);
+    for (; j < n; j++) {
+        p[j] *= inv;
+        pd += p[j] * ds[j];
+    }
+    const __m256 vpd = _mm256_set1_ps(pd);
+    for (j = 0; j + 8 <= n; j += 8) {
+        const __m256 x = _mm256_loadu_ps(p + j);
+        _mm256_storeu_ps(ds + j, _mm256_mul_ps(_mm256_mul_ps(x, _mm256_sub_ps(_mm256_loadu_ps(ds + j), vpd)), vs));
+    }
+    for (; j < n; j++) ds[j] = p[j] * (ds[j] - pd) * scale;
+}
+
 AVX2 static void mm_avx2(int64_t m, int64_t n, int64_t k, const float *A, int64_t ars, int64_t aks,
                          const float *B, int64_t ldb, float *C, int64_t ldc, int acc) {
     int64_t r = 0;
@@ -96,7 +158,7 @@ static void transpose(const float *src, int64_t ld, int64_t T, int64_t hd, int64
     }
 }
 
-static void backward(mm_fn mm, float (*exp_sum)(float *, int64_t, float), int64_t T, int64_t hd, float scale,
+static void backward(mm_fn mm, row_fn row, float (*exp_sum)(float *, int64_t, float), int64_t T, int64_t hd, float scale,
                      const float *q, const float *k, const float *v, const float *dout, int64_t ldq, int64_t ldkv,
                      float *dq, float *dk, float *dv, float *scratch) {
     const int64_t Tp = pad16(T);
@@ -114,18 +176,7 @@ static void backward(mm_fn mm, float (*exp_sum)(float *, int64_t, float), int64_
         for (int64_t r = 0; r < bq; r++) {
             const int64_t n = i0 + r + 1;   // keys 0..<n
             float *p = S + r * Tp, *ds = D + r * Tp;
-            float m = -INFINITY;
-            for (int64_t j = 0; j < n; j++) {
-                p[j] *= scale;
-                if (p[j] > m) m = p[j];
-            }
-            const float inv = 1.0f / exp_sum(p, n, m);
-            float pd = 0;
-            for (int64_t j = 0; j < n; j++) {
-                p[j] *= inv;
-                pd += p[j] * ds[j];
-            }
-            for (int64_t j = 0; j < n; j++) ds[j] = p[j] * (ds[j] - pd) * scale;
+            row(p, ds, n, scale, exp_sum);
             // Later keys of the block take no part: zeros, read by the dk/dv products.
             for (int64_t j = n; j < i1; j++) p[j] = ds[j] = 0;
         }
@@ -155,12 +206,12 @@ int dqtt_attention_backward_path(int path, int64_t T, int64_t hd, float scale,
                                  float *dq, float *dk, float *dv, float *scratch) {
 #if defined(__x86_64__)
     if (path != 0 && dqtt_cpu_avx2()) {
-        backward(mm_avx2, avx2_exp_sum(), T, hd, scale, q, k, v, dout, ldq, ldkv, dq, dk, dv, scratch);
+        backward(mm_avx2, row_avx2, avx2_exp_sum(), T, hd, scale, q, k, v, dout, ldq, ldkv, dq, dk, dv, scratch);
         return 0;
     }
 #endif
     if (path == 1) return -1;
-    backward(mm_portable, dqt_kernels_for_isa(DQT_ISA_PORTABLE)->exp_sum, T, hd, scale, q, k, v, dout, ldq, ldkv, dq, dk, dv,
+    backward(mm_portable, row_portable, dqt_kernels_for_isa(DQT_ISA_PORTABLE)->exp_sum, T, hd, scale, q, k, v, dout, ldq, ldkv, dq, dk, dv,
              scratch);
     return 0;
 }

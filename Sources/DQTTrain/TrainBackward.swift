@@ -145,9 +145,11 @@ extension Network {
     func rmsnormBackward(x: UnsafePointer<Float>, g: UnsafePointer<Float>, dy: UnsafePointer<Float>,
                          dxOut: UnsafeMutablePointer<Float>, accumulate: Bool, dim: Int) {
         let n = N, eps = spec.normEps, inv = b.normInv, dg = b.normGrad
-        for t in 0..<n {
-            let ss = FloatKernels.dot(x + t * dim, x + t * dim, dim)
-            inv[t] = 1 / (ss / Float(dim) + eps).squareRoot()
+        par.run { share, shares in
+            for t in split(n, share, shares) {
+                let ss = FloatKernels.dot(x + t * dim, x + t * dim, dim)
+                inv[t] = 1 / (ss / Float(dim) + eps).squareRoot()
+            }
         }
         // dg_j summed over t in order for every j (the loop over j inside, so rows stream).
         par.run { share, shares in
