@@ -81,7 +81,7 @@ extension Network {
         defer { clock.stop() }
         // Worker 0's time in the sink (it runs on this thread), moved to the update phase.
         var sinkWall = 0.0, sinkCPU = 0.0
-        let R = plan.tileRows, n = N, I = p.cols
+        let R = plan.tileRows(rows: p.rows), n = N, I = p.cols
         let workers = b.workers
         let lookup = b.lookup
         if call.dy != nil, let xh = call.xh { packGradInput(xh, ld: call.ldx, cols: I) }

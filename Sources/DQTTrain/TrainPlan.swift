@@ -106,6 +106,12 @@ final class TrainPlan {
     /// ≤ 96, a tile of gradients ≤ 1 MiB.
     static func tileRows(_ C: Int) -> Int { max(6, min(96, 262_144 / max(C, 1) / 6 * 6)) }
 
+    /// Rows per update tile of a tensor of `rows` rows: at most `tileRows`, and small enough that
+    /// the tensor has at least four tiles (a multiple of 6 rows), so two workers get equal
+    /// shares of small tensors (96 rows were 84 + 12). Independent of the worker count: the
+    /// factored optimizer sums column statistics per tile, and results must not depend on it.
+    func tileRows(rows: Int) -> Int { min(tileRows, max(6, ((rows + 3) / 4 + 5) / 6 * 6)) }
+
     /// Floats of one worker's attention scratch: the forward's scores, the backward's blocks.
     static func attentionFloats(T: Int, headDim hd: Int) -> Int { max(T, Int(dqtt_attention_scratch_floats(Int64(T), Int64(hd)))) }
 

@@ -60,7 +60,7 @@ final class UpdateSink: GradientSink, @unchecked Sendable {
     /// A factored tensor's chunk is done: its tiles' column sums join the tensor's (in tile
     /// order); after the last chunk, γ ← β₂γ + (1−β₂)(Σ_i g_ij²/rows + ε₁) is written.
     func finishColumns(_ p: Param, rows: Range<Int>) throws {
-        let b = net.b, C = p.cols, R = net.plan.tileRows
+        let b = net.b, C = p.cols, R = net.plan.tileRows(rows: p.rows)
         let tiles = (rows.count + R - 1) / R
         for t in 0..<tiles {
             let src = b.colTiles + t * C
@@ -82,7 +82,7 @@ final class UpdateSink: GradientSink, @unchecked Sendable {
     func chunkRows(_ p: Param) -> Int {
         let rows = max(1, net.plan.stagingBytes / max(p.rowBytes, 1))
         // A factored tensor keeps the column sums of each tile of a chunk (summed in tile order).
-        return constants.kind.factors(p) ? min(rows, TrainPlan.maxChunkTiles * net.plan.tileRows) : rows
+        return constants.kind.factors(p) ? min(rows, TrainPlan.maxChunkTiles * net.plan.tileRows(rows: p.rows)) : rows
     }
 
     /// The state values (offset, count) of rows `rows` of `p`: per-element moments, or a factored
@@ -119,7 +119,7 @@ final class UpdateSink: GradientSink, @unchecked Sendable {
             if constants.kind.factors(p) {
                 scratch.u = ws.u
                 scratch.shape = UnsafePointer(net.b.shape)
-                scratch.columns = net.b.colTiles + (rows.lowerBound - chunk) / net.plan.tileRows * p.cols
+                scratch.columns = net.b.colTiles + (rows.lowerBound - chunk) / net.plan.tileRows(rows: p.rows) * p.cols
             }
             changed[worker] += Update.rows(p, rows.lowerBound, n, grad: grad, state: st, out: out, scratch: scratch, constants)
             updated[worker] += n * p.cols
