@@ -12,8 +12,49 @@ static inline float bf16_to_float(uint16_t h) {
     return f;
 }
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define AVX2 __attribute__((target("avx2")))
+
+// Whole 128-column blocks: byte j of a block holds columns 32i + j (i < 4) in bits 2i..2i+1
+// as code + 1. A 16-bit shift keeps each byte's bits in its byte (the mask drops the rest).
+AVX2 static void unpack_t2_blocks_avx2(const uint8_t *row, int64_t blocks, int8_t *out) {
+    const __m256i three = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+    for (int64_t b = 0; b < blocks; b++) {
+        const __m256i v = _mm256_loadu_si256((const __m256i *)(row + 32 * b));
+        _mm256_storeu_si256((__m256i *)(out + 128 * b), _mm256_sub_epi8(_mm256_and_si256(v, three), one));
+        _mm256_storeu_si256((__m256i *)(out + 128 * b + 32), _mm256_sub_epi8(_mm256_and_si256(_mm256_srli_epi16(v, 2), three), one));
+        _mm256_storeu_si256((__m256i *)(out + 128 * b + 64), _mm256_sub_epi8(_mm256_and_si256(_mm256_srli_epi16(v, 4), three), one));
+        _mm256_storeu_si256((__m256i *)(out + 128 * b + 96), _mm256_sub_epi8(_mm256_and_si256(_mm256_srli_epi16(v, 6), three), one));
+    }
+}
+
+// Codes (each −1, 0 or 1) + 1 are ≤ 2, so shifting a 16-bit lane by ≤ 6 moves no bit across bytes.
+AVX2 static void pack_t2_blocks_avx2(const int8_t *codes, int64_t blocks, uint8_t *out) {
+    const __m256i one = _mm256_set1_epi8(1);
+    for (int64_t b = 0; b < blocks; b++) {
+        const int8_t *c = codes + 128 * b;
+        const __m256i d0 = _mm256_add_epi8(_mm256_loadu_si256((const __m256i *)c), one);
+        const __m256i d1 = _mm256_add_epi8(_mm256_loadu_si256((const __m256i *)(c + 32)), one);
+        const __m256i d2 = _mm256_add_epi8(_mm256_loadu_si256((const __m256i *)(c + 64)), one);
+        const __m256i d3 = _mm256_add_epi8(_mm256_loadu_si256((const __m256i *)(c + 96)), one);
+        const __m256i v = _mm256_or_si256(_mm256_or_si256(d0, _mm256_slli_epi16(d1, 2)),
+                                          _mm256_or_si256(_mm256_slli_epi16(d2, 4), _mm256_slli_epi16(d3, 6)));
+        _mm256_storeu_si256((__m256i *)(out + 32 * b), v);
+    }
+}
+#endif
+
 void dqtt_unpack_t2(const uint8_t *row, int64_t c0, int64_t c1, int8_t *out) {
-    for (int64_t c = c0; c < c1; c++) {
+    int64_t c = c0;
+#if defined(__x86_64__)
+    if ((c0 & 127) == 0 && c1 - c0 >= 128 && dqtt_cpu_avx2()) {
+        const int64_t blocks = (c1 - c0) >> 7;
+        unpack_t2_blocks_avx2(row + 32 * (c0 >> 7), blocks, out);
+        c = c0 + 128 * blocks;
+    }
+#endif
+    for (; c < c1; c++) {
         const int64_t b = c >> 7, i = (c >> 5) & 3, j = c & 31;
         out[c - c0] = (int8_t)(((row[32 * b + j] >> (2 * i)) & 3) - 1);
     }
@@ -171,7 +212,14 @@ void dqtt_decode_rows(int encoding, const void *w, int64_t row_bytes, int64_t co
 
 void dqtt_pack_t2(const int8_t *codes, int64_t cols, uint8_t *out) {
     const int64_t blocks = (cols + 127) / 128;
-    for (int64_t b = 0; b < blocks; b++)
+    int64_t b = 0;
+#if defined(__x86_64__)
+    if (dqtt_cpu_avx2()) {
+        pack_t2_blocks_avx2(codes, cols / 128, out);
+        b = cols / 128;
+    }
+#endif
+    for (; b < blocks; b++)
         for (int64_t j = 0; j < 32; j++) {
             uint8_t byte = 0;
             for (int i = 0; i < 4; i++) {

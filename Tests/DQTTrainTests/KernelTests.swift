@@ -55,6 +55,25 @@ import Testing
         return (bytes, rb, scale, rowScales, values)
     }
 
+    /// The tuner's t2 pack and unpack (AVX2 over whole 128-column blocks, scalar for the rest)
+    /// against the format's reference (DQTKernels.Packing), whole rows and column ranges.
+    @Test func t2PackAndUnpackMatchTheFormat() throws {
+        var rng = SystemRandomNumberGenerator()
+        for cols in [1, 31, 64, 127, 128, 129, 255, 256, 300, 1536, 1600] {
+            let codes = (0..<cols).map { _ in Int8.random(in: -1...1, using: &rng) }
+            let rb = WeightEncoding.t2.rowBytes(cols: cols)!
+            var want = [UInt8](repeating: 0, count: rb), got = [UInt8](repeating: 0xAA, count: rb)
+            try codes.withUnsafeBufferPointer { c in try want.withUnsafeMutableBytes { try Packing.packT2Row(c, into: $0) } }
+            codes.withUnsafeBufferPointer { c in got.withUnsafeMutableBufferPointer { dqtt_pack_t2(c.baseAddress!, Int64(cols), $0.baseAddress!) } }
+            #expect(got == want, "pack, cols \(cols)")
+            for (c0, c1) in [(0, cols), (0, min(cols, 128)), (128, cols), (5, cols), (0, cols - cols / 3)] where c0 < c1 {
+                var out = [Int8](repeating: 9, count: c1 - c0)
+                want.withUnsafeBufferPointer { w in out.withUnsafeMutableBufferPointer { dqtt_unpack_t2(w.baseAddress!, Int64(c0), Int64(c1), $0.baseAddress!) } }
+                #expect(out == Array(codes[c0..<c1]), "unpack, cols \(cols), columns \(c0)..<\(c1)")
+            }
+        }
+    }
+
     /// C = (C₀ or 0) + A·B for every operand form against a double-precision reference, and the
     /// paths against each other bit for bit (one fused multiply-add chain per element on both).
     @Test func gemmMatchesAReferenceAndThePathsAgree() throws {
