@@ -55,7 +55,9 @@ DQT_AVX2_INLINE void matmul_ternary_avx2(int t1, const uint8_t *w, int64_t row_b
                                          float *y, int64_t y_stride) {
     _Alignas(64) uint8_t codes[MM_BLOCK][DQT_MM_CHUNK];
     int32_t acc[MM_MAX_GROUP][MM_BLOCK];
-    const int64_t padded = dqt_ternary_cols(t1, cols);
+    // t2: up to the row's last 32 columns (the decode cuts a block there; the columns after
+    // the row's end hold zero activations, so they add nothing — 192 columns run 192, not 256).
+    const int64_t padded = t1 ? dqt_ternary_cols(1, cols) : dqt_align(cols, 32);
     for (int64_t t0 = 0; t0 < n; t0 += MM_MAX_GROUP) {
         const int64_t tn = n - t0 < MM_MAX_GROUP ? n - t0 : MM_MAX_GROUP;
         for (int64_t rb = r0; rb < r1; rb += MM_BLOCK) {
