@@ -290,11 +290,14 @@ test_suite() {
     if [[ ${args[0]:-} == --all ]]; then
         args=("${args[@]:1}")
     elif (( ${#args[@]} == 0 )); then
-        args=(--filter "'$EMULATION_SUITES'")
+        args=(--filter "$EMULATION_SUITES")
     fi
     note "running ${args[*]:-the whole suite} under qemu -cpu $(qemu_cpu)"
+    # Each argument quoted for the root's shell (a filter such as 'A|B' holds a pipe).
+    local quoted=""
+    (( ${#args[@]} == 0 )) || quoted=$(printf '%q ' "${args[@]}")
     in_root "$ARM64" QEMU_CPU="$(qemu_cpu)" DQT_EMULATED=1 -- \
-        "cd '$ROOT' && nice '$bin' --testing-library swift-testing ${args[*]}"
+        "cd '$ROOT' && nice '$bin' --testing-library swift-testing $quoted"
 }
 
 exec_in_arm64() {
