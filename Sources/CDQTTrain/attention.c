@@ -189,24 +189,12 @@ static void backward(mm_fn mm, row_fn row, float (*exp_sum)(float *, int64_t, fl
     }
 }
 
-#if defined(__x86_64__)
-static float (*avx2_exp_sum(void))(float *, int64_t, float) {
-    static float (*cached)(float *, int64_t, float);   // accessed only with __atomic builtins
-    float (*f)(float *, int64_t, float) = __atomic_load_n(&cached, __ATOMIC_RELAXED);
-    if (f == NULL) {
-        f = dqt_kernels_for_isa(DQT_ISA_AVX2)->exp_sum;   // the CPU check (cpuid) once
-        __atomic_store_n(&cached, f, __ATOMIC_RELAXED);
-    }
-    return f;
-}
-#endif
-
 int dqtt_attention_backward_path(int path, int64_t T, int64_t hd, float scale,
                                  const float *q, const float *k, const float *v, const float *dout, int64_t ldq, int64_t ldkv,
                                  float *dq, float *dk, float *dv, float *scratch) {
 #if defined(__x86_64__)
     if (path != 0 && dqtt_cpu_avx2()) {
-        backward(mm_avx2, row_avx2, avx2_exp_sum(), T, hd, scale, q, k, v, dout, ldq, ldkv, dq, dk, dv, scratch);
+        backward(mm_avx2, row_avx2, dqtt_avx2_kernels()->exp_sum, T, hd, scale, q, k, v, dout, ldq, ldkv, dq, dk, dv, scratch);
         return 0;
     }
 #endif

@@ -8,7 +8,7 @@
 // The state is f32 values, per tensor in file order: element-interleaved moments ([rows, cols,
 // moments]) or, for a factored tensor, its row and column statistics. Streamed through a
 // worker's tile buffer with pread/pwrite: never held in memory as a whole, and pages are dropped
-// from the page cache after each chunk.
+// from the page cache after every 32 MiB written and at each commit.
 import DQTFormat
 import Synchronization
 #if canImport(Glibc)
@@ -180,17 +180,20 @@ final class StateFile {
         written.add(count * 4, ordering: .relaxed)
     }
 
-    /// After a chunk's state is done: once 32 MiB of state have been written since the last
-    /// time, flush the file and drop its pages from the page cache, so the state never piles up
-    /// in memory (per chunk, a small model's step paid one fdatasync per tensor for this).
-    func release(offset: Int, count: Int) {
+    /// After a chunk's `count` state values are done: once 32 MiB of state have been written
+    /// since the last time, flush the file and drop its pages from the page cache, so the state
+    /// never piles up in memory (per chunk, a small model's step paid one fdatasync per tensor).
+    func release(count: Int) {
         guard hasState, count > 0 else { return }
         unreleased += count * 4
-        if unreleased >= StateFile.releaseBytes { dropPages() }
+        if unreleased >= StateFile.releaseBytes {
+            _ = fdatasync(fd)
+            dropPages()
+        }
     }
 
+    /// Drops the (flushed) file's pages from the page cache.
     private func dropPages() {
-        _ = fdatasync(fd)
         _ = posix_fadvise(fd, 0, 0, Int32(POSIX_FADV_DONTNEED))
         unreleased = 0
     }
@@ -201,8 +204,7 @@ final class StateFile {
         var s = next
         s.momentsBuffer = workingValid ? UInt32(workingBuffer) : committed.momentsBuffer
         try fdatasyncOrThrow(fd, path: path)
-        _ = posix_fadvise(fd, 0, 0, Int32(POSIX_FADV_DONTNEED))
-        unreleased = 0
+        dropPages()
         try writeSlot(s)
         return s
     }

@@ -93,7 +93,6 @@ final class TrainPlan {
     /// var: with kept internals, the slices of q, k, v, attPre, xmid, gpre, up point at the layer
     /// being run (bind(layer:)); changed only between phases, on the calling thread.
     var b: TrainBuffers
-    let keptWidth: Int
     let spec: ModelSpec
     /// Rows per update tile.
     let tileRows: Int
@@ -115,10 +114,10 @@ final class TrainPlan {
     /// Floats of one worker's attention scratch: the forward's scores, the backward's blocks.
     static func attentionFloats(T: Int, headDim hd: Int) -> Int { max(T, Int(dqtt_attention_scratch_floats(Int64(T), Int64(hd)))) }
 
-    /// The sizes table: (name, bytes) of every buffer, in allocation order.
     /// Floats per token of one layer's kept internals: q, att_pre (a), k, v (kv), xmid (d), gate_pre, up (f).
     static func keptWidth(_ spec: ModelSpec) -> Int { 2 * spec.attnDim + 2 * spec.kvDim + spec.hiddenSize + 2 * spec.ffnSize }
 
+    /// The sizes table: (name, bytes) of every buffer, in allocation order.
     static func sizes(spec: ModelSpec, seqLen: Int, batch: Int, workers W: Int, moments: Int, factored: Bool, stagingBytes: Int,
                       maxRowBytes: Int, keep: Bool = false) -> [(String, Int)] {
         let d = spec.hiddenSize, f = spec.ffnSize, a = spec.attnDim, kv = spec.kvDim, V = spec.vocabSize, L = spec.layers
@@ -155,7 +154,6 @@ final class TrainPlan {
     init(spec: ModelSpec, seqLen: Int, batch: Int, workers W: Int, moments: Int, factored: Bool, stagingBytes: Int,
          maxRowBytes: Int, keep: Bool = false) throws {
         self.spec = spec
-        keptWidth = TrainPlan.keptWidth(spec)
         let C = max(spec.hiddenSize, spec.attnDim, spec.ffnSize)
         let N = seqLen * batch
         let P = Int(dqt_padded_cols(Int64(C)))
@@ -222,7 +220,7 @@ final class TrainPlan {
     func bind(layer l: Int) {
         guard let kept = b.kept else { return }
         let a = spec.attnDim, kv = spec.kvDim, d = spec.hiddenSize, f = spec.ffnSize
-        b.q = kept + l * N * keptWidth
+        b.q = kept + l * N * TrainPlan.keptWidth(spec)
         b.k = b.q + N * a
         b.v = b.k + N * kv
         b.attPre = b.v + N * kv

@@ -142,10 +142,8 @@ final class UpdateSink: GradientSink, @unchecked Sendable {
         pending.append((p, rows, chunkBase))
         stagingUsed = (chunkBase + rows.count * p.rowBytes + 63) & ~63
         if constants.kind.factors(p) { try finishColumns(p, rows: rows) }
-        // Flush this chunk's state and drop it from the page cache: dirty state pages never pile
-        // up beyond one chunk (~ the staging size × moments·4/row bytes).
-        let (offset, count) = stateRange(p, rows)
-        state.release(offset: offset, count: count)
+        // The state file flushes and drops its pages once enough of them are dirty.
+        state.release(count: stateRange(p, rows).1)
     }
 
     /// The pending chunks into the mapping: the old bytes of their changed rows that the journal
