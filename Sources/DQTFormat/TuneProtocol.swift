@@ -292,24 +292,37 @@ public struct RecoveryReport: Sendable, CustomStringConvertible {
 
 public enum UndoJournalFile {
     public static let magic: [UInt8] = Array("DQTUNDO1".utf8)
+    /// Written: 2 (masked records). Rolled back: 1 and 2.
+    public static let version: UInt32 = 2
     public static let recordMagic: UInt32 = 0x4345_5255   // "UREC"
     public static let headerSize = 64
     public static let recordHeaderSize = 32
 
+    /// What a record's data holds (§2.1): the old bytes of its whole range, or a bit mask of the
+    /// range followed by the old values of the masked bytes only.
+    public enum RecordKind: UInt32, Sendable {
+        case plain = 0
+        case masked = 1
+    }
+
     public static func path(for model: String) -> String { model + ".journal" }
     public static func exists(for model: String) -> Bool { access(path(for: model), F_OK) == 0 }
 
-    /// Seed-mixed XXH64 of a record's data (binds it to its place in the model).
-    public static func checksum(offset: Int, bytes: UnsafeRawBufferPointer) -> UInt64 {
-        xxh64(bytes, seed: UInt64(offset) &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(bytes.count))
+    /// Seed-mixed XXH64 of a record's data: binds it to its place in the model (offset and
+    /// length of the range) and to its kind; a plain record's seed is version 1's.
+    public static func checksum(offset: Int, length: Int, kind: RecordKind, data: UnsafeRawBufferPointer) -> UInt64 {
+        xxh64(data, seed: UInt64(offset) &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(length) ^ (UInt64(kind.rawValue) << 56))
     }
+
+    /// Bytes of a masked record's mask for a range of `length` bytes.
+    public static func maskBytes(length: Int) -> Int { (length + 7) / 8 }
 
     /// The 64-byte journal header.
     public static func header(fileLength: UInt64, commit: UInt64) -> [UInt8] {
         var h = [UInt8](repeating: 0, count: headerSize)
         h.withUnsafeMutableBytes { p in
             for i in 0..<8 { p[i] = magic[i] }
-            storeLE(UInt32(1), p.baseAddress!, 8)
+            storeLE(version, p.baseAddress!, 8)
             storeLE(fileLength, p.baseAddress!, 16)
             storeLE(commit, p.baseAddress!, 24)
             storeLE(xxh64(UnsafeRawBufferPointer(rebasing: p[0..<56])), p.baseAddress!, 56)
@@ -317,16 +330,28 @@ public enum UndoJournalFile {
         return h
     }
 
-    /// The 32-byte header of a record holding the old bytes of `[offset, offset + count)`.
-    public static func recordHeader(offset: Int, bytes: UnsafeRawBufferPointer) -> [UInt8] {
+    /// The 32-byte header of a record for the range `[offset, offset + length)` of the model
+    /// whose data (`data.count` bytes follow it) is of `kind`.
+    public static func recordHeader(offset: Int, length: Int, kind: RecordKind, data: UnsafeRawBufferPointer) -> [UInt8] {
         var h = [UInt8](repeating: 0, count: recordHeaderSize)
         h.withUnsafeMutableBytes { p in
             storeLE(recordMagic, p.baseAddress!, 0)
+            storeLE(kind.rawValue, p.baseAddress!, 4)
             storeLE(UInt64(offset), p.baseAddress!, 8)
-            storeLE(UInt64(bytes.count), p.baseAddress!, 16)
-            storeLE(checksum(offset: offset, bytes: bytes), p.baseAddress!, 24)
+            storeLE(UInt64(length), p.baseAddress!, 16)
+            storeLE(checksum(offset: offset, length: length, kind: kind, data: data), p.baseAddress!, 24)
         }
         return h
+    }
+
+    /// A plain record: the old bytes of `[offset, offset + bytes.count)`.
+    public static func recordHeader(offset: Int, bytes: UnsafeRawBufferPointer) -> [UInt8] {
+        recordHeader(offset: offset, length: bytes.count, kind: .plain, data: bytes)
+    }
+
+    /// One intact record found by the forward scan of a rollback.
+    private struct Found {
+        var pos: Int, kind: RecordKind, offset: Int, length: Int, dataLength: Int
     }
 
     /// Rolls back the journal of `modelPath`, if it exists (§2.3). The caller must hold the
@@ -363,30 +388,71 @@ public enum UndoJournalFile {
         }
         // A torn header: the journal was being created, nothing in the model was modified yet.
         if valid {
-            let fileLength = header.withUnsafeBytes { loadLE($0.baseAddress!, 16, as: UInt64.self) }
+            let (fileLength, fileVersion) = header.withUnsafeBytes { (loadLE($0.baseAddress!, 16, as: UInt64.self), loadLE($0.baseAddress!, 8, as: UInt32.self)) }
+            guard fileVersion == 1 || fileVersion == 2 else {
+                throw DQTFormatError(.journal, path: jpath, field: "journal.version", offset: 8,
+                                     "version \(fileVersion), this build rolls back versions 1 and 2; not rolling back (use the dqt-tune that wrote it)")
+            }
             guard fileLength == UInt64(modelSize) else {
                 throw DQTFormatError(.journal, path: jpath, field: "journal.file_length", offset: 16,
                                      "written for a \(fileLength)-byte model but \(modelPath) has \(modelSize) bytes; not rolling back (remove the journal only if the model verifies)")
             }
+            // Forward: the intact prefix of the records (the first one that is not intact is
+            // the torn tail of an append, whose range was never modified).
+            var found: [Found] = []
             var pos = headerSize
             var rh = [UInt8](repeating: 0, count: recordHeaderSize)
+            var data: [UInt8] = []
             while pos + recordHeaderSize <= jsize {
                 try rh.withUnsafeMutableBytes { try readAll(jfd, $0.baseAddress!, recordHeaderSize, at: pos, path: jpath) }
-                let (magicOK, offset, length, sum) = rh.withUnsafeBytes { p in
-                    (loadLE(p.baseAddress!, 0, as: UInt32.self) == recordMagic, Int(truncatingIfNeeded: loadLE(p.baseAddress!, 8, as: UInt64.self)),
+                let (magicOK, rawKind, offset, length, sum) = rh.withUnsafeBytes { p in
+                    (loadLE(p.baseAddress!, 0, as: UInt32.self) == recordMagic, loadLE(p.baseAddress!, 4, as: UInt32.self),
+                     Int(truncatingIfNeeded: loadLE(p.baseAddress!, 8, as: UInt64.self)),
                      Int(truncatingIfNeeded: loadLE(p.baseAddress!, 16, as: UInt64.self)), loadLE(p.baseAddress!, 24, as: UInt64.self))
                 }
-                // A record past the end of the journal or of the model is the torn tail of an append.
-                guard magicOK, length >= 0, length <= modelSize, offset >= 0, offset <= modelSize - length,
-                      length <= jsize - pos - recordHeaderSize else { break }
-                var data = [UInt8](repeating: 0, count: length)
-                try data.withUnsafeMutableBytes { try readAll(jfd, $0.baseAddress!, length, at: pos + recordHeaderSize, path: jpath) }
-                let ok = data.withUnsafeBytes { checksum(offset: offset, bytes: $0) == sum }
-                guard ok else { break }
-                try data.withUnsafeBytes { try writeAll(mfd, $0.baseAddress!, length, at: offset, path: modelPath) }
+                let room = jsize - pos - recordHeaderSize
+                // Version 1 has plain records only (its kind field is reserved, 0).
+                guard magicOK, let kind = RecordKind(rawValue: rawKind), fileVersion >= 2 || kind == .plain,
+                      length >= 0, length <= modelSize, offset >= 0, offset <= modelSize - length else { break }
+                var dataLength = length
+                if kind == .masked {
+                    let m = maskBytes(length: length)
+                    guard m <= room else { break }
+                    data = [UInt8](repeating: 0, count: m)
+                    try data.withUnsafeMutableBytes { try readAll(jfd, $0.baseAddress!, m, at: pos + recordHeaderSize, path: jpath) }
+                    // The bits past the range's end are 0 (a set one would misplace every kept byte).
+                    guard length % 8 == 0 || data[m - 1] >> UInt8(length % 8) == 0 else { break }
+                    dataLength = m + data.reduce(0) { $0 + $1.nonzeroBitCount }
+                }
+                guard dataLength <= room else { break }
+                data = [UInt8](repeating: 0, count: dataLength)
+                try data.withUnsafeMutableBytes { try readAll(jfd, $0.baseAddress!, dataLength, at: pos + recordHeaderSize, path: jpath) }
+                guard data.withUnsafeBytes({ checksum(offset: offset, length: length, kind: kind, data: $0) == sum }) else { break }
+                found.append(Found(pos: pos, kind: kind, offset: offset, length: length, dataLength: dataLength))
+                pos += recordHeaderSize + ((dataLength + 7) & ~7)
+            }
+            // Backward: a range journaled twice in a period (a row changed in two steps) has its
+            // period-start bytes in the earlier record, so the earliest record is written last.
+            var range: [UInt8] = []
+            for r in found.reversed() {
+                data = [UInt8](repeating: 0, count: r.dataLength)
+                try data.withUnsafeMutableBytes { try readAll(jfd, $0.baseAddress!, r.dataLength, at: r.pos + recordHeaderSize, path: jpath) }
+                switch r.kind {
+                case .plain:
+                    try data.withUnsafeBytes { try writeAll(mfd, $0.baseAddress!, r.length, at: r.offset, path: modelPath) }
+                    bytes += r.length
+                case .masked:
+                    range = [UInt8](repeating: 0, count: r.length)
+                    try range.withUnsafeMutableBytes { try readAll(mfd, $0.baseAddress!, r.length, at: r.offset, path: modelPath) }
+                    var k = maskBytes(length: r.length)
+                    for j in 0..<r.length where data[j >> 3] & (UInt8(1) << UInt8(j & 7)) != 0 {
+                        range[j] = data[k]
+                        k += 1
+                    }
+                    try range.withUnsafeBytes { try writeAll(mfd, $0.baseAddress!, r.length, at: r.offset, path: modelPath) }
+                    bytes += k - maskBytes(length: r.length)
+                }
                 restored += 1
-                bytes += length
-                pos += recordHeaderSize + ((length + 7) & ~7)
             }
             try fsyncOrThrow(mfd, path: modelPath)
         }

@@ -4,9 +4,11 @@
 //
 // A commit period starts by writing the old header block to `<model>.journal` and syncing it
 // (file and directory). Before any range of the model is modified, its old bytes are appended
-// and synced. The commit rewrites section checksums, the commit counter and the header
+// and synced — as a masked record (a bit per byte, and the old values of the bytes that change
+// only) where that is smaller, which it is for a ternary step: a few percent of the codes move. The commit rewrites section checksums, the commit counter and the header
 // checksum, syncs the model, and then removes the journal: that unlink is the commit point.
 // The tuner holds the exclusive period lock from before `begin` until after `finish`.
+import CDQTTrain
 import DQTFormat
 #if canImport(Glibc)
 import Glibc
@@ -14,17 +16,34 @@ import Glibc
 import Musl
 #endif
 
+/// What the journal holds of one row of a tensor in the current period (`Param.journaled`).
+enum JournalCoverage: UInt8 {
+    case none, changes, all
+}
+
 final class UndoJournal {
     let path: String
     private var fd: Int32 = -1
     private var end = 0
-    private(set) var bytesWritten = 0
+    /// Bytes in the journal file (headers, records, padding): what the period writes to it.
+    var bytesWritten: Int { end }
     private(set) var records = 0
     var isOpen: Bool { fd >= 0 }
+    /// A masked record in the making: 32-byte header, mask, kept bytes (for spans of at most
+    /// `maskedSpan` bytes of the model).
+    private let encoded: UnsafeMutableRawPointer
+    static let maskedSpan = 256 << 10
 
-    init(modelPath: String) { path = UndoJournalFile.path(for: modelPath) }
+    init(modelPath: String) {
+        path = UndoJournalFile.path(for: modelPath)
+        encoded = .allocate(byteCount: UndoJournalFile.recordHeaderSize + UndoJournalFile.maskBytes(length: Self.maskedSpan) + Self.maskedSpan,
+                            alignment: 64)
+    }
 
-    deinit { if fd >= 0 { close(fd) } }
+    deinit {
+        if fd >= 0 { close(fd) }
+        encoded.deallocate()
+    }
 
     /// Starts a period: creates the journal holding the old header block and makes it durable
     /// (file and directory). Must precede every modification of the model.
@@ -50,8 +69,35 @@ final class UndoJournal {
         try h.withUnsafeBytes { try pwriteAll(fd, $0.baseAddress!, $0.count, end, path: path) }
         try pwriteAll(fd, bytes.baseAddress!, bytes.count, end + UndoJournalFile.recordHeaderSize, path: path)
         end += UndoJournalFile.recordHeaderSize + ((bytes.count + 7) & ~7)
-        bytesWritten += bytes.count
         records += 1
+    }
+
+    /// Appends the old bytes of `[offset, offset + count)`, which `new` is about to replace:
+    /// per span of at most `maskedSpan` bytes, a masked record if it is smaller than the plain
+    /// one (durable after `sync`). Bytes equal in `old` and `new` need no undo.
+    func recordChanges(offset: Int, old: UnsafeRawPointer, new: UnsafeRawPointer, count: Int) throws {
+        precondition(fd >= 0, "journal not begun")
+        var at = 0
+        while at < count {
+            let n = min(Self.maskedSpan, count - at)
+            let m = UndoJournalFile.maskBytes(length: n)
+            let data = encoded + UndoJournalFile.recordHeaderSize
+            let kept = dqtt_undo_mask(old.assumingMemoryBound(to: UInt8.self) + at, new.assumingMemoryBound(to: UInt8.self) + at, n,
+                                      data.assumingMemoryBound(to: UInt8.self), (data + m).assumingMemoryBound(to: UInt8.self))
+            if kept > 0 {
+                if m + kept < n {
+                    let d = UnsafeRawBufferPointer(start: data, count: m + kept)
+                    let h = UndoJournalFile.recordHeader(offset: offset + at, length: n, kind: .masked, data: d)
+                    h.withUnsafeBytes { encoded.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+                    try pwriteAll(fd, encoded, UndoJournalFile.recordHeaderSize + d.count, end, path: path)
+                    end += UndoJournalFile.recordHeaderSize + ((d.count + 7) & ~7)
+                    records += 1
+                } else {
+                    try record(offset: offset + at, bytes: UnsafeRawBufferPointer(start: old + at, count: n))
+                }
+            }
+            at += n
+        }
     }
 
     func sync() throws { try fdatasyncOrThrow(fd, path: path) }
@@ -64,7 +110,6 @@ final class UndoJournal {
         guard unlink(path) == 0 else { throw TrainError.io("cannot remove the journal: \(errnoDescription())", path: path) }
         try syncDirectoryOrThrow(of: path)
         end = 0
-        bytesWritten = 0
         records = 0
     }
 }

@@ -69,8 +69,10 @@ public final class Param: @unchecked Sendable {
     public let isMatrix: Bool
     /// Offset (in f32 values) of this tensor's optimizer state in a moment buffer, or −1.
     public internal(set) var stateOffset = -1
-    /// Rows whose bytes the undo journal holds for the current commit period.
-    var journaled: [Bool]
+    /// Per row, what the undo journal holds of it for the current commit period: `none`; the
+    /// bytes its first change replaced (`changes`, a masked record); or all its period-start
+    /// bytes (`all`, after a second change: nothing more to record).
+    var journaled: [JournalCoverage]
 
     init(index: Int, record r: TensorRecord, role: ParamRole, data: UnsafeMutableRawPointer, fileOffset: Int, trainable: Bool) {
         self.index = index
@@ -98,7 +100,7 @@ public final class Param: @unchecked Sendable {
         self.fileOffset = fileOffset
         section = Int(r.section)
         self.trainable = trainable
-        journaled = [Bool](repeating: false, count: r.ndim == 1 ? 1 : r.rows)
+        journaled = [JournalCoverage](repeating: .none, count: r.ndim == 1 ? 1 : r.rows)
     }
 
     public var count: Int { rows * cols }

@@ -270,7 +270,7 @@ public final class Tuner {
             state.didCommit(written)
             slot = written
             commitCounter += 1
-            for p in net.table.trainable { for r in 0..<p.journaled.count { p.journaled[r] = false } }
+            for p in net.table.trainable { for r in 0..<p.journaled.count { p.journaled[r] = .none } }
             sink.dirtySections.removeAll()
             stepsSinceCommit = 0
             return journalBytes

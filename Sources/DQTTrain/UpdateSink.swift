@@ -1,8 +1,8 @@
 // The fused update as a gradient sink: each tile of gradient rows becomes new packed rows in
 // the staging buffer (reading and writing the tile's optimizer moments in the state sidecar).
 // Finished chunks wait in the staging buffer, one after another, until it is full or the step
-// ends; then the rows that changed are journaled (old bytes, one sync for all of them) and
-// copied into the mapping in place. Nothing reads a tensor between its update and the end of
+// ends; then the rows that changed are journaled (the old values of the bytes they change, one
+// sync for all of them) and copied into the mapping in place. Nothing reads a tensor between its update and the end of
 // the step (a layer's weights are done with when its update comes; the head/embedding comes
 // last), so the deferral changes no value — and a small model's step syncs the journal once
 // instead of once per tensor.
@@ -146,38 +146,50 @@ final class UpdateSink: GradientSink, @unchecked Sendable {
         state.release(count: stateRange(p, rows).1)
     }
 
-    /// The pending chunks into the mapping: the old bytes of their changed rows that the journal
-    /// does not hold yet are recorded and synced (once), then the new rows are copied in.
+    /// The pending chunks into the mapping: what the journal does not hold yet of their changed
+    /// rows is recorded and synced (once), then the new rows are copied in. A row's first change
+    /// in a period is journaled as the bytes it changes (a masked record); a second change (with
+    /// `--commit-every` > 1) journals the whole row as it is then — its bytes not yet changed are
+    /// the period's, and the rollback writes the earlier record last (formats/dqt-tune.md §2.3).
     func flush() throws {
         guard !pending.isEmpty else { return }
         let staging = net.b.staging
-        // Rows whose bytes change, and the ranges of those the journal does not hold yet.
+        // Rows whose bytes change, and runs of rows of one kind of record still to journal.
         var changed: [[Int]] = []
-        var toJournal: [(p: Param, range: Range<Int>)] = []
+        var toJournal: [(p: Param, range: Range<Int>, new: UnsafeRawPointer, whole: Bool)] = []
         for (p, rows, at) in pending {
             let rb = p.rowBytes
             var changedRows: [Int] = []
-            var last: Range<Int>? = nil
+            var run: (range: Range<Int>, whole: Bool)? = nil
+            func close() {
+                if let l = run { toJournal.append((p, l.range, UnsafeRawPointer(staging + at + (l.range.lowerBound - rows.lowerBound) * rb), l.whole)) }
+                run = nil
+            }
             for r in rows {
                 let old = p.data + r * rb, new = staging + at + (r - rows.lowerBound) * rb
                 guard memcmp(old, new, rb) != 0 else { continue }
                 changedRows.append(r)
-                if !p.journaled[r] {
-                    if let l = last, l.upperBound == r { last = l.lowerBound..<(r + 1) } else {
-                        if let l = last { toJournal.append((p, l)) }
-                        last = r..<(r + 1)
-                    }
+                let coverage = p.journaled[r]
+                guard coverage != .all else { close(); continue }
+                let whole = coverage == .changes
+                if let l = run, l.range.upperBound == r, l.whole == whole { run = (l.range.lowerBound..<(r + 1), whole) } else {
+                    close()
+                    run = (r..<(r + 1), whole)
                 }
             }
-            if let l = last { toJournal.append((p, l)) }
+            close()
             changed.append(changedRows)
         }
         if !toJournal.isEmpty {
             try beginJournalHook()
-            for (p, range) in toJournal {
-                try journal.record(offset: p.fileOffset + range.lowerBound * p.rowBytes,
-                                   bytes: UnsafeRawBufferPointer(start: p.data + range.lowerBound * p.rowBytes, count: range.count * p.rowBytes))
-                for r in range { p.journaled[r] = true }
+            for (p, range, new, whole) in toJournal {
+                let offset = p.fileOffset + range.lowerBound * p.rowBytes, old = p.data + range.lowerBound * p.rowBytes
+                if whole {
+                    try journal.record(offset: offset, bytes: UnsafeRawBufferPointer(start: old, count: range.count * p.rowBytes))
+                } else {
+                    try journal.recordChanges(offset: offset, old: old, new: new, count: range.count * p.rowBytes)
+                }
+                for r in range { p.journaled[r] = whole ? .all : .changes }
             }
             try journal.sync()
         }

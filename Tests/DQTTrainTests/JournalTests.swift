@@ -1,3 +1,4 @@
+import CDQTTrain
 import DQTFormat
 import DQTImport
 import DQTModel
@@ -151,5 +152,106 @@ import Testing
         chmod(path, 0o644)
         _ = try DQTModel(path: path, options: RuntimeOptions(contextLength: 16, threads: 1))
         #expect(try contents(path) == original)
+    }
+
+    // MARK: masked records (journal version 2)
+
+    /// The plain Swift form of a masked record's data (formats/dqt-tune.md §2.1).
+    func maskReference(_ old: [UInt8], _ new: [UInt8]) -> [UInt8] {
+        var mask = [UInt8](repeating: 0, count: (old.count + 7) / 8), kept: [UInt8] = []
+        for j in 0..<old.count where old[j] != new[j] {
+            mask[j / 8] |= UInt8(1) << UInt8(j % 8)
+            kept.append(old[j])
+        }
+        return mask + kept
+    }
+
+    @Test func theUndoMaskMatchesTheReference() {
+        var rng = SystemRandomNumberGenerator()
+        for n in [0, 1, 7, 8, 9, 63, 64, 65, 1000, 4099] {
+            for density in [0.0, 0.03, 0.3, 1.0] {
+                let old = (0..<n).map { _ in UInt8.random(in: 0...255, using: &rng) }
+                let new = old.map { Double.random(in: 0..<1, using: &rng) < density ? $0 &+ UInt8.random(in: 1...255, using: &rng) : $0 }
+                var mask = [UInt8](repeating: 0xEE, count: (n + 7) / 8), kept = [UInt8](repeating: 0, count: n)
+                let count = dqtt_undo_mask(old, new, n, &mask, &kept)
+                #expect(mask + kept.prefix(count) == maskReference(old, new), "n \(n), density \(density)")
+            }
+        }
+    }
+
+    /// A range changed in two steps of one period: its first change is journaled as a masked
+    /// record, its second as the whole range as it was then. Rolling back writes the earlier
+    /// record last, so the period's bytes come back (written in journal order, the step-1
+    /// values would win).
+    @Test func maskedAndRepeatedRecordsRollBackToThePeriodStart() throws {
+        let (_, path, original) = try model()
+        let f = try DQTFile(path: path)
+        let sec = f.sections.first { $0.kind == .tensor && $0.storedSize >= 1024 }!
+        let a = Int(sec.offset), n = 1000
+        let period = [UInt8](original[a..<(a + n)])
+        var step1 = period, step2 = period
+        for j in stride(from: 3, to: n, by: 17) { step1[j] &+= 1 }
+        for j in stride(from: 5, to: n, by: 11) { step2[j] &+= 2 }
+        let j = UndoJournal(modelPath: path)
+        try original.prefix(Int(f.header.headerBlockSize)).withUnsafeBytes { try j.begin(fileLength: f.header.fileLength, commit: 0, headerBlock: $0) }
+        let before = j.bytesWritten
+        try j.recordChanges(offset: a, old: period, new: step1, count: n)
+        try j.sync()
+        #expect(j.bytesWritten - before < UndoJournalFile.recordHeaderSize + n / 8 + 64, "one masked record: mask and the 59 changed bytes")
+        try overwrite(path, at: a, step1)
+        try step1.withUnsafeBytes { try j.record(offset: a, bytes: $0) }
+        try j.sync()
+        try overwrite(path, at: a, step2)
+        try overwrite(path, at: 32, [5, 0, 0, 0, 0, 0, 0, 0])
+        let r = try UndoJournalFile.rollBack(modelPath: path)
+        #expect(r?.records == 3)
+        #expect(try contents(path) == original)
+    }
+
+    /// A masked record that does not verify (a flipped mask bit) ends the rollback there; one that
+    /// claims more kept bytes than the journal holds is a torn tail.
+    @Test func aCorruptOrTornMaskedRecordEndsTheRollback() throws {
+        for damage in ["flip", "truncate"] {
+            let (_, path, original) = try model()
+            let f = try DQTFile(path: path)
+            let off = Int(f.sections.last!.offset), n = 200
+            let old = [UInt8](original[off..<(off + n)])
+            var new = old
+            for k in [0, 9, 10, 150, 199] { new[k] &+= 1 }
+            let j = UndoJournal(modelPath: path)
+            try original.prefix(Int(f.header.headerBlockSize)).withUnsafeBytes { try j.begin(fileLength: f.header.fileLength, commit: 0, headerBlock: $0) }
+            try j.recordChanges(offset: off, old: old, new: new, count: n)
+            try j.sync()
+            let jpath = path + ".journal"
+            var jb = try contents(jpath)
+            let recordStart = UndoJournalFile.headerSize + UndoJournalFile.recordHeaderSize + ((Int(f.header.headerBlockSize) + 7) & ~7)
+            #expect(jb[recordStart + 4] == 1, "a masked record")
+            if damage == "flip" {
+                jb[recordStart + UndoJournalFile.recordHeaderSize + 2] ^= 0x10
+            } else {
+                jb = jb.prefix(recordStart + UndoJournalFile.recordHeaderSize + n / 8 + 2)
+            }
+            try jb.write(to: URL(fileURLWithPath: jpath))
+            try overwrite(path, at: 32, [9, 0, 0, 0, 0, 0, 0, 0])
+            let r = try UndoJournalFile.rollBack(modelPath: path)
+            #expect(r?.records == 1, "\(damage)")
+            #expect(try contents(path) == original, "\(damage): the header block came back; the range was never modified")
+        }
+    }
+
+    /// A journal of a version this build does not know is left alone, with the field named.
+    @Test func anUnknownJournalVersionIsRefused() throws {
+        let (_, path, original) = try model()
+        var h = UndoJournalFile.header(fileLength: UInt64(original.count), commit: 0)
+        h[8] = 3
+        h.withUnsafeMutableBytes { p in
+            let sum = xxh64(UnsafeRawBufferPointer(rebasing: p[0..<56]))
+            for k in 0..<8 { p[56 + k] = UInt8(truncatingIfNeeded: sum >> (8 * UInt64(k))) }
+        }
+        try Data(h).write(to: URL(fileURLWithPath: path + ".journal"))
+        let e = try #require(throws: DQTFormatError.self) { _ = try UndoJournalFile.rollBack(modelPath: path) }
+        #expect("\(e)".contains("journal.version"), "\(e)")
+        #expect(try contents(path) == original)
+        #expect(fileExists(path + ".journal"))
     }
 }

@@ -82,6 +82,14 @@ void dqtt_pack_t2(const int8_t *codes, int64_t cols, uint8_t *out);
 /// One t1 row of `cols` ternary codes into 32·floor(cols/160) + ceil((cols mod 160)/5) bytes.
 void dqtt_pack_t1(const int8_t *codes, int64_t cols, uint8_t *out);
 
+// MARK: - the undo journal
+
+/// The masked form of a journal record for bytes old[0..<n] about to become new_[0..<n]: bit j
+/// of mask[j / 8] (least significant first; ceil(n/8) bytes, the unused high bits of the last
+/// byte 0) is set where old[j] != new_[j], and kept[] receives those old bytes in ascending j.
+/// Returns their count (kept must hold n bytes).
+size_t dqtt_undo_mask(const uint8_t *old, const uint8_t *new_, size_t n, uint8_t *mask, uint8_t *kept);
+
 // MARK: - attention
 
 /// Backward of causal softmax attention for one query head over one sequence of T tokens.
