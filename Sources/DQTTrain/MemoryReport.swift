@@ -43,7 +43,7 @@ public struct MemoryPlanReport: Sendable, CustomStringConvertible {
         } else {
             s += "  optimizer state: none (\(optimizer.rawValue)); \(StateFile.path(for: modelPath)) holds the step and data position (8 KiB)\n"
         }
-        s += "  undo journal per commit: at most \(cell(journalMaxBytes).trimmingLeadingSpaces) on disk (old bytes of the rows that change)\n"
+        s += "  undo journal per commit: at most \(cell(journalMaxBytes).trimmingLeadingSpaces) on disk (the old values of the bytes that change, a bit per byte of their rows; typically 1/8 + the changed fraction of the changed rows)\n"
         return s
     }
 }
@@ -101,7 +101,11 @@ extension Tuner {
             trainableBytes: trainable.reduce(0) { $0 + $1.rowBytes * $1.rows }, arenaBytes: file.arenaBytes,
             planBytes: sizes.reduce(0) { $0 + (($1.1 + 63) & ~63) }, planGroups: order.map { ($0, groups[$0]!) },
             stateFileBytes: StateFile.slotsBytes + 2 * stateBuffer,
-            journalMaxBytes: Int(file.header.headerBlockSize) + trainable.reduce(0) { $0 + $1.rowBytes * $1.rows + 32 * $1.rows },
+            // Header, the header block's record, and per row at most one record of its bytes (a
+            // masked one is never larger), padded to 8 — twice when a period spans several steps
+            // (a row's second change in a period is journaled whole).
+            journalMaxBytes: UndoJournalFile.headerSize + UndoJournalFile.recordHeaderSize + Int(file.header.headerBlockSize)
+                + (options.commitEvery > 1 ? 2 : 1) * trainable.reduce(0) { $0 + ($1.rowBytes + UndoJournalFile.recordHeaderSize + 7) * $1.rows },
             dataBytes: 4 * dataTokens, workers: threads, trainableTensors: trainable.count, trainableElements: elements,
             optimizer: options.optimizer)
     }
