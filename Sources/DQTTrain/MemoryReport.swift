@@ -81,13 +81,14 @@ extension Tuner {
             if groups[g] == nil { order.append(g) }
             groups[g, default: 0] += (b + 63) & ~63
         }
-        let layerBuffers: Set<String> = ["xn", "xh1", "q", "k", "v", "att_pre", "att_n", "xho", "xmid", "xn2", "xh2", "gate_pre", "up",
+        let layerBuffers: Set<String> = ["xn", "xh1", "q", "k", "v", "att_n", "xho", "xmid", "xn2", "xh2", "gate_pre", "up",
                                          "f_pre", "f_n", "xh3", "out", "xq", "alpha", "qsum", "mult"]
         let gradBuffers: Set<String> = ["dx", "dxn", "df_n", "dgate", "dup", "datt", "dq", "dk", "dv", "norm_grad", "norm_inv", "packed_b", "factored_gamma", "factored_shape", "factored_col_sum", "factored_col_tiles"]
         for (name, bytes) in sizes {
             if name == "saved_layer_inputs" { add("saved layer inputs (recomputation)", bytes) }
             else if layerBuffers.contains(name) { add("one layer's internals", bytes) }
             else if gradBuffers.contains(name) { add("one layer's activation gradients", bytes) }
+            else if name == "att_pre" { if !options.keepActivations { add("every layer's attention output", bytes) } }
             else if name == "kept_layer_internals" { if options.keepActivations { add("kept layer internals (--keep-activations)", bytes) } }
             else if name == "logits" { add("logits / dL/dlogits", bytes) }
             else if name == "staging" { add("staging (new rows before the journal sync)", bytes) }

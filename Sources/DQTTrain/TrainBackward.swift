@@ -241,10 +241,10 @@ extension Network {
         let L = weights.layers[l], P = layers[l]
         let d = spec.hiddenSize, f = spec.ffnSize, a = spec.attnDim, kv = spec.kvDim, n = N
         let x = b.saved + l * n * d
-        // Recompute the internals (the output lands in scratch, b.dxn), or with kept internals only
-        // the cheap part of them.
+        // Recompute the internals but the attention output (the output lands in scratch, b.dxn),
+        // or with kept internals only the cheap part of them.
         plan.bind(layer: l)
-        layerForward(l, x: x, xOut: b.dxn, reuse: b.kept != nil)
+        layerForward(l, x: x, xOut: b.dxn, recompute: true)
 
         // Feed-forward: down.
         for i in 0..<(n * f) { b.dfN[i] = 0 }

@@ -97,12 +97,13 @@ extension Network {
 
     // MARK: - one layer
 
-    /// Runs layer l on `x` ([N, d]) into `xOut`, leaving its internals in the plan's buffers.
-    /// `reuse`: the kept internals (q, k, v, attPre, xmid, gpre, up) of layer l are already in
-    /// place (--keep-activations): only the cheap rest is recomputed (norms, quantization,
-    /// activation), with the same operations, so the values equal the first pass's; xOut is
-    /// not written.
-    func layerForward(_ l: Int, x: UnsafePointer<Float>, xOut: UnsafeMutablePointer<Float>, reuse: Bool = false) {
+    /// Runs layer l on `x` ([N, d]) into `xOut`, leaving its internals in the plan's buffers
+    /// (call plan.bind(layer: l) first). `recompute`: the backward's second pass — the layer's
+    /// attention output is still in place from the first, so attention is not run again; with
+    /// --keep-activations all of q, k, v, attPre, xmid, gpre, up are, and only the cheap rest is
+    /// recomputed (norms, quantization, activation), and xOut is not written. Every recomputed
+    /// value equals the first pass's (the same operations on the same inputs).
+    func layerForward(_ l: Int, x: UnsafePointer<Float>, xOut: UnsafeMutablePointer<Float>, recompute: Bool = false) {
         clock.start(.forwardOther)
         defer { clock.stop() }
         let L = weights.layers[l]
@@ -110,6 +111,7 @@ extension Network {
         let n = N
         packedFor = nil   // the buffers x̂ was packed from are overwritten now
         let m0 = b.mult, m1 = b.mult + n, m2 = b.mult + 2 * n
+        let reuse = recompute && b.kept != nil
         // Attention block.
         forTokens { t in FloatKernels.rmsnorm(x + t * d, weight: L.attnNorm, eps: eps, out: self.b.xn + t * d, d) }
         quantize(b.xn, stride: d, cols: d, xh: b.xh1)
@@ -122,8 +124,8 @@ extension Network {
                 for h in 0..<self.spec.heads { self.rope(self.b.q + t * a + h * self.spec.headDim, p) }
                 for h in 0..<self.spec.kvHeads { self.rope(self.b.k + t * kv + h * self.spec.headDim, p) }
             }
-            attentionForward()
         }
+        if !recompute { attentionForward() }
         if let sub = L.attnSubNorm {
             forTokens { t in FloatKernels.rmsnorm(self.b.attPre + t * a, weight: sub, eps: eps, out: self.b.attN + t * a, a) }
         } else {

@@ -1,6 +1,8 @@
 // The tuner's memory plan: a sizes table for every buffer a training step touches, one
-// allocation, typed slices. Only each layer's input is kept across the step (activation
-// recomputation); one layer's internals and gradients live in shared scratch; weight
+// allocation, typed slices. Each layer's input and attention output are kept across the step
+// (activation recomputation of the rest: the attention output costs a·4 bytes per token and
+// layer and saves the attention's second pass); one layer's other internals and gradients live
+// in shared scratch; weight
 // gradients exist one tile of rows at a time per worker. `dqt-tune --dry-run` prints this.
 import CDQTKernels
 import CDQTTrain
@@ -22,7 +24,7 @@ struct TrainBuffers {
     var q: UnsafeMutablePointer<Float>       // [N, a] after RoPE
     var k: UnsafeMutablePointer<Float>       // [N, kv] after RoPE
     var v: UnsafeMutablePointer<Float>       // [N, kv]
-    var attPre: UnsafeMutablePointer<Float>  // [N, a] attention output
+    var attPre: UnsafeMutablePointer<Float>  // [N, a] attention output (layer l's slab of attentionOutputs, or of kept)
     var attN: UnsafeMutablePointer<Float>    // [N, a] after the sub-norm
     var xho: UnsafeMutablePointer<Float>     // [N, a] o_proj input, dequantized
     var xmid: UnsafeMutablePointer<Float>    // [N, d] residual after attention
@@ -129,7 +131,7 @@ final class TrainPlan {
         var sizes: [(String, Int)] = [
             ("saved_layer_inputs", (L + 1) * N * d * 4),
             ("xn", N * d * 4), ("xh1", N * d * 4), ("q", N * a * 4), ("k", N * kv * 4), ("v", N * kv * 4),
-            ("att_pre", N * a * 4), ("att_n", N * a * 4), ("xho", N * a * 4), ("xmid", N * d * 4),
+            ("att_pre", keep ? 4 : L * N * a * 4), ("att_n", N * a * 4), ("xho", N * a * 4), ("xmid", N * d * 4),
             ("xn2", N * d * 4), ("xh2", N * d * 4), ("gate_pre", N * f * 4), ("up", N * f * 4),
             ("f_pre", N * f * 4), ("f_n", N * f * 4), ("xh3", N * f * 4), ("out", N * max(d, a) * 4),
             ("xq", N * P), ("alpha", N * 4), ("qsum", N * 4), ("mult", 3 * N * 4),
@@ -150,6 +152,10 @@ final class TrainPlan {
         }
         return sizes
     }
+
+    /// [L, N, a]: every layer's attention output, kept from the forward to the backward (without
+    /// --keep-activations, whose slabs hold them instead).
+    private var attentionOutputs: UnsafeMutablePointer<Float>
 
     init(spec: ModelSpec, seqLen: Int, batch: Int, workers W: Int, moments: Int, factored: Bool, stagingBytes: Int,
          maxRowBytes: Int, keep: Bool = false) throws {
@@ -207,6 +213,7 @@ final class TrainPlan {
             workers.append(WorkerScratch(grad: grad, state: state, gemm: gemm, u: u, oldCodes: oldCodes, newCodes: newCodes,
                                          attention: rows, partial: partial))
         }
+        attentionOutputs = attPre
         b = TrainBuffers(saved: saved, kept: keep ? keptPtr : nil, xn: xn, xh1: xh1, q: q, k: k, v: v, attPre: attPre, attN: attN, xho: xho, xmid: xmid,
                          xn2: xn2, xh2: xh2, gpre: gpre, up: up, fpre: fpre, fN: fN, xh3: xh3, out: out, xq: xq,
                          alpha: alpha, qsum: qsum, mult: mult, dx: dx, dxn: dxn, dfN: dfN, dgate: dgate, dup: dup,
@@ -216,9 +223,13 @@ final class TrainPlan {
                          paddedWidth: P)
     }
 
-    /// With kept internals: points q, k, v, attPre, xmid, gpre, up at layer l's slabs.
+    /// Points attPre at layer l's attention output, and with kept internals (--keep-activations)
+    /// q, k, v, attPre, xmid, gpre, up at layer l's slabs.
     func bind(layer l: Int) {
-        guard let kept = b.kept else { return }
+        guard let kept = b.kept else {
+            b.attPre = attentionOutputs + l * N * spec.attnDim
+            return
+        }
         let a = spec.attnDim, kv = spec.kvDim, d = spec.hiddenSize, f = spec.ffnSize
         b.q = kept + l * N * TrainPlan.keptWidth(spec)
         b.k = b.q + N * a
