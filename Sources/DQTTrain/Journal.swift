@@ -82,8 +82,9 @@ final class UndoJournal {
             let n = min(Self.maskedSpan, count - at)
             let m = UndoJournalFile.maskBytes(length: n)
             let data = encoded + UndoJournalFile.recordHeaderSize
+            // Masked only if smaller than plain: m + kept < n.
             let kept = dqtt_undo_mask(old.assumingMemoryBound(to: UInt8.self) + at, new.assumingMemoryBound(to: UInt8.self) + at, n,
-                                      data.assumingMemoryBound(to: UInt8.self), (data + m).assumingMemoryBound(to: UInt8.self))
+                                      data.assumingMemoryBound(to: UInt8.self), (data + m).assumingMemoryBound(to: UInt8.self), n - m - 1)
             if kept > 0 {
                 if m + kept < n {
                     let d = UnsafeRawBufferPointer(start: data, count: m + kept)

@@ -87,8 +87,12 @@ void dqtt_pack_t1(const int8_t *codes, int64_t cols, uint8_t *out);
 /// The masked form of a journal record for bytes old[0..<n] about to become new_[0..<n]: bit j
 /// of mask[j / 8] (least significant first; ceil(n/8) bytes, the unused high bits of the last
 /// byte 0) is set where old[j] != new_[j], and kept[] receives those old bytes in ascending j.
-/// Returns their count (kept must hold n bytes).
-size_t dqtt_undo_mask(const uint8_t *old, const uint8_t *new_, size_t n, uint8_t *mask, uint8_t *kept);
+/// Returns their count (kept must hold n bytes) — or, as soon as it exceeds `limit`, a count
+/// above `limit` with mask and kept incomplete (the caller then writes a plain record).
+size_t dqtt_undo_mask(const uint8_t *old, const uint8_t *new_, size_t n, uint8_t *mask, uint8_t *kept, size_t limit);
+/// Explicit path (0 portable, 1 AVX2: SIZE_MAX without running if unavailable, −1 automatic).
+size_t dqtt_undo_mask_path(int path, const uint8_t *old, const uint8_t *new_, size_t n, uint8_t *mask, uint8_t *kept,
+                           size_t limit);
 
 // MARK: - attention
 
