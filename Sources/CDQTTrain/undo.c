@@ -31,9 +31,13 @@ __attribute__((target("avx2,bmi"))) static size_t undo_mask_avx2(const uint8_t *
 size_t dqtt_undo_mask_path(int path, const uint8_t *old, const uint8_t *new_, size_t n, uint8_t *mask, uint8_t *kept,
                            size_t limit) {
     size_t count = 0, i = 0;
+    int avx2 = 0;
 #if defined(__x86_64__)
-    if (path == 1 && !dqtt_cpu_avx2()) return SIZE_MAX;
-    if (path != 0 && dqtt_cpu_avx2()) {
+    avx2 = path != 0 && dqtt_cpu_avx2();
+#endif
+    if (path == 1 && !avx2) return SIZE_MAX;   // also on a CPU without x86 (the portable path is 0)
+#if defined(__x86_64__)
+    if (avx2) {
         count = undo_mask_avx2(old, new_, n, mask, kept, limit, &i);
         if (count > limit) return count;
     }

@@ -415,7 +415,9 @@ public enum UndoJournalFile {
                 guard magicOK, let kind = RecordKind(rawValue: rawKind), fileVersion >= 2 || kind == .plain,
                       length >= 0, length <= modelSize, offset >= 0, offset <= modelSize - length else { break }
                 var dataLength = length
+                data = []
                 if kind == .masked {
+                    // The mask first: it says how many kept bytes follow.
                     let m = maskBytes(length: length)
                     guard m <= room else { break }
                     data = [UInt8](repeating: 0, count: m)
@@ -425,8 +427,13 @@ public enum UndoJournalFile {
                     dataLength = m + data.reduce(0) { $0 + $1.nonzeroBitCount }
                 }
                 guard dataLength <= room else { break }
-                data = [UInt8](repeating: 0, count: dataLength)
-                try data.withUnsafeMutableBytes { try readAll(jfd, $0.baseAddress!, dataLength, at: pos + recordHeaderSize, path: jpath) }
+                let have = data.count
+                if dataLength > have {
+                    data += [UInt8](repeating: 0, count: dataLength - have)
+                    try data.withUnsafeMutableBytes {
+                        try readAll(jfd, $0.baseAddress! + have, dataLength - have, at: pos + recordHeaderSize + have, path: jpath)
+                    }
+                }
                 guard data.withUnsafeBytes({ checksum(offset: offset, length: length, kind: kind, data: $0) == sum }) else { break }
                 found.append(Found(pos: pos, kind: kind, offset: offset, length: length, dataLength: dataLength))
                 pos += recordHeaderSize + ((dataLength + 7) & ~7)
@@ -435,6 +442,7 @@ public enum UndoJournalFile {
             // period-start bytes in the earlier record, so the earliest record is written last.
             var range: [UInt8] = []
             for r in found.reversed() {
+                guard r.length > 0 else { restored += 1; continue }   // an empty range: nothing to write
                 data = [UInt8](repeating: 0, count: r.dataLength)
                 try data.withUnsafeMutableBytes { try readAll(jfd, $0.baseAddress!, r.dataLength, at: r.pos + recordHeaderSize, path: jpath) }
                 switch r.kind {

@@ -5,8 +5,9 @@
 // A commit period starts by writing the old header block to `<model>.journal` and syncing it
 // (file and directory). Before any range of the model is modified, its old bytes are appended
 // and synced — as a masked record (a bit per byte, and the old values of the bytes that change
-// only) where that is smaller, which it is for a ternary step: a few percent of the codes move. The commit rewrites section checksums, the commit counter and the header
-// checksum, syncs the model, and then removes the journal: that unlink is the commit point.
+// only) where that is smaller, which it is for a ternary step: a few percent of the codes move.
+// The commit rewrites section checksums, the commit counter and the header checksum, syncs the
+// model, and then removes the journal: that unlink is the commit point.
 // The tuner holds the exclusive period lock from before `begin` until after `finish`.
 import CDQTTrain
 import DQTFormat
@@ -68,7 +69,12 @@ final class UndoJournal {
         let h = UndoJournalFile.recordHeader(offset: offset, bytes: bytes)
         try h.withUnsafeBytes { try pwriteAll(fd, $0.baseAddress!, $0.count, end, path: path) }
         try pwriteAll(fd, bytes.baseAddress!, bytes.count, end + UndoJournalFile.recordHeaderSize, path: path)
-        end += UndoJournalFile.recordHeaderSize + ((bytes.count + 7) & ~7)
+        appended(dataCount: bytes.count)
+    }
+
+    /// A record with `dataCount` bytes of data was written at `end`: the next goes after its padding.
+    private func appended(dataCount: Int) {
+        end += UndoJournalFile.recordHeaderSize + ((dataCount + 7) & ~7)
         records += 1
     }
 
@@ -91,8 +97,7 @@ final class UndoJournal {
                     let h = UndoJournalFile.recordHeader(offset: offset + at, length: n, kind: .masked, data: d)
                     h.withUnsafeBytes { encoded.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
                     try pwriteAll(fd, encoded, UndoJournalFile.recordHeaderSize + d.count, end, path: path)
-                    end += UndoJournalFile.recordHeaderSize + ((d.count + 7) & ~7)
-                    records += 1
+                    appended(dataCount: d.count)
                 } else {
                     try record(offset: offset + at, bytes: UnsafeRawBufferPointer(start: old + at, count: n))
                 }

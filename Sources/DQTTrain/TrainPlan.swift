@@ -2,8 +2,7 @@
 // allocation, typed slices. Each layer's input and attention output are kept across the step
 // (activation recomputation of the rest: the attention output costs a·4 bytes per token and
 // layer and saves the attention's second pass); one layer's other internals and gradients live
-// in shared scratch; weight
-// gradients exist one tile of rows at a time per worker. `dqt-tune --dry-run` prints this.
+// in shared scratch; weight gradients exist one tile of rows at a time per worker. `dqt-tune --dry-run` prints this.
 import CDQTKernels
 import CDQTTrain
 import DQTFormat
@@ -155,7 +154,7 @@ final class TrainPlan {
 
     /// [L, N, a]: every layer's attention output, kept from the forward to the backward (without
     /// --keep-activations, whose slabs hold them instead).
-    private var attentionOutputs: UnsafeMutablePointer<Float>
+    private let attentionOutputs: UnsafeMutablePointer<Float>
 
     init(spec: ModelSpec, seqLen: Int, batch: Int, workers W: Int, moments: Int, factored: Bool, stagingBytes: Int,
          maxRowBytes: Int, keep: Bool = false) throws {

@@ -2,9 +2,9 @@
 // the staging buffer (reading and writing the tile's optimizer moments in the state sidecar).
 // Finished chunks wait in the staging buffer, one after another, until it is full or the step
 // ends; then the rows that changed are journaled (the old values of the bytes they change, one
-// sync for all of them) and copied into the mapping in place. Nothing reads a tensor between its update and the end of
-// the step (a layer's weights are done with when its update comes; the head/embedding comes
-// last), so the deferral changes no value — and a small model's step syncs the journal once
+// sync for all of them) and copied into the mapping in place. Nothing reads a tensor between
+// its update and the end of the step (a layer's weights are done with when its update comes;
+// the head/embedding comes last), so the deferral changes no value — and a small model's step syncs the journal once
 // instead of once per tensor.
 import DQTFormat
 #if canImport(Glibc)
