@@ -35,7 +35,7 @@ extension Network {
             var r0 = rows.lowerBound
             if table.encoding != .i8r {
                 // All positions per block of ~192 KiB of rows (stays in L2 while the positions
-                // pass over it in tiles of three).
+                // pass over it in tiles of four).
                 let block = max(16, 196_608 / (d * (table.encoding == .f32 ? 4 : 2)))
                 while r0 < rows.upperBound {
                     let r1 = min(r0 + block, rows.upperBound)

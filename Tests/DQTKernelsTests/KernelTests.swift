@@ -204,15 +204,15 @@ import DQTKernels
         }
     }
 
-    /// The tuner's head forward (matvecsF16 / BF16 / F32: n positions per call, tiles of three
-    /// on AVX2) gives each position exactly what the matvec gives it: the tuner's loss equals
-    /// dqt-run's logits.
+    /// The tuner's head forward (matvecsF16 / BF16 / F32: n positions per call; on AVX2 tiles of
+    /// 3 rows × 4 positions, one accumulator per pass, for 16-bit tables and 2 × 3 for f32) gives
+    /// each position exactly what the matvec gives it: the tuner's loss equals dqt-run's logits.
     @Test func matvecsEqualMatvecBitForBit() {
         var rng = SplitMix64(seed: 15)
         typealias Many = (UnsafeRawPointer, Int, UnsafePointer<Float>, Int, Int, Range<Int>, UnsafeMutablePointer<Float>, Int) -> Void
         typealias One = (UnsafeRawPointer, Int, UnsafePointer<Float>, Range<Int>, UnsafeMutablePointer<Float>) -> Void
         for cols in edgeCols {
-            let rows = 11, rr = 1..<10   // 9 rows: the f32 kernel's 2-row tiles end on a single row
+            let rows = 12, rr = 1..<11   // 10 rows: 3-row and 2-row tiles end on a single row
             let wf = (0..<(rows * cols)).map { _ in Float.random(in: -4...4, using: &rng) }
             let encodings: [(String, [UInt8], Many, One)] = [
                 ("f16", Packing.packF16(wf).withUnsafeBytes { Array($0) },
@@ -226,7 +226,7 @@ import DQTKernels
                  { Kernels.matvecF32($0, cols: $1, x: $2, rows: $3, y: $4) }),
             ]
             for (name, bytes, many, one) in encodings {
-                for n in [1, 2, 3, 4, 5, 7] {
+                for n in [1, 2, 3, 4, 5, 7, 8, 9] {
                     let x = (0..<(n * (cols + 3))).map { _ in Float.random(in: -1...1, using: &rng) }
                     var y = [Float](repeating: Self.sentinel, count: n * 13), yRef = y
                     bytes.withUnsafeBytes { w in x.withUnsafeBufferPointer { xp in
