@@ -5,7 +5,8 @@
 # a completed run must equal the reference's final file, then the victim starts over.
 #
 #   tools/kill_test_tune.sh N [BIN_DIR]        (default BIN_DIR: .build/release, or $DQT_BIN)
-#   env: STEPS (12), COMMIT_EVERY (1), OPTIMIZER (adamw), THREADS (2), SEQ (32)
+#   env: STEPS (12), COMMIT_EVERY (1), OPTIMIZER (adamw), THREADS (2), SEQ (32),
+#        STAGING_KIB (16: several journal syncs per step, one overlapping the next chunk's compute)
 #
 # Every third kill is not checked right away: the next run then starts with the journal of the
 # interrupted period and rolls it back itself, so kills also land inside a rollback. After every
@@ -20,6 +21,7 @@ COMMIT_EVERY=${COMMIT_EVERY:-1}
 OPTIMIZER=${OPTIMIZER:-adamw}
 THREADS=${THREADS:-2}
 SEQ=${SEQ:-32}
+STAGING_KIB=${STAGING_KIB:-16}
 (( STEPS % COMMIT_EVERY == 0 )) || { echo "STEPS must be a multiple of COMMIT_EVERY" >&2; exit 2; }
 for b in dqt-tune dqt-convert dqt-run; do [[ -x $BIN/$b ]] || { echo "missing $BIN/$b (swift build -c release)" >&2; exit 2; }; done
 WORK=$(mktemp -d /tmp/dqt-kill-test.XXXXXX)
@@ -28,7 +30,7 @@ trap 'rm -rf "$WORK"' EXIT
 head -c 6000 "$ROOT/tools/README.md" > "$WORK/notes.txt"
 "$BIN/dqt-convert" "$ROOT/Tests/Fixtures/dqt-ternary" "$WORK/base.dqt" --quiet
 ARGS=(--data "$WORK/notes.txt" --seq-len "$SEQ" --batch 2 --optimizer "$OPTIMIZER" --lr 1e-3 --seed 5
-      --commit-every "$COMMIT_EVERY" --threads "$THREADS" --quiet)
+      --commit-every "$COMMIT_EVERY" --threads "$THREADS" --staging-kib "$STAGING_KIB" --quiet)
 hash() { sha256sum "$1" | cut -c1-16; }
 fresh() { rm -f "$1" "$1.tune" "$1.journal"; cp "$WORK/base.dqt" "$1"; }
 

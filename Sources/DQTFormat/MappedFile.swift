@@ -19,6 +19,8 @@ public final class MappedFile: @unchecked Sendable {
     public let size: Int
     public let writable: Bool
     let fd: Int32
+    /// The open file (−1 for an in-memory copy).
+    public var fileDescriptor: Int32 { fd }
     /// The mapping; nil only for an empty file (which no valid .dqt is).
     public let base: UnsafeMutableRawPointer?
     /// True for an in-memory copy (`init(copying:path:)`): freed, not unmapped.

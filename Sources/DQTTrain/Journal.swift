@@ -34,14 +34,21 @@ final class UndoJournal {
     /// `maskedSpan` bytes of the model).
     private let encoded: UnsafeMutableRawPointer
     static let maskedSpan = 256 << 10
+    /// Runs `startSync`'s fdatasync on its own thread; nil where no thread could be started
+    /// (then `startSync` syncs in place).
+    private let syncer: OpaquePointer?
+    /// A `startSync` not yet waited for.
+    private(set) var syncing = false
 
     init(modelPath: String) {
         path = UndoJournalFile.path(for: modelPath)
         encoded = .allocate(byteCount: UndoJournalFile.recordHeaderSize + UndoJournalFile.maskBytes(length: Self.maskedSpan) + Self.maskedSpan,
                             alignment: 64)
+        syncer = dqtt_syncer_create()
     }
 
     deinit {
+        dqtt_syncer_destroy(syncer)   // lets a running fdatasync finish before the descriptor closes
         if fd >= 0 { close(fd) }
         encoded.deallocate()
     }
@@ -108,9 +115,27 @@ final class UndoJournal {
 
     func sync() throws { try fdatasyncOrThrow(fd, path: path) }
 
+    /// Starts making the records appended so far durable and returns at once; `waitSync` says
+    /// when they are (records appended meanwhile may or may not be included).
+    func startSync() throws {
+        precondition(fd >= 0 && !syncing, "journal not begun, or a sync is running")
+        guard let syncer else { return try sync() }
+        dqtt_syncer_start(syncer, fd)
+        syncing = true
+    }
+
+    /// Waits for `startSync`'s records to be durable (no-op without one).
+    func waitSync() throws {
+        guard syncing, let syncer else { return }
+        syncing = false
+        let e = dqtt_syncer_wait(syncer)
+        guard e == 0 else { throw TrainError.io("fdatasync of the journal failed: \(errnoDescription(e))", path: path) }
+    }
+
     /// Removes the journal and syncs the directory: the commit point.
     func finish() throws {
         precondition(fd >= 0, "journal not begun")
+        try waitSync()
         close(fd)
         fd = -1
         guard unlink(path) == 0 else { throw TrainError.io("cannot remove the journal: \(errnoDescription())", path: path) }

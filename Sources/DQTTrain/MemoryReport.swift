@@ -91,7 +91,7 @@ extension Tuner {
             else if name == "att_pre" { if !options.keepActivations { add("every layer's attention output", bytes) } }
             else if name == "kept_layer_internals" { if options.keepActivations { add("kept layer internals (--keep-activations)", bytes) } }
             else if name == "logits" { add("logits / dL/dlogits", bytes) }
-            else if name == "staging" { add("staging (new rows before the journal sync)", bytes) }
+            else if name == "staging" { add("staging (new rows until the journal sync; 2 halves)", bytes) }
             else if name.hasPrefix("w") && name.contains(".") { add("per-worker tiles (gradient, state, decode)", bytes) }
             else { add("head, RoPE tables, small buffers", bytes) }
         }

@@ -79,7 +79,8 @@ public struct TrainOptions: Sendable {
     public var scheduleSteps = 0
     /// Final learning rate of the cosine, as a fraction of `lr`.
     public var minLRRatio = 0.1
-    /// Bytes of the staging buffer new packed rows wait in before the journal is synced.
+    /// Bytes of the staging buffer new packed rows wait in before the journal is synced (two
+    /// halves; at least two tiles of the widest rows are allocated whatever this says).
     public var stagingBytes = 8 << 20
     /// Tune even where the filesystem has no file locks (formats/dqt-tune.md §7.4): safe only if
     /// nothing else opens the model meanwhile.

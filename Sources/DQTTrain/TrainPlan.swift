@@ -126,7 +126,7 @@ final class TrainPlan {
         let C = max(d, a, f)
         let P = Int(dqt_padded_cols(Int64(C)))
         let R = tileRows(C)
-        let staging = max(stagingBytes, maxRowBytes * R)
+        let staging = max(stagingBytes, 2 * (maxRowBytes * R + 64))   // two halves, each ≥ one tile of rows
         var sizes: [(String, Int)] = [
             ("saved_layer_inputs", (L + 1) * N * d * 4),
             ("xn", N * d * 4), ("xh1", N * d * 4), ("q", N * a * 4), ("k", N * kv * 4), ("v", N * kv * 4),
@@ -165,7 +165,7 @@ final class TrainPlan {
         let R = TrainPlan.tileRows(C)
         tileRows = R
         self.N = N
-        let staging = max(stagingBytes, maxRowBytes * R)
+        let staging = max(stagingBytes, 2 * (maxRowBytes * R + 64))   // two halves, each ≥ one tile of rows
         self.stagingBytes = staging
         let sizes = TrainPlan.sizes(spec: spec, seqLen: seqLen, batch: batch, workers: W, moments: moments, factored: factored,
                                     stagingBytes: stagingBytes, maxRowBytes: maxRowBytes, keep: keep)

@@ -192,6 +192,8 @@ public final class Tuner {
         let scheduled = options.scheduled(completedSteps: Int(slot.step))
         sink.constants = StepConstants(options: scheduled, step: Int(slot.step) + 1)
         sink.resetCounters()
+        // A step that ends in a commit starts writeback of its rows as they go in.
+        sink.writebackFD = stepsSinceCommit + 1 >= options.commitEvery ? file.mapping.fileDescriptor : -1
         let stateBytes0 = state.bytesWritten
         let loss: Double
         do {

@@ -1,11 +1,16 @@
 // The fused update as a gradient sink: each tile of gradient rows becomes new packed rows in
 // the staging buffer (reading and writing the tile's optimizer moments in the state sidecar).
-// Finished chunks wait in the staging buffer, one after another, until it is full or the step
-// ends; then the rows that changed are journaled (the old values of the bytes they change, one
-// sync for all of them) and copied into the mapping in place. Nothing reads a tensor between
-// its update and the end of the step (a layer's weights are done with when its update comes;
-// the head/embedding comes last), so the deferral changes no value — and a small model's step syncs the journal once
-// instead of once per tensor.
+// The staging buffer has two halves. Finished chunks wait in one, one after another, until it
+// is full or the step ends; then the rows that changed are journaled (the old values of the
+// bytes they change) and the journal's fdatasync starts on a helper thread, while the next
+// chunks are computed into the other half. Before that half is journaled in turn, the sync is
+// waited for and the first half's rows are copied into the mapping in place — so every byte of
+// the model still changes only after its old value is durable in the journal, and the sync's
+// wait overlaps compute. Nothing reads a tensor between its update and the end of the step (a
+// layer's weights are done with when its update comes; the head/embedding comes last), so the
+// deferral changes no value. In a step that commits, the rows copied in are handed to the
+// kernel's writeback at once, so the commit's msync finds most pages already on disk.
+import CDQTTrain
 import DQTFormat
 #if canImport(Glibc)
 import Glibc
@@ -31,10 +36,21 @@ final class UpdateSink: GradientSink, @unchecked Sendable {
     let changed: UnsafeMutableBufferPointer<Int>
     let updated: UnsafeMutableBufferPointer<Int>
     let errors: UnsafeMutableBufferPointer<Error?>
-    /// Finished chunks waiting in the staging buffer (their new rows from byte `at` on).
-    private var pending: [(p: Param, rows: Range<Int>, at: Int)] = []
-    /// Staging bytes taken by `pending`; where the chunk being produced starts.
-    private var stagingUsed = 0, chunkBase = 0
+    /// The model file's descriptor while this step ends in a commit (its copied rows are handed
+    /// to writeback early), else −1: in a longer period a row's page may change again.
+    var writebackFD: Int32 = -1
+    /// Finished chunks waiting in the filling half of the staging buffer (their new rows from
+    /// byte `at` of the buffer on).
+    private var pending: [Chunk] = []
+    /// Journaled chunks of the other half, waiting for the journal's sync (`synced`: nothing to
+    /// wait for), with their changed rows.
+    private var journaled: [(chunk: Chunk, changedRows: [Int])] = []
+    private var journaledNeedSync = false
+    /// Bytes of one staging half; where the filling half starts; bytes of it taken by `pending`;
+    /// where the chunk being produced starts (offsets in the buffer).
+    private let half: Int
+    private var halfBase = 0, stagingUsed = 0, chunkBase = 0
+    typealias Chunk = (p: Param, rows: Range<Int>, at: Int)
 
     init(net: Network, state: StateFile, journal: UndoJournal, constants: StepConstants, beginJournal: @escaping () throws -> Void) {
         beginJournalHook = beginJournal
@@ -48,6 +64,7 @@ final class UpdateSink: GradientSink, @unchecked Sendable {
         updated.initialize(repeating: 0)
         errors = .allocate(capacity: net.par.count)
         errors.initialize(repeating: nil)
+        half = net.plan.stagingBytes / 2 & ~63
     }
 
     deinit {
@@ -80,7 +97,7 @@ final class UpdateSink: GradientSink, @unchecked Sendable {
     func wants(_ p: Param) -> Bool { p.trainable }
 
     func chunkRows(_ p: Param) -> Int {
-        let rows = max(1, net.plan.stagingBytes / max(p.rowBytes, 1))
+        let rows = max(1, half / max(p.rowBytes, 1))
         // A factored tensor keeps the column sums of each tile of a chunk (summed in tile order).
         return constants.kind.factors(p) ? min(rows, TrainPlan.maxChunkTiles * net.plan.tileRows(rows: p.rows)) : rows
     }
@@ -130,8 +147,8 @@ final class UpdateSink: GradientSink, @unchecked Sendable {
     }
 
     func prepareChunk(_ p: Param, rows: Range<Int>) throws {
-        if stagingUsed + rows.count * p.rowBytes > net.plan.stagingBytes { try flush() }
-        chunkBase = stagingUsed
+        if stagingUsed + rows.count * p.rowBytes > half { try journalPending() }
+        chunkBase = halfBase + stagingUsed
     }
 
     func finish(_ p: Param, rows: Range<Int>) throws {
@@ -140,18 +157,25 @@ final class UpdateSink: GradientSink, @unchecked Sendable {
             throw e
         }
         pending.append((p, rows, chunkBase))
-        stagingUsed = (chunkBase + rows.count * p.rowBytes + 63) & ~63
+        stagingUsed = (chunkBase - halfBase + rows.count * p.rowBytes + 63) & ~63
         if constants.kind.factors(p) { try finishColumns(p, rows: rows) }
         // The state file flushes and drops its pages once enough of them are dirty.
         state.release(count: stateRange(p, rows).1)
     }
 
-    /// The pending chunks into the mapping: what the journal does not hold yet of their changed
-    /// rows is recorded and synced (once), then the new rows are copied in. A row's first change
-    /// in a period is journaled as the bytes it changes (a masked record); a second change (with
+    /// Every chunk of the step into the mapping (the step's end).
+    func flush() throws {
+        try journalPending()
+        try applyJournaled()
+    }
+
+    /// The pending chunks' changed rows, as far as the journal does not hold them yet, are
+    /// recorded and a sync of the journal is started; the chunks journaled before are copied
+    /// in (after their sync) and the other staging half is filled next. A row's first change in
+    /// a period is journaled as the bytes it changes (a masked record); a second change (with
     /// `--commit-every` > 1) journals the whole row as it is then — its bytes not yet changed are
     /// the period's, and the rollback writes the earlier record last (formats/dqt-tune.md §2.3).
-    func flush() throws {
+    private func journalPending() throws {
         guard !pending.isEmpty else { return }
         let staging = net.b.staging
         // Rows whose bytes change, and runs of rows of one kind of record still to journal.
@@ -191,9 +215,26 @@ final class UpdateSink: GradientSink, @unchecked Sendable {
                 }
                 for r in range { p.journaled[r] = whole ? .all : .changes }
             }
-            try journal.sync()
         }
-        for ((p, rows, at), changedRows) in zip(pending, changed) {
+        // The other half's rows go in (their sync has had this half's compute to finish); then
+        // this half's records start syncing, and the other half fills next.
+        try applyJournaled()
+        if !toJournal.isEmpty { try journal.startSync() }
+        journaled = zip(pending, changed).map { ($0, $1) }
+        journaledNeedSync = !toJournal.isEmpty
+        pending.removeAll(keepingCapacity: true)
+        halfBase = halfBase == 0 ? half : 0
+        stagingUsed = 0
+        chunkBase = halfBase
+    }
+
+    /// Waits for the journal's sync of the journaled chunks, then copies their changed rows
+    /// into the mapping (and hands them to writeback when the step commits).
+    private func applyJournaled() throws {
+        guard !journaled.isEmpty else { return }
+        if journaledNeedSync { try journal.waitSync() }
+        let staging = net.b.staging
+        for ((p, rows, at), changedRows) in journaled {
             let rb = p.rowBytes
             var lastPage = -1   // rows ascend within a chunk; a page shared by two chunks counts twice
             for r in changedRows {
@@ -202,10 +243,14 @@ final class UpdateSink: GradientSink, @unchecked Sendable {
                 if last >= first { modelPagesDirtied += last - first + 1 }
                 lastPage = max(lastPage, last)
             }
-            if !changedRows.isEmpty { dirtySections.insert(p.section) }
+            if let r0 = changedRows.first, let r1 = changedRows.last {
+                dirtySections.insert(p.section)
+                if writebackFD >= 0 {   // a hint: the commit's msync makes them durable
+                    _ = dqtt_start_writeback(writebackFD, Int64(p.fileOffset + r0 * rb), Int64((r1 + 1 - r0) * rb))
+                }
+            }
         }
-        pending.removeAll(keepingCapacity: true)
-        stagingUsed = 0
-        chunkBase = 0
+        journaled.removeAll(keepingCapacity: true)
+        journaledNeedSync = false
     }
 }

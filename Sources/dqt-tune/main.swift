@@ -103,6 +103,9 @@ struct Tune: ParsableCommand {
     @Flag(name: .customLong("keep-activations"), help: "Keep every layer's linear and attention outputs through the step instead of recomputing them in the backward pass: faster, more memory (--dry-run shows how much); same results.")
     var keepActivations = false
 
+    @Option(name: .customLong("staging-kib"), help: "KiB of the buffer new rows wait in until the journal holds their old bytes (two halves: one fills while the other's journal records sync). Less memory, more syncs.")
+    var stagingKiB = 8192
+
     @Flag(help: "Print only the summary.")
     var quiet = false
 
@@ -112,6 +115,7 @@ struct Tune: ParsableCommand {
     func validate() throws {
         guard recover || dryRun || data != nil else { throw ValidationError("--data is required (the training text)") }
         guard steps >= 0 else { throw ValidationError("--steps must be ≥ 0") }
+        guard stagingKiB >= 1 else { throw ValidationError("--staging-kib must be ≥ 1") }
         guard warmup >= 0 else { throw ValidationError("--warmup must be ≥ 0") }
         guard minLRRatio >= 0, minLRRatio <= 1 else { throw ValidationError("--min-lr-ratio must be in 0…1") }
         if let scheduleSteps, scheduleSteps < 1 { throw ValidationError("--schedule-steps must be ≥ 1") }
@@ -138,6 +142,7 @@ struct Tune: ParsableCommand {
         o.batch = batch
         o.seed = seed
         o.commitEvery = commitEvery
+        o.stagingBytes = stagingKiB << 10
         o.freeze = try FreezeSet(parsing: freeze)
         o.rounding = rounding
         o.threads = threads

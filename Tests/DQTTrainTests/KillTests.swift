@@ -19,7 +19,7 @@ import Testing
         let text = writeText(notesText, in: dir)
         let steps = 6
         let args = ["--data", text, "--seq-len", "16", "--batch", "2", "--optimizer", "adamw", "--lr", "1e-3", "--seed", "5",
-                    "--threads", "2", "--quiet"]
+                    "--threads", "2", "--staging-kib", "16", "--quiet"]
         func fresh(_ p: String) {
             for s in ["", ".tune", ".journal"] { try? FileManager.default.removeItem(atPath: p + s) }
             copyFile(base, p)

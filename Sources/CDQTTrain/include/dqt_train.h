@@ -178,6 +178,24 @@ float dqtt_factored_row(const float *g, int64_t n, float rho, const float *shape
 float dqtt_factored_row_path(int path, const float *g, int64_t n, float rho, const float *shape,
                              const dqtt_factored_params *p, float *u, float *col, int first);
 
+// MARK: - overlapped I/O (io.c)
+
+/// Starts writeback of [offset, offset + count) of fd's dirty pages without waiting (Linux
+/// sync_file_range with SYNC_FILE_RANGE_WRITE; a hint: durability still needs fsync/msync).
+/// Returns 0 or errno; 0 where the call does not exist.
+int dqtt_start_writeback(int fd, int64_t offset, int64_t count);
+
+/// One helper thread that runs fdatasync(fd) on request, so the caller computes meanwhile.
+typedef struct dqtt_syncer dqtt_syncer;
+/// NULL if the thread cannot be started.
+dqtt_syncer *dqtt_syncer_create(void);
+/// Asks for fdatasync(fd) (after the previous request finished); returns at once.
+void dqtt_syncer_start(dqtt_syncer *s, int fd);
+/// Waits for the last request: 0, or its errno (reported once).
+int dqtt_syncer_wait(dqtt_syncer *s);
+/// Finishes a pending request, stops and joins the thread.
+void dqtt_syncer_destroy(dqtt_syncer *s);
+
 #ifdef __cplusplus
 }
 #endif
