@@ -67,20 +67,23 @@ DQT_AVX2 void dqt_matvec_f32_avx2(const float *w, int64_t cols, const float *x, 
 // the rows: a tile's activations (4 × cols floats) stay in L1 while the caller's row block (keep
 // it within L2) streams past. Measured on the 32000 × 1536 f16 table, 256 positions, 1 thread,
 // this machine's EPYC (harness of the two kernels alternated, best of 5): 21.9–22.4 → 27.6–28.2
-// GMAC/s. (Column blocks of 256 inside the passes gained 3% more; f32 rows at 1536 columns were
-// slower in this shape — 42 KB of tile data — so the f32 kernel below keeps its 2 × 3 tile.)
+// GMAC/s. (Column blocks of 256 inside the passes gained 3% more.) f32 rows take the passes up
+// to 768 columns only: at 1536 a tile's data (4 positions + 3 rows, 42 KB) spills L1 and the
+// 2 × 3 register tile below is faster (f32, V = 4096, same harness: 192 columns 12.8/20.1 →
+// 15.5/23.7 GMAC/s, 384: 21.2/21.7 → 26.7/31.3, 768: 27.6/27.0 → 30.5/30.5, 1536: 27.8/19.1 →
+// 21.5/15.1).
 #define MV_R 3
 #define MV_T 4
-#define FLOAT_MATVECS(NAME, T, LOAD8, SCALAR)                                                      \
+#define FLOAT_MATVECS(NAME, T, LOAD8, SCALAR, STEP, NACC)                                          \
 DQT_AVX2_INLINE void NAME##_tile(const T *const rp[MV_R], int64_t cols, const float *const xp[MV_T], \
                                  float out[MV_R][MV_T]) {                                          \
     __m256 part[4][MV_R][MV_T];                                                                    \
-    const int64_t full = cols / 32 * 32;                                                           \
-    for (int k = 0; k < 4; k++) {                                                                  \
+    const int64_t full = cols / (STEP) * (STEP);                                                   \
+    for (int k = 0; k < (NACC); k++) {                                                             \
         __m256 acc[MV_R][MV_T];                                                                    \
         for (int r = 0; r < MV_R; r++) for (int t = 0; t < MV_T; t++) acc[r][t] = _mm256_setzero_ps(); \
         int64_t i = 8 * k;                                                                         \
-        for (; i < full; i += 32) {                                                                \
+        for (; i < full; i += (STEP)) {                                                            \
             __m256 w[MV_R];                                                                        \
             for (int r = 0; r < MV_R; r++) w[r] = LOAD8(rp[r] + i);                                \
             for (int t = 0; t < MV_T; t++) {                                                       \
@@ -99,8 +102,9 @@ DQT_AVX2_INLINE void NAME##_tile(const T *const rp[MV_R], int64_t cols, const fl
     const int64_t tail = full + (cols - full) / 8 * 8;                                             \
     for (int r = 0; r < MV_R; r++)                                                                 \
         for (int t = 0; t < MV_T; t++) {                                                           \
-            float s = dqt_hsum_ps(_mm256_add_ps(_mm256_add_ps(part[0][r][t], part[1][r][t]),       \
-                                                _mm256_add_ps(part[2][r][t], part[3][r][t])));     \
+            float s = dqt_hsum_ps((NACC) == 4 ? _mm256_add_ps(_mm256_add_ps(part[0][r][t], part[1][r][t]), \
+                                                              _mm256_add_ps(part[2][r][t], part[3][r][t])) \
+                                              : _mm256_add_ps(part[0][r][t], part[1][r][t]));      \
             for (int64_t j = tail; j < cols; j++) s += SCALAR(rp[r][j]) * xp[t][j];                \
             out[r][t] = s;                                                                         \
         }                                                                                          \
@@ -123,11 +127,19 @@ DQT_AVX2 void NAME(const T *w, int64_t cols, const float *x, int64_t ldx, int64_
     }                                                                                              \
 }
 
-FLOAT_MATVECS(dqt_matvecs_f16_avx2, uint16_t, load8_f16, dqt_half_to_float)
-FLOAT_MATVECS(dqt_matvecs_bf16_avx2, uint16_t, load8_bf16, dqt_bf16_to_float)
+FLOAT_MATVECS(dqt_matvecs_f16_avx2, uint16_t, load8_f16, dqt_half_to_float, 32, 4)
+FLOAT_MATVECS(dqt_matvecs_bf16_avx2, uint16_t, load8_bf16, dqt_bf16_to_float, 32, 4)
+// f32 rows (dqt_matvec_f32_avx2's two accumulators over 16-column steps) in passes, for tables
+// of at most MV_F32_PASSES_COLS columns (dqt_matvecs_f32_avx2 below).
+#define DQT_F32_VALUE(v) (v)
+#ifndef MV_F32_PASSES_COLS
+#define MV_F32_PASSES_COLS 768
+#endif
+FLOAT_MATVECS(dqt_matvecs_f32_passes_avx2, float, load8_f32, DQT_F32_VALUE, 16, 2)
 
 // dqt_matvec_f32_avx2 for several positions: a tile of RR ≤ 2 rows × TT ≤ 3 positions, each
-// logit summed exactly as the matvec sums it (so every result equals it bit for bit).
+// logit summed exactly as the matvec sums it (so every result equals it bit for bit); narrow
+// tables go to the passes above.
 DQT_AVX2_INLINE void matvecs_f32_tile(const float *const rp[2], const int RR, int64_t cols, const float *const xp[3],
                                       const int TT, float out[2][3]) {
     __m256 a[2][3], b[2][3];
@@ -159,6 +171,7 @@ DQT_AVX2_INLINE void matvecs_f32_tile(const float *const rp[2], const int RR, in
 
 DQT_AVX2 void dqt_matvecs_f32_avx2(const float *w, int64_t cols, const float *x, int64_t ldx, int64_t n,
                                    int64_t r0, int64_t r1, float *y, int64_t ldy) {
+    if (cols <= MV_F32_PASSES_COLS) { dqt_matvecs_f32_passes_avx2(w, cols, x, ldx, n, r0, r1, y, ldy); return; }
     for (int64_t t0 = 0; t0 < n; t0 += 3) {
         const int TT = n - t0 < 3 ? (int)(n - t0) : 3;
         const float *xp[3];
