@@ -146,7 +146,7 @@ public final class Tuner {
         let journal = UndoJournal(modelPath: modelPath)
         self.journal = journal
         sink = UpdateSink(net: net, state: state, journal: journal, constants: StepConstants(options: options, step: 1),
-                          beginJournal: {})
+                          modelFD: file.mapping.fileDescriptor, modelPath: modelPath, beginJournal: {})
         sink.beginJournalHook = { [unowned self] in try self.beginJournalIfNeeded() }
     }
 
@@ -193,7 +193,7 @@ public final class Tuner {
         sink.constants = StepConstants(options: scheduled, step: Int(slot.step) + 1)
         sink.resetCounters()
         // A step that ends in a commit starts writeback of its rows as they go in.
-        sink.writebackFD = stepsSinceCommit + 1 >= options.commitEvery ? file.mapping.fileDescriptor : -1
+        sink.writebackEarly = stepsSinceCommit + 1 >= options.commitEvery
         let stateBytes0 = state.bytesWritten
         let loss: Double
         do {

@@ -8,8 +8,11 @@
 // the model still changes only after its old value is durable in the journal, and the sync's
 // wait overlaps compute. Nothing reads a tensor between its update and the end of the step (a
 // layer's weights are done with when its update comes; the head/embedding comes last), so the
-// deferral changes no value. In a step that commits, the rows copied in are handed to the
-// kernel's writeback at once, so the commit's msync finds most pages already on disk.
+// deferral changes no value. Rows go in with pwrite on the model's descriptor, not through
+// the mapping (the same page cache, so the mapping sees them at once): a store into a page the
+// last commit's msync left clean costs a write-protect fault per 4 KiB page, the kernel's copy
+// does not. In a step that commits, they are also handed to the kernel's writeback at once, so
+// the commit's msync finds most pages already on disk.
 import CDQTTrain
 import DQTFormat
 #if canImport(Glibc)
@@ -36,9 +39,13 @@ final class UpdateSink: GradientSink, @unchecked Sendable {
     let changed: UnsafeMutableBufferPointer<Int>
     let updated: UnsafeMutableBufferPointer<Int>
     let errors: UnsafeMutableBufferPointer<Error?>
-    /// The model file's descriptor while this step ends in a commit (its copied rows are handed
-    /// to writeback early), else −1: in a longer period a row's page may change again.
-    var writebackFD: Int32 = -1
+    /// The model file's descriptor and path: new rows are written through it (−1: through the
+    /// mapping, for a model not backed by a file).
+    let modelFD: Int32
+    let modelPath: String
+    /// Set while this step ends in a commit: its rows are handed to writeback as they go in (in
+    /// a longer period a row's page may change again).
+    var writebackEarly = false
     /// Finished chunks waiting in the filling half of the staging buffer (their new rows from
     /// byte `at` of the buffer on).
     private var pending: [Chunk] = []
@@ -52,8 +59,11 @@ final class UpdateSink: GradientSink, @unchecked Sendable {
     private var halfBase = 0, stagingUsed = 0, chunkBase = 0
     typealias Chunk = (p: Param, rows: Range<Int>, at: Int)
 
-    init(net: Network, state: StateFile, journal: UndoJournal, constants: StepConstants, beginJournal: @escaping () throws -> Void) {
+    init(net: Network, state: StateFile, journal: UndoJournal, constants: StepConstants, modelFD: Int32, modelPath: String,
+         beginJournal: @escaping () throws -> Void) {
         beginJournalHook = beginJournal
+        self.modelFD = modelFD
+        self.modelPath = modelPath
         self.net = net
         self.state = state
         self.journal = journal
@@ -237,16 +247,28 @@ final class UpdateSink: GradientSink, @unchecked Sendable {
         for ((p, rows, at), changedRows) in journaled {
             let rb = p.rowBytes
             var lastPage = -1   // rows ascend within a chunk; a page shared by two chunks counts twice
-            for r in changedRows {
-                (p.data + r * rb).copyMemory(from: staging + at + (r - rows.lowerBound) * rb, byteCount: rb)
-                let first = max((p.fileOffset + r * rb) >> 12, lastPage + 1), last = (p.fileOffset + (r + 1) * rb - 1) >> 12
-                if last >= first { modelPagesDirtied += last - first + 1 }
-                lastPage = max(lastPage, last)
+            var i = 0
+            while i < changedRows.count {   // runs of consecutive changed rows
+                var j = i + 1
+                while j < changedRows.count, changedRows[j] == changedRows[j - 1] + 1 { j += 1 }
+                let r0 = changedRows[i], n = j - i
+                let src = staging + at + (r0 - rows.lowerBound) * rb
+                if modelFD >= 0 {
+                    try pwriteAll(modelFD, src, n * rb, p.fileOffset + r0 * rb, path: modelPath)
+                } else {
+                    (p.data + r0 * rb).copyMemory(from: src, byteCount: n * rb)
+                }
+                for r in r0..<(r0 + n) {
+                    let first = max((p.fileOffset + r * rb) >> 12, lastPage + 1), last = (p.fileOffset + (r + 1) * rb - 1) >> 12
+                    if last >= first { modelPagesDirtied += last - first + 1 }
+                    lastPage = max(lastPage, last)
+                }
+                i = j
             }
             if let r0 = changedRows.first, let r1 = changedRows.last {
                 dirtySections.insert(p.section)
-                if writebackFD >= 0 {   // a hint: the commit's msync makes them durable
-                    _ = dqtt_start_writeback(writebackFD, Int64(p.fileOffset + r0 * rb), Int64((r1 + 1 - r0) * rb))
+                if writebackEarly, modelFD >= 0 {   // a hint: the commit's msync makes them durable
+                    _ = dqtt_start_writeback(modelFD, Int64(p.fileOffset + r0 * rb), Int64((r1 + 1 - r0) * rb))
                 }
             }
         }
