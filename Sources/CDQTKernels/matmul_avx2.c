@@ -46,6 +46,85 @@ DQT_AVX2_INLINE void codes_tile(const uint8_t *const cw[MM_ROWS], const int8_t *
         _mm_storeu_si128((__m128i *)(out + k), dqt_hsum4_i32(acc[k], acc[k + 1], acc[k + 2], acc[k + 3]));
 }
 
+// Narrow matrices (at most 512 columns after padding: the small models' projections, K = 192 or
+// 512): with 6–16 steps of 32 columns per output, the 2 × 6 tile above spends as much on its
+// horizontal reductions and its scatter into acc as on the products. Here the 16 decoded rows
+// are interleaved by groups of 4 columns (il[g][row][4]: one vector = 8 rows × 4 columns) and
+// each token's 4 activations of a group are broadcast, so maddubs leaves per row two int16
+// pair sums in its lane: no reduction across lanes, and madd with ones at the end gives each
+// row's int32 sum in lane order, stored into acc[token][row] as one vector per 8 rows. The
+// tile is 16 rows × 6 tokens (12 int16 accumulators, 2 code registers, 1 broadcast); the
+// int16 sums are widened every 64 groups (|pair sum| ≤ 2·2·127, 64 of them fit). The products
+// and sums are the same integers as the wide kernel's, so every result is identical.
+#define NW_MAX_COLS 512
+#define NW_TOKENS 6
+
+// acc[k][0..15] (+)= Σ_i codes_r[i]·q_k[i] for 16 rows (interleaved, `groups` groups of 4
+// columns) × TT tokens (6, 4 or 2, a constant at every call).
+DQT_AVX2_INLINE void narrow_tile(const uint8_t *il, int64_t groups, const int8_t *const qp[NW_TOKENS], const int TT,
+                                 int32_t (*acc)[16]) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i sum[2][NW_TOKENS];
+    for (int t = 0; t < TT; t++) sum[0][t] = sum[1][t] = _mm256_setzero_si256();
+    for (int64_t g0 = 0; g0 < groups; g0 += 64) {
+        const int64_t g1 = g0 + 64 < groups ? g0 + 64 : groups;
+        __m256i a[2][NW_TOKENS];
+        for (int t = 0; t < TT; t++) a[0][t] = a[1][t] = _mm256_setzero_si256();
+        for (int64_t g = g0; g < g1; g++) {
+            const __m256i w0 = _mm256_load_si256((const __m256i *)(il + 64 * g));
+            const __m256i w1 = _mm256_load_si256((const __m256i *)(il + 64 * g + 32));
+            for (int t = 0; t < TT; t++) {
+                int32_t x;
+                memcpy(&x, qp[t] + 4 * g, 4);
+                const __m256i qb = _mm256_set1_epi32(x);
+                a[0][t] = _mm256_add_epi16(a[0][t], _mm256_maddubs_epi16(w0, qb));
+                a[1][t] = _mm256_add_epi16(a[1][t], _mm256_maddubs_epi16(w1, qb));
+            }
+        }
+        for (int t = 0; t < TT; t++) {
+            sum[0][t] = _mm256_add_epi32(sum[0][t], _mm256_madd_epi16(a[0][t], ones));
+            sum[1][t] = _mm256_add_epi32(sum[1][t], _mm256_madd_epi16(a[1][t], ones));
+        }
+    }
+    for (int t = 0; t < TT; t++) {
+        _mm256_storeu_si256((__m256i *)acc[t], sum[0][t]);
+        _mm256_storeu_si256((__m256i *)(acc[t] + 8), sum[1][t]);
+    }
+}
+
+DQT_AVX2_INLINE void matmul_narrow_avx2(int t1, const uint8_t *w, int64_t row_bytes, int64_t cols, const int8_t *q,
+                                        int64_t q_stride, const int32_t *qsum, const float *mult, int64_t n, int64_t r0,
+                                        int64_t r1, float *y, int64_t y_stride, int64_t padded) {
+    _Alignas(64) uint8_t codes[16][NW_MAX_COLS];
+    _Alignas(64) uint8_t il[NW_MAX_COLS / 4][16][4];
+    int32_t acc[NW_TOKENS][16];
+    const int64_t groups = padded / 4;
+    for (int64_t rb = r0; rb < r1; rb += 16) {
+        const int nr = r1 - rb < 16 ? (int)(r1 - rb) : 16;
+        for (int rr = 0; rr < nr; rr++) {
+            const uint8_t *row = w + (rb + rr) * row_bytes;
+            if (t1) dqt_decode_t1_codes_avx2(row, row_bytes, cols, 0, padded, codes[rr]);
+            else dqt_decode_t2_codes_avx2(row, cols, 0, padded, codes[rr]);
+        }
+        for (int rr = nr; rr < 16; rr++) memset(codes[rr], 0, (size_t)padded);   // rows past the end: dropped
+        for (int64_t g = 0; g < groups; g++)
+            for (int rr = 0; rr < 16; rr++) memcpy(il[g][rr], codes[rr] + 4 * g, 4);
+        for (int64_t t0 = 0; t0 < n; t0 += NW_TOKENS) {
+            const int T = n - t0 < NW_TOKENS ? (int)(n - t0) : NW_TOKENS;
+            const int8_t *qp[NW_TOKENS];
+            for (int k = 0; k < NW_TOKENS; k++) qp[k] = q + (t0 + (k < T ? k : T - 1)) * q_stride;
+            const int TT = T > 4 ? 6 : T > 2 ? 4 : 2;
+            if (TT == 6) narrow_tile(&il[0][0][0], groups, qp, 6, acc);
+            else if (TT == 4) narrow_tile(&il[0][0][0], groups, qp, 4, acc);
+            else narrow_tile(&il[0][0][0], groups, qp, 2, acc);
+            for (int k = 0; k < T; k++) {
+                float *yt = y + (t0 + k) * y_stride + rb;
+                for (int i = 0; i < nr; i++) yt[i] = (float)(acc[k][i] - qsum[t0 + k]) * mult[t0 + k];
+            }
+        }
+    }
+}
+
 #define MM_BLOCK 16        // rows decoded together per chunk
 #define MM_MAX_GROUP 132   // tokens per pass over a row block (22 tiles of 6; acc is [132][16] int32)
 
@@ -58,6 +137,10 @@ DQT_AVX2_INLINE void matmul_ternary_avx2(int t1, const uint8_t *w, int64_t row_b
     // t2: up to the row's last 32 columns (the decode cuts a block there; the columns after
     // the row's end hold zero activations, so they add nothing — 192 columns run 192, not 256).
     const int64_t padded = t1 ? dqt_ternary_cols(1, cols) : dqt_align(cols, 32);
+    if (padded <= NW_MAX_COLS) {
+        matmul_narrow_avx2(t1, w, row_bytes, cols, q, q_stride, qsum, mult, n, r0, r1, y, y_stride, padded);
+        return;
+    }
     for (int64_t t0 = 0; t0 < n; t0 += MM_MAX_GROUP) {
         const int64_t tn = n - t0 < MM_MAX_GROUP ? n - t0 : MM_MAX_GROUP;
         for (int64_t rb = r0; rb < r1; rb += MM_BLOCK) {

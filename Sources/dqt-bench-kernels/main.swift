@@ -278,7 +278,7 @@ let n = 128
 let qsum = UnsafeMutablePointer<Int32>.allocate(capacity: n), mult = UnsafeMutablePointer<Float>.allocate(capacity: n)
 for t in 0..<n { qsum[t] = 0; mult[t] = 1e-3 }
 for f in [Format.t2, .t1, .i8] {
-    for (rows, cols) in [(1536, 1536), (4096, 1536), (1536, 4096)] {
+    for (rows, cols) in [(1536, 1536), (4096, 1536), (1536, 4096), (192, 192), (512, 192), (192, 512)] {
         let m = Matrix(f, rows, cols)
         let qs = Kernels.paddedCols(cols)
         var line = pad(f.rawValue, 4) + pad("\(rows)×\(cols)", 11)

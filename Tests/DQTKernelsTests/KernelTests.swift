@@ -246,10 +246,13 @@ import DQTKernels
     @Test(arguments: paths)
     func matmul(path: KernelPath) throws {
         var rng = SplitMix64(seed: 14)
-        for cols in [1, 129, 161, 1536, 2561, 5200] {
+        for cols in [1, 129, 161, 192, 480, 512, 513, 1536, 2561, 5200] {
             // (21, 133): two row blocks of the AVX2 GEMM (16 + 5 rows) and two token groups
-            // (132 + 1) with a partial 6-token tile in each.
-            for (rows, tokens) in [(1, 1), (3, 5), (6, 9), (2, 4), (21, 133)] where tokens < 100 || cols == 2561 {
+            // (132 + 1) with a partial 6-token tile in each. (21, 13): both row blocks of the
+            // narrow AVX2 kernel (≤ 512 padded columns; its int16 sums are widened after 256
+            // columns) with a partial token tile.
+            for (rows, tokens) in [(1, 1), (3, 5), (6, 9), (2, 4), (21, 13), (21, 133)]
+            where (tokens < 100 && (rows < 21 || cols <= 1536)) || cols == 2561 {
                 let ternary = ternaryCodes(rows * cols, .random, &rng)
                 let t2 = try Packing.packTernary(ternary, rows: rows, cols: cols, as: .t2)
                 let t1 = try Packing.packTernary(ternary, rows: rows, cols: cols, as: .t1)
