@@ -271,7 +271,11 @@ def main() -> None:
         for rnd in range(a.rounds):
             for t in threads:
                 loads.append(os.getloadavg()[0])
-                for eng in engines:
+                # The order rotates each round, so no engine always runs right after the same one
+                # (with a fixed order, the engine after PyTorch's exit — which frees 1.3–5 GB — ran
+                # the same GEMM phases 15–20% slower than the next one in all three rounds once).
+                k = rnd % len(engines)
+                for eng in engines[k:] + engines[:k]:
                     log(f"{name} round {rnd + 1}/{a.rounds}, {t} thread(s): {eng}")
                     if eng == "pytorch":
                         r, key = measure_torch(ckpt, t, seq, batch, a.steps, a.nice, a.work), ("pytorch", t)
@@ -297,7 +301,7 @@ def main() -> None:
             f"{min(loads):.1f}-{max(loads):.1f}; measured processes at nice {a.nice}",
             f"command: tools/bench_tune.sh {' '.join(sys.argv[1:])}",
             "fma peak (tools/fma_peak.c): " + ", ".join(f"{t} thread(s) {peaks[t]:.1f} GFLOP/s" for t in threads),
-            f"best of {a.rounds} alternating rounds; {a.steps} timed steps each (after a warm-up step); tok/s = tokens / wall time "
+            f"best of {a.rounds} alternating rounds (engine order rotated each round); {a.steps} timed steps each (after a warm-up step); tok/s = tokens / wall time "
             "of the steps; dqt-tune commits every step (its time included)", ""]
     text_out = "\n".join(head + sections)
     print(text_out)
