@@ -118,6 +118,12 @@ final class TrainPlan {
     /// Floats per token of one layer's kept internals: q, att_pre (a), k, v (kv), xmid (d), gate_pre, up (f).
     static func keptWidth(_ spec: ModelSpec) -> Int { 2 * spec.attnDim + 2 * spec.kvDim + spec.hiddenSize + 2 * spec.ffnSize }
 
+    /// Bytes of the staging buffer: as asked, but two halves of at least one tile of the widest
+    /// rows each (UpdateSink fills one half while the other's journal records sync).
+    static func staging(_ requested: Int, maxRowBytes: Int, tileRows R: Int) -> Int {
+        max(requested, 2 * (maxRowBytes * R + 64))
+    }
+
     /// The sizes table: (name, bytes) of every buffer, in allocation order.
     static func sizes(spec: ModelSpec, seqLen: Int, batch: Int, workers W: Int, moments: Int, factored: Bool, stagingBytes: Int,
                       maxRowBytes: Int, keep: Bool = false) -> [(String, Int)] {
@@ -126,7 +132,7 @@ final class TrainPlan {
         let C = max(d, a, f)
         let P = Int(dqt_padded_cols(Int64(C)))
         let R = tileRows(C)
-        let staging = max(stagingBytes, 2 * (maxRowBytes * R + 64))   // two halves, each ≥ one tile of rows
+        let staging = TrainPlan.staging(stagingBytes, maxRowBytes: maxRowBytes, tileRows: R)
         var sizes: [(String, Int)] = [
             ("saved_layer_inputs", (L + 1) * N * d * 4),
             ("xn", N * d * 4), ("xh1", N * d * 4), ("q", N * a * 4), ("k", N * kv * 4), ("v", N * kv * 4),
@@ -165,8 +171,7 @@ final class TrainPlan {
         let R = TrainPlan.tileRows(C)
         tileRows = R
         self.N = N
-        let staging = max(stagingBytes, 2 * (maxRowBytes * R + 64))   // two halves, each ≥ one tile of rows
-        self.stagingBytes = staging
+        self.stagingBytes = TrainPlan.staging(stagingBytes, maxRowBytes: maxRowBytes, tileRows: R)
         let sizes = TrainPlan.sizes(spec: spec, seqLen: seqLen, batch: batch, workers: W, moments: moments, factored: factored,
                                     stagingBytes: stagingBytes, maxRowBytes: maxRowBytes, keep: keep)
         var entries: [TrainPlanEntry] = []

@@ -49,10 +49,9 @@ final class UpdateSink: GradientSink, @unchecked Sendable {
     /// Finished chunks waiting in the filling half of the staging buffer (their new rows from
     /// byte `at` of the buffer on).
     private var pending: [Chunk] = []
-    /// Journaled chunks of the other half, waiting for the journal's sync (`synced`: nothing to
-    /// wait for), with their changed rows.
+    /// Journaled chunks of the other half, with their changed rows, waiting for the journal's
+    /// sync (if their rows needed records: `journal.syncing`).
     private var journaled: [(chunk: Chunk, changedRows: [Int])] = []
-    private var journaledNeedSync = false
     /// Bytes of one staging half; where the filling half starts; bytes of it taken by `pending`;
     /// where the chunk being produced starts (offsets in the buffer).
     private let half: Int
@@ -231,7 +230,6 @@ final class UpdateSink: GradientSink, @unchecked Sendable {
         try applyJournaled()
         if !toJournal.isEmpty { try journal.startSync() }
         journaled = zip(pending, changed).map { ($0, $1) }
-        journaledNeedSync = !toJournal.isEmpty
         pending.removeAll(keepingCapacity: true)
         halfBase = halfBase == 0 ? half : 0
         stagingUsed = 0
@@ -242,7 +240,7 @@ final class UpdateSink: GradientSink, @unchecked Sendable {
     /// into the mapping (and hands them to writeback when the step commits).
     private func applyJournaled() throws {
         guard !journaled.isEmpty else { return }
-        if journaledNeedSync { try journal.waitSync() }
+        try journal.waitSync()   // returns at once if no records were started
         let staging = net.b.staging
         for ((p, rows, at), changedRows) in journaled {
             let rb = p.rowBytes
@@ -273,6 +271,5 @@ final class UpdateSink: GradientSink, @unchecked Sendable {
             }
         }
         journaled.removeAll(keepingCapacity: true)
-        journaledNeedSync = false
     }
 }
